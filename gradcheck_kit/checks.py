@@ -1,0 +1,328 @@
+"""``gk.check``: run a layer's forward and backward, check the contracts, then the gradient.
+
+Stages, each adding findings to one ``CheckResult``:
+
+1. forward on the caller's arrays (twice: repeatability), watching for writes into the inputs,
+   outputs aliasing them, and non-finite values;
+2. backward with a random grad_output (twice), watching grad_output and the inputs, and checking
+   the number, shapes and dtypes of the gradients;
+3. the gradient itself against finite differences on float64 copies (``gradient``); a layer
+   that computes in float32 is also compared with its own float64 run (``precision``);
+4. optionally a torch reference: forward values and torch autograd's VJP.
+
+Whatever the layer raises becomes a finding with its traceback; the harness never crashes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from . import contracts, precision
+from .backends import Backend, backend_of, dtype_name, eps, is_array, is_complex, is_floating, to_numpy
+from .errors import InvalidArgument
+from .gradient import Setup, elementwise_report, projection_reports
+from .invoke import LayerCallError, call, gradients_of, outputs_of
+from .oracles.finite_diff import Objective
+from .registry import Case, positional_names
+from .result import CheckResult, Finding
+from .tolerances import objective_noise, step_fraction
+
+MODES = ("auto", "elementwise", "projection")
+ELEMENTWISE_LIMIT = 512  # auto mode probes every element up to this many in total
+LARGE = 100_000  # from this many elements on, one projection direction instead of two
+
+
+def check(
+    forward: Callable[..., Any],
+    backward: Callable[..., Any],
+    inputs: Sequence[Any] | Any,
+    params: Mapping[str, Any] | None = None,
+    *,
+    wrt: Sequence[int | str] | int | str | None = None,
+    backend: str | None = None,
+    reference: Callable[..., Any] | None = None,
+    seed: int = 0,
+    rtol: float | None = None,
+    atol: float | None = None,
+    mode: str = "auto",
+    name: str | None = None,
+    allow_aliasing: bool = False,
+) -> CheckResult:
+    """Check ``backward`` against ``forward`` at ``inputs``; see the README for the contract.
+
+    ``rtol``/``atol`` are the error allowed in the analytic gradient itself (defaults: from its
+    dtype and magnitude); finite-difference error is measured, not assumed.
+    """
+    plan = _Plan(forward, backward, inputs, params, wrt, backend, seed, rtol, atol, mode, name)
+    session = _Session(plan, reference, allow_aliasing)
+    session.run()
+    return session.result
+
+
+def check_case(spec: Any, case: Case, **options: Any) -> CheckResult:
+    """``check`` a registered layer (``LayerSpec``) on one ``Case``."""
+    options.setdefault("reference", spec.reference)
+    options.setdefault("wrt", spec.wrt)
+    return check(spec.forward, spec.backward, case.inputs, case.params, name=spec.name, **options)
+
+
+class _Plan:
+    """Validated arguments: bad ones raise InvalidArgument naming the value and the rule."""
+
+    def __init__(
+        self,
+        forward: Any,
+        backward: Any,
+        inputs: Any,
+        params: Any,
+        wrt: Any,
+        backend: str | None,
+        seed: int,
+        rtol: float | None,
+        atol: float | None,
+        mode: str,
+        name: str | None,
+    ) -> None:
+        for role, fn in (("forward", forward), ("backward", backward)):
+            if not callable(fn):
+                raise InvalidArgument(f"{role}={fn!r} must be callable")
+        self.forward, self.backward = forward, backward
+        self.inputs = _normalize_inputs(inputs)
+        self.params = dict(params or {})
+        self.backend = backend_of([x for x in self.inputs if is_array(x)], requested=backend)
+        self.inputs = [self.backend.from_numpy(x) if isinstance(x, _Scalar) else x for x in self.inputs]
+        self.names = _input_names(forward, len(self.inputs))
+        self.diff = _differentiable(self.inputs, self.names, wrt)
+        self.seed = _nonnegative_int("seed", seed)
+        self.rtol, self.atol = _tolerance("rtol", rtol), _tolerance("atol", atol)
+        if mode not in MODES:
+            raise InvalidArgument(f"mode={mode!r} is unknown; accepted: {', '.join(MODES)}")
+        self.mode = mode
+        self.name = name or getattr(forward, "__qualname__", None) or "layer"
+        self.case = Case(tuple(self.inputs), self.params).describe(self.names)
+
+
+class _Scalar(np.ndarray):
+    """Marks a Python number the caller passed as an input (converted to the backend later)."""
+
+
+def _normalize_inputs(inputs: Any) -> list[Any]:
+    if is_array(inputs) or isinstance(inputs, (int, float)):
+        inputs = (inputs,)
+    if not isinstance(inputs, (tuple, list)):
+        raise InvalidArgument(f"inputs={inputs!r} must be a tuple of arrays")
+    out = []
+    for k, x in enumerate(inputs):
+        if isinstance(x, bool) or not (is_array(x) or isinstance(x, (int, float))):
+            raise InvalidArgument(
+                f"inputs[{k}]={x!r} is not an array; pass arrays as inputs and anything static "
+                "through params"
+            )
+        out.append(np.asarray(x).view(_Scalar) if isinstance(x, (int, float)) else x)
+    return out
+
+
+def _input_names(forward: Any, n: int) -> list[str]:
+    names = list(positional_names(forward))
+    if len(names) >= n and len(set(names[:n])) == n:
+        return names[:n]
+    return [f"input{k}" for k in range(n)]
+
+
+def _differentiable(inputs: list[Any], names: list[str], wrt: Any) -> list[int]:
+    for name, x in zip(names, inputs):
+        if is_complex(x):
+            raise InvalidArgument(f"input {name} is {dtype_name(x)}; complex inputs are not supported")
+        if is_floating(x) and not np.all(np.isfinite(to_numpy(x))):
+            raise InvalidArgument(f"input {name} contains NaN or Inf; check at finite inputs")
+    if wrt is None:
+        return [k for k, x in enumerate(inputs) if is_floating(x)]
+    chosen = [wrt] if isinstance(wrt, (int, str)) else list(wrt)
+    out = []
+    for w in chosen:
+        k = names.index(w) if isinstance(w, str) and w in names else w
+        if not isinstance(k, int) or isinstance(k, bool) or not 0 <= k < len(inputs):
+            raise InvalidArgument(f"wrt={wrt!r}: {w!r} is not an input; inputs are {names}")
+        if not is_floating(inputs[k]):
+            raise InvalidArgument(
+                f"wrt={wrt!r}: input {names[k]} is {dtype_name(inputs[k])}; only floating inputs "
+                "are differentiated"
+            )
+        out.append(k)
+    return sorted(set(out))
+
+
+def _nonnegative_int(label: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise InvalidArgument(f"{label}={value!r} must be a non-negative int")
+    return int(value)
+
+
+def _tolerance(label: str, value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0 or value == float("inf"):
+        raise InvalidArgument(f"{label}={value!r} must be a finite number >= 0 (or None)")
+    return float(value)
+
+
+class _Session:
+    def __init__(self, plan: _Plan, reference: Any, allow_aliasing: bool) -> None:
+        self.plan, self.reference, self.allow_aliasing = plan, reference, allow_aliasing
+        self.b: Backend = plan.backend
+        self.calls: Counter[str] = Counter()
+        self.rng = np.random.default_rng(plan.seed)
+        self.result = CheckResult(plan.name, self.b.label(), plan.case, plan.seed)
+        self.result.settings = {"mode": plan.mode, "rtol": plan.rtol, "atol": plan.atol}
+
+    def add(self, findings: list[Finding]) -> None:
+        self.result.findings.extend(findings)
+
+    def run(self) -> None:
+        start = time.perf_counter()
+        try:
+            self._run_stages()
+        except LayerCallError as exc:
+            self.add([_exception_finding(exc)])
+        finally:
+            self.result.calls = dict(self.calls)
+            self.result.seconds = time.perf_counter() - start
+
+    def _run_stages(self) -> None:
+        plan = self.plan
+        self.originals = contracts.snapshot(self.b, plan.inputs)
+        y = self._forward_stage()
+        dy = self._grad_output(y)
+        grads, usable = self._backward_stage(dy)
+        if usable:
+            self._gradient_stage(y, dy, grads, usable)
+        if self.reference is not None:
+            from .oracles.torch_autograd import compare_with_reference
+
+            self.add(compare_with_reference(self, y, dy, grads, usable))
+
+    # -- stage 1 -----------------------------------------------------------------------------
+    def _forward_stage(self) -> tuple[Any, ...]:
+        plan = self.plan
+        y = outputs_of(call(plan.forward, plan.inputs, plan.params, "forward", self.calls), self.b.name)
+        self.labels = ["output"] if len(y) == 1 else [f"output {k}" for k in range(len(y))]
+        self.add(contracts.mutations("forward", plan.names, self.originals, plan.inputs))
+        if not self.allow_aliasing:
+            self.add(contracts.aliasing(y, plan.inputs, plan.names))
+        self.add(contracts.nonfinite(y, self.labels, "forward"))
+        again = outputs_of(self._call_forward(self._fresh_inputs()), self.b.name)
+        self.add(_structure_changes("forward", y, again) or contracts.repeats(y, again, self.labels, "forward"))
+        return y
+
+    def _call_forward(self, inputs: Sequence[Any]) -> Any:
+        return call(self.plan.forward, inputs, self.plan.params, "forward", self.calls)
+
+    def _fresh_inputs(self) -> list[Any]:
+        return contracts.snapshot(self.b, self.originals)
+
+    def _grad_output(self, y: tuple[Any, ...]) -> list[Any | None]:
+        dy = []
+        for out in y:
+            if not is_floating(out):
+                dy.append(None)
+                continue
+            signs = self.rng.choice([-1.0, 1.0], size=tuple(out.shape))
+            values = signs * self.rng.uniform(0.5, 1.5, size=tuple(out.shape))
+            dy.append(self.b.astype(self.b.from_numpy(values), out.dtype))
+        return dy
+
+    # -- stage 2 -----------------------------------------------------------------------------
+    def _backward_stage(self, dy: list[Any]) -> tuple[list[Any], list[int]]:
+        plan = self.plan
+        dy_labels = ["grad_output"] if len(dy) == 1 else [f"grad_output[{k}]" for k in range(len(dy))]
+        dy_before = contracts.snapshot(self.b, dy)
+        inputs_before = contracts.snapshot(self.b, plan.inputs)
+        grads = self._call_backward(dy, plan.inputs)
+        self.add(contracts.mutations("backward", dy_labels, dy_before, dy))
+        self.add(contracts.mutations("backward", plan.names, inputs_before, plan.inputs))
+        found, usable = contracts.gradient_contract(grads, plan.inputs, plan.names, plan.diff)
+        self.add(found)
+        self.add(contracts.nonfinite([grads[i] for i in usable], [f"d{plan.names[i]}" for i in usable], "backward"))
+        again = self._call_backward(contracts.snapshot(self.b, dy_before), self._fresh_inputs())
+        self.add(
+            contracts.repeats(
+                [grads[i] for i in usable], [again[i] for i in usable],
+                [f"gradient for {plan.names[i]}" for i in usable], "backward",
+            )
+        )
+        self.dy_values = dy_before
+        return grads, usable
+
+    def _call_backward(self, dy: list[Any], inputs: Sequence[Any]) -> list[Any]:
+        plan = self.plan
+        grad_output = dy[0] if len(dy) == 1 else tuple(dy)
+        raw = call(plan.backward, [grad_output, *inputs], plan.params, "backward", self.calls)
+        grads = gradients_of(raw, len(inputs))
+        return [contracts.normalize_gradient(self.b, g, x) for g, x in zip(grads, inputs)]
+
+    # -- stage 3 -----------------------------------------------------------------------------
+    def _gradient_stage(self, y: tuple[Any, ...], dy: list[Any], grads: list[Any], usable: list[int]) -> None:
+        evaluation = precision.evaluation_point(self, y, grads, usable)
+        if evaluation is None:
+            return
+        self.evaluation = evaluation
+        setup = self._setup(evaluation, usable)
+        reports = self._reports(setup, usable)
+        for report in reports:
+            report.dtype = dtype_name(self.plan.inputs[report.index])
+        self.result.inputs.extend(reports)
+        self.add(evaluation.precision_findings(reports))
+        self.result.settings.update(evaluation.settings)
+
+    def _setup(self, ev: precision.Evaluation, usable: list[int]) -> Setup:
+        b = self.b
+        dy64 = [b.float64(d) if d is not None else None for d in self.dy_values]
+        objective = Objective(
+            self.plan.forward, self.plan.params, ev.base, {i: b.float64(ev.base[i]) for i in usable},
+            ev.grid, dy64, b, self.calls,
+        )
+        f0, magnitude = objective.value(ev.outputs), objective.magnitude(ev.outputs)
+        host_values = {i: to_numpy(objective.base64[i]).astype(np.float64) for i in usable}
+        return Setup(
+            objective, f0, objective_noise(ev.noise_eps, magnitude), self.plan.names,
+            {i: b.float64(ev.gradients[i]) for i in usable},
+            {i: to_numpy(ev.gradients[i]).astype(np.float64) for i in usable},
+            host_values, {i: step_fraction(ev.grid[i]) for i in usable},
+            {i: ev.analytic_eps[i] for i in usable}, self.plan.rtol, self.plan.atol,
+            np.random.default_rng([self.plan.seed, 1]),
+        )
+
+    def _reports(self, setup: Setup, usable: list[int]) -> list[Any]:
+        total = sum(setup.host_values[i].size for i in usable)
+        mode = self.plan.mode
+        if mode == "auto":
+            mode = "elementwise" if total <= ELEMENTWISE_LIMIT else "projection"
+        self.result.settings["mode_used"] = mode
+        if mode == "elementwise":
+            return [elementwise_report(setup, i) for i in usable]
+        return projection_reports(setup, usable, 1 if total >= LARGE else 2)
+
+
+def _structure_changes(stage: str, first: tuple[Any, ...], second: tuple[Any, ...]) -> list[Finding]:
+    shapes = [tuple(a.shape) for a in first], [tuple(a.shape) for a in second]
+    if shapes[0] == shapes[1] and [dtype_name(a) for a in first] == [dtype_name(a) for a in second]:
+        return []
+    return [
+        Finding(
+            "determinism",
+            f"{stage} returned outputs of shapes {shapes[0]} then {shapes[1]} on identical inputs",
+        )
+    ]
+
+
+def _exception_finding(exc: LayerCallError) -> Finding:
+    kind = "exception" if exc.exception is not None else "structure"
+    return Finding(kind, f"{exc.stage} {exc.message}", traceback=exc.traceback, details={"stage": exc.stage})
+
+
+__all__ = ["check", "check_case", "eps"]

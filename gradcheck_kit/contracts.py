@@ -1,0 +1,190 @@
+"""Contract checks, each its own named finding: gradient count, shapes and dtypes; non-finite
+values from finite inputs; writes into inputs or grad_output; outputs aliasing inputs; and
+repeated calls that disagree beyond rounding (a race, hidden state)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .backends import (
+    Backend,
+    backend_name,
+    dtype_name,
+    eps,
+    first_difference,
+    float_rank,
+    is_array,
+    is_floating,
+    same_values,
+    shares_memory,
+    to_numpy,
+)
+from .result import ERROR, WARNING, Finding
+from .tolerances import repeat_tolerance
+
+
+def snapshot(backend: Backend, arrays: Sequence[Any]) -> list[Any]:
+    return [backend.copy(a) if is_array(a) else a for a in arrays]
+
+
+def mutations(stage: str, labels: Sequence[str], before: Sequence[Any], after: Sequence[Any]) -> list[Finding]:
+    """One finding per array ``stage`` wrote into."""
+    found = []
+    for label, old, new in zip(labels, before, after):
+        if not is_array(new) or same_values(old, new):
+            continue
+        where = first_difference(old, new)
+        at = f" (first change at {list(where)})" if where else ""
+        found.append(
+            Finding(
+                "mutation",
+                f"{stage} wrote into {label}{at}; work on a copy",
+                input=label,
+                where=where,
+                details={"stage": stage},
+            )
+        )
+    return found
+
+
+def aliasing(outputs: Sequence[Any], inputs: Sequence[Any], names: Sequence[str]) -> list[Finding]:
+    """Outputs sharing memory with inputs: a later in-place update would corrupt the input."""
+    found = []
+    for k, y in enumerate(outputs):
+        for name, x in zip(names, inputs):
+            if is_array(x) and shares_memory(y, x):
+                found.append(
+                    Finding(
+                        "aliasing",
+                        f"forward output {k} shares memory with input {name} (a view of it); "
+                        "return a copy",
+                        input=name,
+                    )
+                )
+    return found
+
+
+def nonfinite(arrays: Sequence[Any], labels: Sequence[str], stage: str) -> list[Finding]:
+    found = []
+    for label, a in zip(labels, arrays):
+        if a is None or not is_floating(a):
+            continue
+        host = to_numpy(a)
+        bad = ~np.isfinite(host)
+        if bad.any():
+            where = tuple(int(v) for v in np.argwhere(bad)[0])
+            kind = "NaN" if np.isnan(host).any() else "Inf"
+            found.append(
+                Finding(
+                    "nonfinite",
+                    f"{stage} produced {kind} in {label} from finite inputs "
+                    f"({int(bad.sum())} of {bad.size} elements, first at {list(where)})",
+                    input=label,
+                    where=where,
+                    details={"count": int(bad.sum()), "stage": stage},
+                )
+            )
+    return found
+
+
+def normalize_gradient(backend: Backend, grad: Any, x: Any) -> Any:
+    """Python numbers and NumPy scalars for a 0-d input become 0-d arrays of the input's dtype."""
+    if isinstance(grad, (int, float, np.generic)) and not isinstance(grad, bool):
+        if getattr(x, "ndim", None) == 0 or getattr(x, "shape", None) == ():
+            return backend.astype(backend.from_numpy(np.asarray(float(grad))), x.dtype)
+    return grad
+
+
+def gradient_contract(
+    grads: Sequence[Any], inputs: Sequence[Any], names: Sequence[str], diff: Sequence[int]
+) -> tuple[list[Finding], list[int]]:
+    """Findings on backward's gradients and the inputs whose gradient is usable."""
+    found: list[Finding] = []
+    usable = []
+    for i in diff:
+        problem = _gradient_problem(grads[i], inputs[i], names[i])
+        if problem is None:
+            usable.append(i)
+            found += _dtype_warning(grads[i], inputs[i], names[i])
+        else:
+            found.append(problem)
+    return found, usable
+
+
+def _gradient_problem(g: Any, x: Any, name: str) -> Finding | None:
+    def bad(kind: str, text: str) -> Finding:
+        return Finding(kind, f"gradient for {name} {text}", input=name)
+
+    if g is None:
+        return bad("count", "is None, but the input is differentiable; return an array")
+    if not is_array(g):
+        return bad("type", f"is {type(g).__name__}; return an array like the input")
+    if backend_name(g) != backend_name(x):
+        return bad("type", f"is a {backend_name(g)} array; the input is {backend_name(x)}")
+    if tuple(g.shape) != tuple(x.shape):
+        return bad("shape", f"has shape {tuple(g.shape)}; the input has shape {tuple(x.shape)}")
+    if not is_floating(g):
+        return bad("dtype", f"has dtype {dtype_name(g)}; the input is {dtype_name(x)}")
+    if float_rank(g) < float_rank(x):
+        return bad(
+            "dtype", f"has dtype {dtype_name(g)}, less precise than the input's {dtype_name(x)}"
+        )
+    return None
+
+
+def _dtype_warning(g: Any, x: Any, name: str) -> list[Finding]:
+    if float_rank(g) > float_rank(x):
+        return [
+            Finding(
+                "dtype",
+                f"gradient for {name} is {dtype_name(g)} for a {dtype_name(x)} input "
+                "(upcast; frameworks cast it back)",
+                severity=WARNING,
+                input=name,
+            )
+        ]
+    return []
+
+
+def repeats(
+    first: Sequence[Any], second: Sequence[Any], labels: Sequence[str], stage: str
+) -> list[Finding]:
+    """Two calls on identical inputs: rounding-level reordering passes, anything more fails."""
+    found = []
+    for label, a, b in zip(labels, first, second):
+        if not (is_array(a) and is_array(b)) or not is_floating(a) or a.shape != b.shape:
+            continue
+        a_np, b_np = to_numpy(a).astype(np.float64), to_numpy(b).astype(np.float64)
+        finite = np.isfinite(a_np) & np.isfinite(b_np)
+        if not np.array_equal(np.isfinite(a_np), np.isfinite(b_np)):
+            diff_at = tuple(int(v) for v in np.argwhere(np.isfinite(a_np) != np.isfinite(b_np))[0])
+            found.append(_repeat_finding(stage, label, diff_at, float("inf"), 0.0))
+            continue
+        delta = np.where(finite, np.abs(a_np - b_np), 0.0)
+        if delta.size == 0:
+            continue
+        peak = float(np.max(np.abs(np.where(finite, a_np, 0.0))))
+        allowed = repeat_tolerance(eps(a), peak, a_np.size)
+        worst = float(delta.max())
+        if worst > allowed:
+            where = tuple(int(v) for v in np.unravel_index(int(np.argmax(delta)), delta.shape))
+            found.append(_repeat_finding(stage, label, where, worst, allowed))
+    return found
+
+
+def _repeat_finding(stage: str, label: str, where: tuple[int, ...], worst: float, allowed: float) -> Finding:
+    return Finding(
+        "determinism",
+        f"{stage} gave a different {label} on a second identical call "
+        f"(max |difference| {worst:.3g} at {list(where)}, rounding allows {allowed:.3g}): "
+        "a race, hidden state or randomness",
+        input=label,
+        where=where,
+        details={"stage": stage, "difference": worst, "allowed": allowed},
+    )
+
+
+__all__ = ["ERROR", "WARNING"]

@@ -1,0 +1,337 @@
+"""The gradient check proper: element-wise on small problems, random projections on large ones.
+
+Element-wise mode probes every element of every differentiable input and so yields a full
+error map. Projection mode probes one balanced random direction across all inputs (a handful
+of forward passes whatever the size); only when it fails does it spend more, first per input,
+then element-wise on the worst block, to say which input and which element is wrong.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .backends import Backend, to_numpy
+from .oracles.finite_diff import (
+    Judgement,
+    Objective,
+    direction_differences,
+    element_differences,
+    judge,
+    merge,
+)
+from .oracles.taylor import taylor_test
+from .result import InputReport
+from .tolerances import analytic_slack, element_steps, input_scale
+
+REFINEMENTS = (8.0, 64.0)  # retry failing probes at t/8 and t/64: kinks and curvature fade
+BORDERLINE = 10.0  # a failure within 10x its tolerance earns a Taylor second opinion
+LOCALIZE_ELEMENTS = 64  # element-wise budget when localizing a failure in a large input
+SPECIAL_ELEMENTS = 128  # exact zeros and ties checked one by one in projection mode
+
+
+@dataclass
+class Setup:
+    """Everything the gradient check needs, prepared by ``checks``."""
+
+    objective: Objective
+    f0: float
+    noise: float
+    names: list[str]
+    gradients64: dict[int, Any]  # analytic gradient per input, float64 on the device
+    host_gradients: dict[int, np.ndarray]
+    host_values: dict[int, np.ndarray]  # the base point, float64 on the host
+    fractions: dict[int, float]  # relative step per input (from its grid dtype)
+    analytic_eps: dict[int, float]
+    rtol: float | None = None
+    atol: float | None = None
+    rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
+
+    @property
+    def backend(self) -> Backend:
+        return self.objective.backend
+
+    def slack(self, i: int) -> tuple[float, float]:
+        rtol, atol = analytic_slack(self.analytic_eps[i], self.host_gradients[i])
+        return (
+            self.rtol if self.rtol is not None else rtol,
+            self.atol if self.atol is not None else atol,
+        )
+
+
+# -- element-wise -------------------------------------------------------------------------
+
+
+def judge_elements(setup: Setup, i: int, flat_index: np.ndarray) -> Judgement:
+    values = setup.host_values[i].reshape(-1)
+    steps = element_steps(values, setup.fractions[i])[flat_index]
+    g = setup.host_gradients[i].reshape(-1)
+    rtol, atol = setup.slack(i)
+
+    def at(scale: float, index: np.ndarray, step: np.ndarray) -> Judgement:
+        coarse = element_differences(setup.objective, i, index, step / scale, g)
+        fine = element_differences(setup.objective, i, index, step / (2 * scale), g)
+        return judge(coarse, fine, setup.f0, setup.noise, rtol, atol)
+
+    verdict = at(1.0, flat_index, steps)
+    for scale in REFINEMENTS:
+        failing = ~verdict.passed
+        if not failing.any():
+            break
+        retry = at(scale, flat_index[failing], steps[failing])
+        better = np.zeros_like(failing)
+        better[failing] = retry.passed
+        verdict = merge(verdict, Judgement(**_subset(retry, retry.passed)), better)
+    return verdict
+
+
+def _subset(j: Judgement, keep: np.ndarray) -> dict[str, Any]:
+    parts = {n: getattr(j, n)[keep] for n in ("passed", "kink", "numeric", "analytic", "error", "tolerance")}
+    parts["one_sided"] = (j.one_sided[0][keep], j.one_sided[1][keep])
+    return parts
+
+
+def elementwise_report(setup: Setup, i: int) -> InputReport:
+    shape = setup.host_values[i].shape
+    index = np.arange(int(np.prod(shape)))
+    verdict = judge_elements(setup, i, index)
+    verdict = _second_opinion_elements(setup, i, index, verdict)
+    report = _report(setup, i, "elementwise", index, verdict, shape)
+    report.error_map = verdict.error.reshape(shape)
+    report.numeric_map = verdict.numeric.reshape(shape)
+    report.analytic_map = setup.host_gradients[i].reshape(shape).copy()
+    return report
+
+
+def _second_opinion_elements(
+    setup: Setup, i: int, index: np.ndarray, verdict: Judgement
+) -> Judgement:
+    """Borderline failures: one Taylor test along them; order 2 overturns, order 1 confirms."""
+    failing = ~verdict.passed
+    ratio = verdict.error / np.maximum(verdict.tolerance, 1e-300)
+    if not failing.any() or ratio[failing].max() > BORDERLINE:
+        return verdict
+    mask = np.zeros(setup.host_values[i].size)
+    mask[index[failing]] = 1.0
+    direction = {i: _device(setup, i, _unit_coordinates(setup, mask) * _scales(setup, i))}
+    result = taylor_test(
+        setup.objective, direction, setup.gradients64, setup.f0, setup.noise, first_step=1.0
+    )
+    if result.consistent:
+        verdict.passed[failing] = True
+    return verdict
+
+
+# -- projections ----------------------------------------------------------------------------
+
+
+def projection_reports(setup: Setup, inputs: list[int], directions: int) -> list[InputReport]:
+    specials = {i: _special_elements(setup.host_values[i]) for i in inputs}
+    joint = [_joint_direction(setup, inputs, specials) for _ in range(directions)]
+    verdict = _judge_directions(setup, joint, inputs)
+    if verdict.passed.all():
+        return [_projection_pass(setup, i, specials[i], verdict) for i in inputs]
+    return [_per_input(setup, i, specials[i]) for i in inputs]
+
+
+def _judge_directions(setup: Setup, directions: list[dict[int, Any]], inputs: list[int]) -> Judgement:
+    rtol = max(setup.slack(i)[0] for i in inputs)
+
+    def at(scale: float, dirs: list[dict[int, Any]]) -> Judgement:
+        coarse = direction_differences(setup.objective, dirs, 1.0 / scale, setup.gradients64)
+        fine = direction_differences(setup.objective, dirs, 0.5 / scale, setup.gradients64)
+        return judge(coarse, fine, setup.f0, setup.noise, rtol, _direction_atol(setup, dirs, inputs))
+
+    verdict = at(1.0, directions)
+    for scale in REFINEMENTS:
+        failing = ~verdict.passed
+        if not failing.any():
+            break
+        retry = at(scale, [d for d, f in zip(directions, failing) if f])
+        better = np.zeros_like(failing)
+        better[failing] = retry.passed
+        verdict = merge(verdict, Judgement(**_subset(retry, retry.passed)), better)
+    failing = ~verdict.passed
+    ratio = verdict.error / np.maximum(verdict.tolerance, 1e-300)
+    for k in np.flatnonzero(failing & (ratio <= BORDERLINE)):
+        opinion = taylor_test(setup.objective, directions[k], setup.gradients64, setup.f0, setup.noise)
+        verdict.passed[k] = bool(opinion.consistent)
+    return verdict
+
+
+def _direction_atol(setup: Setup, dirs: list[dict[int, Any]], inputs: list[int]) -> np.ndarray:
+    """Absolute analytic slack along each direction: sum over inputs of atol_i * |d_i|_1."""
+    xp = setup.backend.xp
+    out = np.zeros(len(dirs))
+    for k, d in enumerate(dirs):
+        for i in d:
+            atol = setup.slack(i)[1]
+            out[k] += atol * setup.backend.scalar(xp.sum(xp.abs(d[i])))
+    return out
+
+
+def _projection_pass(setup: Setup, i: int, special: np.ndarray, verdict: Judgement) -> InputReport:
+    shape = setup.host_values[i].shape
+    report = InputReport(
+        setup.names[i], i, shape, "", "projection", True, checked=int(np.prod(shape)) - special.size
+    )
+    _fill_worst(report, verdict, None, shape)
+    if special.size:
+        _check_specials(setup, i, special, report)
+    return report
+
+
+def _check_specials(setup: Setup, i: int, special: np.ndarray, report: InputReport) -> None:
+    """Exact zeros and ties sit on kinks; projections cannot judge them, so probe them alone."""
+    chosen = special
+    if special.size > SPECIAL_ELEMENTS:
+        chosen = np.sort(setup.rng.choice(special, SPECIAL_ELEMENTS, replace=False))
+        report.note = f"{SPECIAL_ELEMENTS} of {special.size} exact zeros/ties checked one by one"
+    verdict = judge_elements(setup, i, chosen)
+    report.checked += chosen.size
+    report.kinks += int(verdict.kink.sum())
+    if not verdict.passed.all():
+        report.passed = False
+        report.failing = int((~verdict.passed).sum())
+        _fill_worst(report, verdict, chosen, setup.host_values[i].shape)
+
+
+def _per_input(setup: Setup, i: int, special: np.ndarray) -> InputReport:
+    direction = _joint_direction(setup, [i], {i: special})
+    verdict = _judge_directions(setup, [direction], [i])
+    if verdict.passed.all():
+        return _projection_pass(setup, i, special, verdict)
+    return localize(setup, i, verdict)
+
+
+def localize(setup: Setup, i: int, projection: Judgement) -> InputReport:
+    """Confirm a failed projection element-wise on the worst block of input i."""
+    shape = setup.host_values[i].shape
+    block = _worst_block(setup, i, shape)
+    inside = np.zeros(shape, dtype=bool)
+    inside[tuple(block)] = True
+    index = np.flatnonzero(inside)
+    verdict = judge_elements(setup, i, index)
+    report = _report(setup, i, "projection", index, verdict, shape)
+    report.block = tuple(block)
+    if report.passed:  # the block looked fine: the projection's evidence still stands
+        report.passed = False
+        _fill_worst(report, projection, None, shape)
+    report.evidence["projection_error"] = float(projection.error.max())
+    report.evidence["projection_tolerance"] = float(projection.tolerance.max())
+    return report
+
+
+def block_shape(block: list[slice]) -> tuple[int, ...]:
+    return tuple(s.stop - s.start for s in block)
+
+
+def _worst_block(setup: Setup, i: int, shape: tuple[int, ...]) -> list[slice]:
+    """Halve the largest axis, keeping the half whose projection error is larger."""
+    block = [slice(0, n) for n in shape]
+    while int(np.prod(block_shape(block))) > LOCALIZE_ELEMENTS:
+        axis = int(np.argmax(block_shape(block)))
+        s = block[axis]
+        mid = (s.start + s.stop) // 2
+        halves = [slice(s.start, mid), slice(mid, s.stop)]
+        scores = [_block_score(setup, i, block[:axis] + [h] + block[axis + 1 :]) for h in halves]
+        block[axis] = halves[int(np.argmax(scores))]
+    return block
+
+
+def _block_score(setup: Setup, i: int, block: list[slice]) -> float:
+    mask = np.zeros(setup.host_values[i].shape)
+    mask[tuple(block)] = 1.0
+    coordinates = _unit_coordinates(setup, mask.reshape(-1)) * _scales(setup, i)
+    direction = {i: _device(setup, i, coordinates)}
+    verdict = _judge_directions(setup, [direction], [i])
+    return float(verdict.error[0] / max(verdict.tolerance[0], 1e-300))
+
+
+# -- directions -------------------------------------------------------------------------------
+
+
+def _special_elements(values: np.ndarray) -> np.ndarray:
+    """Flat indices of exact zeros and of values that occur more than once (ties)."""
+    flat = values.reshape(-1)
+    _, inverse, counts = np.unique(flat, return_inverse=True, return_counts=True)
+    return np.flatnonzero((flat == 0) | (counts[inverse.reshape(-1)] > 1))
+
+
+def _unit_coordinates(setup: Setup, mask: np.ndarray) -> np.ndarray:
+    """Random signs times magnitudes in [0.5, 1.5]: no coordinate is tiny."""
+    n = mask.size
+    signs = setup.rng.choice([-1.0, 1.0], size=n)
+    return signs * setup.rng.uniform(0.5, 1.5, size=n) * mask
+
+
+def _scales(setup: Setup, i: int) -> np.ndarray:
+    values = setup.host_values[i].reshape(-1)
+    return element_steps(values, setup.fractions[i])
+
+
+def _device(setup: Setup, i: int, flat: np.ndarray) -> Any:
+    return setup.backend.from_numpy(flat.reshape(setup.host_values[i].shape))
+
+
+def _joint_direction(
+    setup: Setup, inputs: list[int], specials: dict[int, np.ndarray]
+) -> dict[int, Any]:
+    """One direction over all inputs, each input's share rescaled so that no input's
+    contribution <g_i, d_i> drowns another's (a tiny bias gradient next to a huge weight one)."""
+    raw = {}
+    for i in inputs:
+        mask = np.ones(setup.host_values[i].size)
+        mask[specials[i]] = 0.0
+        raw[i] = _unit_coordinates(setup, mask) * _scales(setup, i)
+    weight = {i: float(np.linalg.norm(setup.host_gradients[i].reshape(-1) * raw[i])) for i in inputs}
+    positive = [w for w in weight.values() if w > 0]
+    smallest = min(positive) if positive else 1.0
+    return {i: _device(setup, i, raw[i] * _balance(weight[i], smallest)) for i in inputs}
+
+
+def _balance(weight: float, smallest: float) -> float:
+    return 1.0 if weight <= 0 else float(np.clip(smallest / weight, 1e-3, 1.0))
+
+
+# -- reporting --------------------------------------------------------------------------------
+
+
+def _report(
+    setup: Setup, i: int, mode: str, index: np.ndarray, verdict: Judgement, shape: tuple[int, ...]
+) -> InputReport:
+    report = InputReport(setup.names[i], i, shape, "", mode, bool(verdict.passed.all()))
+    report.checked = index.size
+    report.kinks = int(verdict.kink.sum())
+    report.failing = int((~verdict.passed).sum())
+    _fill_worst(report, verdict, index, shape)
+    return report
+
+
+def _fill_worst(
+    report: InputReport, verdict: Judgement, index: np.ndarray | None, shape: tuple[int, ...]
+) -> None:
+    if verdict.error.size == 0:
+        return
+    ratio = verdict.error / np.maximum(verdict.tolerance, 1e-300)
+    k = int(np.argmax(ratio)) if not verdict.passed.all() else int(np.argmax(verdict.error))
+    scale = max(float(np.max(np.abs(verdict.numeric))), 1e-300)
+    rel = verdict.error / np.maximum(np.abs(verdict.numeric), 1e-3 * scale)
+    report.max_abs_err = float(verdict.error.max())
+    report.max_rel_err = float(rel.max())
+    report.numeric = float(verdict.numeric[k])
+    report.analytic = float(verdict.analytic[k])
+    report.tolerance = float(verdict.tolerance[k])
+    if index is not None and shape:
+        report.worst_index = tuple(int(v) for v in np.unravel_index(int(index[k]), shape))
+    elif index is not None:
+        report.worst_index = ()
+
+
+def host(x: Any) -> np.ndarray:
+    return to_numpy(x).astype(np.float64)
+
+
+__all__ = ["Setup", "elementwise_report", "input_scale", "projection_reports"]

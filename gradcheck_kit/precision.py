@@ -1,0 +1,165 @@
+"""Where finite differences run, and what precision the layer really computes in.
+
+Finite differences always run on float64 copies of the inputs when the layer accepts them, never
+in the layer's float32. A layer that returns float64 for float64 inputs is *dtype-generic*: its
+float64 backward is then the gradient judged against finite differences (tight), and its
+float32 backward is compared with that float64 gradient within float32 rounding (``precision``).
+A layer that returns float32 for float64 inputs computes in float32 inside: perturbations are
+rounded to float32 so the step it sees is the step we measure, and tolerances use float32's
+epsilon. A layer that rejects float64 is differenced in its own dtype, said in the result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import contracts
+from .backends import dtype_name, eps, float_rank, is_floating, to_numpy
+from .invoke import LayerCallError, call, outputs_of
+from .result import Finding, InputReport
+from .tolerances import precision_tolerance
+
+
+@dataclass
+class Evaluation:
+    base: list[Any]
+    outputs: tuple[Any, ...]
+    grid: dict[int, str]
+    gradients: dict[int, Any]
+    analytic_eps: dict[int, float]
+    noise_eps: float
+    pairs: dict[int, tuple[Any, Any]] = field(default_factory=dict)
+    forward_eps: float = 0.0
+    names: list[str] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def precision_findings(self, reports: list[InputReport]) -> list[Finding]:
+        return [f for i, pair in self.pairs.items() if (f := self._compare(i, *pair)) is not None]
+
+    def _compare(self, i: int, low: Any, high: Any) -> Finding | None:
+        low_np, high_np = to_numpy(low).astype(np.float64), to_numpy(high).astype(np.float64)
+        if low_np.shape != high_np.shape or low_np.size == 0:
+            return None
+        allowed = precision_tolerance(max(eps(low), self.forward_eps), high_np)
+        excess = np.abs(low_np - high_np) - allowed
+        if not (excess > 0).any():
+            return None
+        k = np.unravel_index(int(np.argmax(excess)), excess.shape)
+        where = tuple(int(v) for v in k)
+        name = self.names[i]
+        return Finding(
+            "precision",
+            f"{dtype_name(low)} gradient for {name} differs from the same layer's float64 gradient "
+            f"beyond {dtype_name(low)} rounding at {list(where)}: {low_np[k]:.6g} vs "
+            f"{high_np[k]:.6g} (allowed ±{allowed[k]:.3g}); look for a low-precision "
+            "accumulator or a dtype-specific branch",
+            input=name,
+            where=where,
+            details={"low": float(low_np[k]), "float64": float(high_np[k]), "allowed": float(allowed[k])},
+        )
+
+
+def evaluation_point(session: Any, y: tuple[Any, ...], grads: list[Any], usable: list[int]) -> Evaluation | None:
+    """Decide the grid and the analytic gradient finite differences are compared with."""
+    plan, b = session.plan, session.b
+    names = plan.names
+    if all(dtype_name(plan.inputs[i]) == "float64" for i in usable):
+        base = contracts.snapshot(b, session.originals)
+        return _in_own_dtype(base, y, grads, usable, names, session)
+    base64 = [b.float64(x) if k in usable else x for k, x in enumerate(contracts.snapshot(b, session.originals))]
+    try:
+        y64 = outputs_of(call(plan.forward, base64, plan.params, "forward (float64)", session.calls), b.name)
+    except LayerCallError as exc:
+        base = contracts.snapshot(b, session.originals)
+        ev = _in_own_dtype(base, y, grads, usable, names, session)
+        ev.settings["float64_rejected"] = exc.message
+        return ev
+    compute = _lowest_float(y64)
+    if compute != "float64":
+        return _inside_low(session, base64, y64, grads, usable, compute)
+    return _dtype_generic(session, base64, y, y64, grads, usable)
+
+
+def _in_own_dtype(base: list[Any], y: tuple[Any, ...], grads: list[Any], usable: list[int], names: list[str], session: Any) -> Evaluation:
+    grid = {i: _grid(dtype_name(base[i]), _lowest_float(y)) for i in usable}
+    noise = max([eps(g) for g in grid.values()] + [eps(o) for o in y if is_floating(o)])
+    return Evaluation(
+        base, y, grid, {i: grads[i] for i in usable},
+        {i: max(eps(grads[i]), eps(grid[i])) for i in usable}, noise, names=names,
+        settings={"grid": {names[i]: grid[i] for i in usable}},
+    )
+
+
+def _grid(input_dtype: str, output_dtype: str) -> str:
+    """The coarser of the input's dtype and the precision the layer's outputs show."""
+    return input_dtype if float_rank(input_dtype) <= float_rank(output_dtype) else output_dtype
+
+
+def _lowest_float(outputs: tuple[Any, ...]) -> str:
+    floats = [dtype_name(o) for o in outputs if is_floating(o)]
+    return min(floats, key=float_rank) if floats else "float64"
+
+
+def _inside_low(session: Any, base64: list[Any], y64: tuple[Any, ...], grads: list[Any], usable: list[int], compute: str) -> Evaluation:
+    """The layer casts to ``compute`` inside: perturb on that grid, tolerate its epsilon."""
+    b, plan = session.b, session.plan
+    rounded = [b.astype(b.astype(x, compute), "float64") if k in usable else x for k, x in enumerate(base64)]
+    if any(not _same(rounded[i], base64[i]) for i in usable):
+        y64 = outputs_of(call(plan.forward, rounded, plan.params, "forward (float64)", session.calls), b.name)
+    grid = {i: compute for i in usable}
+    ev = Evaluation(
+        rounded, y64, grid, {i: grads[i] for i in usable},
+        {i: max(eps(grads[i]), eps(compute)) for i in usable}, eps(compute), names=plan.names,
+        settings={"grid": {plan.names[i]: compute for i in usable}, "computes_in": compute},
+    )
+    return ev
+
+
+def _same(a: Any, b: Any) -> bool:
+    return bool(np.array_equal(to_numpy(a), to_numpy(b)))
+
+
+def _dtype_generic(session: Any, base64: list[Any], y: tuple[Any, ...], y64: tuple[Any, ...], grads: list[Any], usable: list[int]) -> Evaluation:
+    """float64 in, float64 out: judge the float64 backward, compare the low-precision one to it."""
+    b, plan = session.b, session.plan
+    grid = {i: "float64" for i in usable}
+    forward_eps = _forward_discrepancy(y, y64)
+    ev = Evaluation(
+        base64, y64, grid, {i: grads[i] for i in usable},
+        {i: max(eps(grads[i]), forward_eps) for i in usable}, eps("float64"),
+        forward_eps=forward_eps, names=plan.names,
+        settings={"grid": {plan.names[i]: "float64" for i in usable}, "forward_eps": forward_eps},
+    )
+    dy64 = [b.float64(d) if d is not None else None for d in session.dy_values]
+    try:
+        grads64 = session._call_backward(dy64, contracts.snapshot(b, base64))
+    except LayerCallError as exc:
+        ev.settings["float64_backward_failed"] = exc.message
+        return ev
+    _, ok = contracts.gradient_contract(grads64, base64, plan.names, usable)
+    for i in ok:
+        ev.gradients[i] = grads64[i]
+        ev.analytic_eps[i] = eps(grads64[i])
+        if dtype_name(plan.inputs[i]) != "float64":
+            ev.pairs[i] = (grads[i], grads64[i])
+    return ev
+
+
+def _forward_discrepancy(y: tuple[Any, ...], y64: tuple[Any, ...]) -> float:
+    """Relative gap between the low-precision and the float64 forward: the precision the layer
+    really achieves (TF32 convolutions, float16 inside) measured rather than assumed."""
+    worst = 0.0
+    for low, high in zip(y, y64):
+        if not (is_floating(low) and is_floating(high)) or low.shape != high.shape:
+            continue
+        low_np, high_np = to_numpy(low).astype(np.float64), to_numpy(high).astype(np.float64)
+        finite = np.isfinite(low_np) & np.isfinite(high_np)
+        if not finite.any():
+            continue
+        peak = float(np.max(np.abs(high_np[finite])))
+        if peak > 0:
+            worst = max(worst, float(np.max(np.abs(low_np - high_np)[finite])) / peak)
+    return worst

@@ -1,0 +1,210 @@
+"""What a check found: findings, per-input gradient reports, and the overall result."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .errors import GradientMismatch
+
+SCHEMA_VERSION = 1
+
+ERROR, WARNING = "error", "warning"
+
+
+@dataclass
+class Finding:
+    """One named observation. ``kind`` is stable (JSON, diagnosis); ``message`` is one line."""
+
+    kind: str
+    message: str
+    severity: str = ERROR
+    input: str | None = None
+    where: tuple[int, ...] | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    traceback: str | None = None
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity == ERROR
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "severity": self.severity,
+            "message": self.message,
+            "input": self.input,
+            "where": list(self.where) if self.where is not None else None,
+            "details": _jsonable(self.details),
+            "traceback": self.traceback,
+        }
+
+
+@dataclass
+class InputReport:
+    """The gradient verdict for one input, with the evidence behind it."""
+
+    name: str
+    index: int
+    shape: tuple[int, ...]
+    dtype: str
+    mode: str
+    passed: bool
+    checked: int = 0
+    max_abs_err: float = 0.0
+    max_rel_err: float = 0.0
+    worst_index: tuple[int, ...] | None = None
+    analytic: float | None = None
+    numeric: float | None = None
+    tolerance: float | None = None
+    kinks: int = 0
+    failing: int = 0
+    cause: str | None = None
+    note: str | None = None
+    taylor_orders: list[float] | None = None
+    error_map: np.ndarray | None = field(default=None, repr=False)
+    numeric_map: np.ndarray | None = field(default=None, repr=False)
+    analytic_map: np.ndarray | None = field(default=None, repr=False)
+    block: tuple[Any, ...] | None = None
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self, *, maps: bool = False) -> dict[str, Any]:
+        data = {
+            "name": self.name,
+            "index": self.index,
+            "shape": list(self.shape),
+            "dtype": self.dtype,
+            "mode": self.mode,
+            "passed": self.passed,
+            "checked": self.checked,
+            "max_abs_err": _finite_or_none(self.max_abs_err),
+            "max_rel_err": _finite_or_none(self.max_rel_err),
+            "worst_index": list(self.worst_index) if self.worst_index is not None else None,
+            "analytic": _finite_or_none(self.analytic),
+            "numeric": _finite_or_none(self.numeric),
+            "tolerance": _finite_or_none(self.tolerance),
+            "kinks": self.kinks,
+            "failing": self.failing,
+            "cause": self.cause,
+            "note": self.note,
+            "taylor_orders": self.taylor_orders,
+            "evidence": _jsonable(self.evidence),
+        }
+        if maps and self.error_map is not None:
+            data["error_map"] = _jsonable(self.error_map)
+        return data
+
+
+@dataclass
+class CheckResult:
+    """Everything ``gk.check`` learned about one layer on one case."""
+
+    name: str
+    backend: str
+    case: str
+    seed: int
+    inputs: list[InputReport] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    calls: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return all(r.passed for r in self.inputs) and not any(f.is_error for f in self.errors)
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.is_error]
+
+    @property
+    def warnings(self) -> list[Finding]:
+        return [f for f in self.findings if not f.is_error]
+
+    @property
+    def kinks(self) -> int:
+        return sum(r.kinks for r in self.inputs)
+
+    @property
+    def max_rel_err(self) -> float:
+        return max((r.max_rel_err for r in self.inputs), default=0.0)
+
+    @property
+    def max_abs_err(self) -> float:
+        return max((r.max_abs_err for r in self.inputs), default=0.0)
+
+    @property
+    def cause(self) -> str | None:
+        """The one-line reason the check failed, or None when it passed."""
+        for report in self.inputs:
+            if not report.passed:
+                return f"{report.name}: {report.cause or 'gradient mismatch'}"
+        errors = self.errors
+        return errors[0].message if errors else None
+
+    def input(self, name: str) -> InputReport:
+        for report in self.inputs:
+            if report.name == name:
+                return report
+        raise KeyError(f"no input named {name!r}; inputs: {[r.name for r in self.inputs]}")
+
+    def finding(self, kind: str) -> Finding | None:
+        return next((f for f in self.findings if f.kind == kind), None)
+
+    def to_dict(self, *, maps: bool = False) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA_VERSION,
+            "layer": self.name,
+            "backend": self.backend,
+            "case": self.case,
+            "seed": self.seed,
+            "passed": self.passed,
+            "cause": self.cause,
+            "max_abs_err": _finite_or_none(self.max_abs_err),
+            "max_rel_err": _finite_or_none(self.max_rel_err),
+            "kinks": self.kinks,
+            "inputs": [r.to_dict(maps=maps) for r in self.inputs],
+            "findings": [f.to_dict() for f in self.findings],
+            "calls": dict(self.calls),
+            "seconds": round(self.seconds, 6),
+            "settings": _jsonable(self.settings),
+        }
+
+    def raise_for_failure(self) -> CheckResult:
+        if not self.passed:
+            raise GradientMismatch(str(self), self)
+        return self
+
+    def __str__(self) -> str:
+        from .text import render_text
+
+        return render_text(self)
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+
+def _finite_or_none(value: float | None) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return _finite_or_none(float(value))
+    if isinstance(value, (str, int, bool)) or value is None:
+        return value
+    return repr(value)

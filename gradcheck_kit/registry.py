@@ -26,10 +26,12 @@ class Case:
 
     inputs: tuple[Any, ...]
     params: Mapping[str, Any] = field(default_factory=dict)
+    meta: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "inputs", tuple(self.inputs))
         object.__setattr__(self, "params", dict(self.params or {}))
+        object.__setattr__(self, "meta", dict(self.meta or {}))
 
     def describe(self, names: Sequence[str] = ()) -> str:
         """``x float64[1,1,3,4], w [1,1,2,2], stride=2, padding=1``."""

@@ -1,0 +1,263 @@
+"""Hypothesis strategies for layer configurations.
+
+Hypothesis draws only small integers and a seed; array values come from
+``numpy.random.default_rng(seed)`` (fast, bounded, no subnormals). Geometries are built valid
+by construction (output size >= 1), never filtered, and every integer shrinks towards its
+minimum: a failing conv shrinks towards batch 1, one channel, stride 1, no padding, so the
+parameters left non-minimal are the ones that trigger the bug.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from hypothesis import strategies as st
+from hypothesis.errors import InvalidArgument as HypothesisInvalidArgument
+
+from .registry import Case
+
+LAYOUTS = ("C", "F", "transposed", "step-sliced", "negative-stride", "offset")
+FLOAT_DTYPES = ("float64", "float32")
+
+
+def _check_range(label: str, low: int, high: int) -> None:
+    if low > high:
+        raise HypothesisInvalidArgument(f"min_{label}={low} must not exceed max_{label}={high}")
+    if low < 0:
+        raise HypothesisInvalidArgument(f"min_{label}={low} must be >= 0")
+
+
+def dtypes(*, floating: Sequence[str] = FLOAT_DTYPES) -> st.SearchStrategy[str]:
+    """Floating dtype names; shrinks towards the first (float64)."""
+    bad = [d for d in floating if d not in ("float16", "bfloat16", "float32", "float64")]
+    if not floating or bad:
+        raise HypothesisInvalidArgument(f"floating={floating!r}: use float16/bfloat16/float32/float64")
+    return st.sampled_from(tuple(floating))
+
+
+def array_shapes(
+    *, min_dims: int = 1, max_dims: int = 4, min_side: int = 1, max_side: int = 6
+) -> st.SearchStrategy[tuple[int, ...]]:
+    """Shapes with independently drawn sides (non-square is the norm); shrinks towards
+    ``min_dims`` sides of ``min_side``."""
+    _check_range("dims", min_dims, max_dims)
+    _check_range("side", min_side, max_side)
+    return st.lists(
+        st.integers(min_side, max_side), min_size=min_dims, max_size=max_dims
+    ).map(tuple)
+
+
+def memory_layouts(*, layouts: Sequence[str] = LAYOUTS) -> st.SearchStrategy[str]:
+    """Names of memory layouts for ``with_layout``; shrinks towards C order."""
+    unknown = [x for x in layouts if x not in LAYOUTS]
+    if not layouts or unknown:
+        raise HypothesisInvalidArgument(f"layouts={layouts!r}; accepted: {LAYOUTS}")
+    return st.sampled_from(tuple(layouts))
+
+
+def with_layout(a: np.ndarray, layout: str) -> np.ndarray:
+    """A view with ``a``'s values and the named memory layout (strides, offset, order)."""
+    a = np.ascontiguousarray(a)
+    if layout == "C" or a.ndim == 0:
+        return a
+    if layout == "F":
+        return np.asfortranarray(a)
+    if layout == "transposed":
+        return np.ascontiguousarray(a.T).T
+    if layout == "step-sliced":
+        wide = np.zeros((*a.shape[:-1], 2 * a.shape[-1]), dtype=a.dtype)
+        wide[..., ::2] = a
+        return wide[..., ::2]
+    if layout == "negative-stride":
+        return np.ascontiguousarray(a[..., ::-1])[..., ::-1]
+    if layout == "offset":
+        buffer = np.zeros(a.size + 1, dtype=a.dtype)
+        buffer[1:] = a.reshape(-1)
+        return buffer[1:].reshape(a.shape)
+    raise ValueError(f"layout={layout!r} is unknown; accepted: {LAYOUTS}")
+
+
+def values(rng: np.random.Generator, shape: Sequence[int], dtype: str = "float64", *, scale: float = 1.0) -> np.ndarray:
+    """Bounded values with no tiny magnitudes: random sign times uniform [0.1, 1] * scale."""
+    signs = rng.choice([-1.0, 1.0], size=tuple(shape))
+    return (signs * rng.uniform(0.1, 1.0, size=tuple(shape)) * scale).astype(dtype)
+
+
+@dataclass(frozen=True)
+class ConvGeometry:
+    """A valid convolution: every spatial axis has its own size, kernel, stride, padding."""
+
+    batch: int
+    in_channels: int
+    out_channels: int
+    groups: int
+    input_size: tuple[int, ...]
+    kernel_size: tuple[int, ...]
+    stride: tuple[int, ...]
+    padding: tuple[int, ...]
+    dilation: tuple[int, ...]
+
+    @property
+    def output_size(self) -> tuple[int, ...]:
+        return tuple(
+            (n + 2 * p - d * (k - 1) - 1) // s + 1
+            for n, k, s, p, d in zip(self.input_size, self.kernel_size, self.stride, self.padding, self.dilation)
+        )
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return (self.batch, self.in_channels, *self.input_size)
+
+    @property
+    def weight_shape(self) -> tuple[int, ...]:
+        return (self.out_channels, self.in_channels // self.groups, *self.kernel_size)
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        return (self.batch, self.out_channels, *self.output_size)
+
+    def params(self) -> dict[str, Any]:
+        return {"stride": self.stride, "padding": self.padding, "dilation": self.dilation, "groups": self.groups}
+
+
+@st.composite
+def _axis(draw: Any, min_side: int, max_side: int, max_kernel: int, max_stride: int, max_padding: int, max_dilation: int) -> tuple[int, int, int, int, int]:
+    """(size, kernel, stride, padding, dilation) for one axis with output size >= 1."""
+    kernel = draw(st.integers(1, max_kernel))
+    dilation = draw(st.integers(1, max_dilation)) if kernel > 1 else 1
+    stride = draw(st.integers(1, max_stride))
+    span = dilation * (kernel - 1) + 1
+    max_out = max(1, (max_side - span) // stride + 1)
+    out = draw(st.integers(1, max_out))
+    slack = draw(st.integers(0, stride - 1))
+    reach = (out - 1) * stride + span + slack  # padded input length
+    padding = draw(st.integers(0, min(max_padding, (reach - max(min_side, 1)) // 2)))
+    return reach - 2 * padding, kernel, stride, padding, dilation
+
+
+def conv_geometries(
+    ndim: int = 2,
+    *,
+    min_batch: int = 1,
+    max_batch: int = 3,
+    max_in_channels: int = 3,
+    max_out_channels: int = 3,
+    max_groups: int = 2,
+    min_side: int = 1,
+    max_side: int = 8,
+    max_kernel: int = 3,
+    max_stride: int = 3,
+    max_padding: int = 2,
+    max_dilation: int = 2,
+) -> st.SearchStrategy[ConvGeometry]:
+    """Valid ``ndim``-d convolutions, shrinking towards batch 1, 1 channel, kernel 1, stride 1,
+    padding 0, dilation 1, groups 1 and the smallest input that still gives an output."""
+    if ndim not in (1, 2, 3):
+        raise HypothesisInvalidArgument(f"ndim={ndim} must be 1, 2 or 3")
+    _check_range("batch", min_batch, max_batch)
+    _check_range("side", min_side, max_side)
+    for label, value in (("kernel", max_kernel), ("stride", max_stride), ("dilation", max_dilation), ("groups", max_groups)):
+        if value < 1:
+            raise HypothesisInvalidArgument(f"max_{label}={value} must be >= 1")
+    axis = _axis(min_side, max_side, max_kernel, max_stride, max_padding, max_dilation)
+
+    @st.composite
+    def build(draw: Any) -> ConvGeometry:
+        batch = draw(st.integers(min_batch, max_batch))
+        groups = draw(st.integers(1, max_groups))
+        cin = draw(st.integers(1, max(1, max_in_channels // groups)))
+        cout = draw(st.integers(1, max(1, max_out_channels // groups)))
+        axes = [draw(axis) for _ in range(ndim)]
+        size, kernel, stride, padding, dilation = (tuple(a[k] for a in axes) for k in range(5))
+        return ConvGeometry(batch, cin * groups, cout * groups, groups, size, kernel, stride, padding, dilation)
+
+    return build()
+
+
+@dataclass(frozen=True)
+class PoolGeometry:
+    """A valid pooling window configuration (torch's rule: padding <= kernel // 2)."""
+
+    batch: int
+    channels: int
+    input_size: tuple[int, ...]
+    kernel_size: tuple[int, ...]
+    stride: tuple[int, ...]
+    padding: tuple[int, ...]
+
+    @property
+    def output_size(self) -> tuple[int, ...]:
+        return tuple(
+            (n + 2 * p - k) // s + 1
+            for n, k, s, p in zip(self.input_size, self.kernel_size, self.stride, self.padding)
+        )
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return (self.batch, self.channels, *self.input_size)
+
+    @property
+    def overlapping(self) -> bool:
+        return any(s < k for s, k in zip(self.stride, self.kernel_size))
+
+    def params(self) -> dict[str, Any]:
+        return {"kernel_size": self.kernel_size, "stride": self.stride, "padding": self.padding}
+
+
+def pool_geometries(
+    ndim: int = 2,
+    *,
+    min_batch: int = 1,
+    max_batch: int = 3,
+    max_channels: int = 3,
+    min_side: int = 1,
+    max_side: int = 8,
+    max_kernel: int = 3,
+    max_stride: int = 3,
+    max_padding: int = 1,
+) -> st.SearchStrategy[PoolGeometry]:
+    """Valid pooling geometries (overlapping windows when stride < kernel), shrinking towards
+    batch 1, 1 channel, kernel 1, stride 1, padding 0."""
+    _check_range("batch", min_batch, max_batch)
+    _check_range("side", min_side, max_side)
+
+    @st.composite
+    def axis(draw: Any) -> tuple[int, int, int, int]:
+        kernel = draw(st.integers(1, max_kernel))
+        stride = draw(st.integers(1, max_stride))
+        out = draw(st.integers(1, max(1, (max_side - kernel) // stride + 1)))
+        slack = draw(st.integers(0, stride - 1))
+        reach = (out - 1) * stride + kernel + slack
+        padding = draw(st.integers(0, min(max_padding, kernel // 2, (reach - max(min_side, 1)) // 2)))
+        return reach - 2 * padding, kernel, stride, padding
+
+    @st.composite
+    def build(draw: Any) -> PoolGeometry:
+        batch = draw(st.integers(min_batch, max_batch))
+        channels = draw(st.integers(1, max_channels))
+        axes = [draw(axis()) for _ in range(ndim)]
+        size, kernel, stride, padding = (tuple(a[k] for a in axes) for k in range(4))
+        return PoolGeometry(batch, channels, size, kernel, stride, padding)
+
+    return build()
+
+
+def cases(build: Callable[..., Case], /, **strategies: st.SearchStrategy[Any]) -> st.SearchStrategy[Case]:
+    """Draw each keyword from its strategy plus a seed, then ``build(rng, **drawn)`` -> Case.
+
+    The drawn keywords and the seed are kept in ``Case.meta`` so a failure can be replayed.
+    """
+
+    @st.composite
+    def draw_case(draw: Any) -> Case:
+        drawn = {key: draw(strategy) for key, strategy in strategies.items()}
+        seed = draw(st.integers(0, 2**32 - 1))
+        case = build(np.random.default_rng(seed), **drawn)
+        if not isinstance(case, Case):
+            raise TypeError(f"{getattr(build, '__name__', build)} returned {type(case).__name__}, not gk.Case")
+        return Case(case.inputs, case.params, meta={**case.meta, **drawn, "seed": seed})
+
+    return draw_case()

@@ -280,22 +280,45 @@ class _Session:
         self.result.settings.update(evaluation.settings)
 
     def _setup(self, ev: precision.Evaluation, usable: list[int]) -> Setup:
+        setup = self._make_setup(ev, usable, self.dy_values, ev.gradients)
+        setup.convex = lambda: self._convex_setup(ev, usable)
+        return setup
+
+    def _make_setup(self, ev: precision.Evaluation, usable: list[int], dy: list[Any], gradients: Mapping[int, Any]) -> Setup:
         b = self.b
-        dy64 = [b.float64(d) if d is not None else None for d in self.dy_values]
+        dy64 = [b.float64(d) if d is not None else None for d in dy]
         objective = Objective(
             self.plan.forward, self.plan.params, ev.base, {i: b.float64(ev.base[i]) for i in usable},
             ev.grid, dy64, b, self.calls,
         )
-        f0, magnitude = objective.value(ev.outputs), objective.magnitude(ev.outputs)
+        objective.base_outputs = [b.float64(y) if d is not None else None for y, d in zip(ev.outputs, dy64)]
+        noise_eps = objective_noise(ev.noise_eps)
+        spread = objective.spread_magnitude(objective.base_outputs, objective.base_outputs)
         host_values = {i: to_numpy(objective.base64[i]).astype(np.float64) for i in usable}
         return Setup(
-            objective, f0, objective_noise(ev.noise_eps, magnitude), self.plan.names,
-            {i: b.float64(ev.gradients[i]) for i in usable},
-            {i: to_numpy(ev.gradients[i]).astype(np.float64) for i in usable},
+            objective, noise_eps * spread, self.plan.names,
+            {i: b.float64(gradients[i]) for i in usable},
+            {i: to_numpy(gradients[i]).astype(np.float64) for i in usable},
             host_values, {i: step_fraction(ev.grid[i]) for i in usable},
-            {i: ev.analytic_eps[i] for i in usable}, self.plan.rtol, self.plan.atol,
+            {i: ev.analytic_eps[i] for i in usable}, noise_eps, self.plan.rtol, self.plan.atol,
             np.random.default_rng([self.plan.seed, 1]),
         )
+
+    def _convex_setup(self, ev: precision.Evaluation, usable: list[int]) -> Setup | None:
+        """The same check with |grad_output| (see ``gradient._convex_retry``)."""
+        dy = [self.b.xp.abs(d) if d is not None else None for d in self.dy_values]
+        if ev.float64_backward:
+            inputs, given = contracts.snapshot(self.b, ev.base), [self.b.float64(d) if d is not None else None for d in dy]
+        else:
+            inputs, given = self._fresh_inputs(), dy
+        try:
+            grads = self._call_backward(given, inputs)
+        except LayerCallError:
+            return None
+        _, ok = contracts.gradient_contract(grads, inputs, self.plan.names, usable)
+        if set(ok) != set(usable):
+            return None
+        return self._make_setup(ev, usable, dy, {i: grads[i] for i in usable})
 
     def _reports(self, setup: Setup, usable: list[int]) -> list[Any]:
         total = sum(setup.host_values[i].size for i in usable)

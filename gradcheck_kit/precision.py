@@ -33,6 +33,7 @@ class Evaluation:
     noise_eps: float
     pairs: dict[int, tuple[Any, Any]] = field(default_factory=dict)
     forward_eps: float = 0.0
+    float64_backward: bool = False  # gradients came from backward on the float64 base point
     names: list[str] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
 
@@ -140,6 +141,7 @@ def _dtype_generic(session: Any, base64: list[Any], y: tuple[Any, ...], y64: tup
         ev.settings["float64_backward_failed"] = exc.message
         return ev
     _, ok = contracts.gradient_contract(grads64, base64, plan.names, usable)
+    ev.float64_backward = set(ok) == set(usable)
     for i in ok:
         ev.gradients[i] = grads64[i]
         ev.analytic_eps[i] = eps(grads64[i])

@@ -50,7 +50,7 @@ def element_steps(values: np.ndarray, fraction: float) -> np.ndarray:
     return fraction * np.maximum(np.abs(values), input_scale(values))
 
 
-def objective_noise(eps: float, magnitude: float) -> float:
+def objective_noise(eps: float, magnitude: float = 1.0) -> float:
     """Rounding noise of F(x) = sum <dy, y> given sum |dy * y| (``magnitude``)."""
     return OBJECTIVE_ULPS * eps * magnitude
 

@@ -51,6 +51,9 @@ class Objective:
     dy: list[Any | None]
     backend: Backend
     counter: Counter[str] = field(default_factory=Counter)
+    base_outputs: list[Any] = field(default_factory=list)  # float64 outputs at the base point
+    _output_rms: list[float] | None = None
+    _floor: float | None = None
 
     def outputs(self, replaced: Mapping[int, Any]) -> tuple[Any, ...]:
         args = [replaced.get(i, x) for i, x in enumerate(self.base)]
@@ -63,7 +66,21 @@ class Objective:
         return outputs
 
     def __call__(self, replaced: Mapping[int, Any]) -> float:
-        return self.value(self.outputs(replaced))
+        return self.evaluate(replaced)[0]
+
+    def evaluate(self, replaced: Mapping[int, Any]) -> tuple[float, list[Any]]:
+        """F at the replaced point, and the float64 outputs it came from."""
+        outputs = [self.backend.float64(y) if dy is not None else None for dy, y in zip(self.dy, self.outputs(replaced))]
+        return self.value(outputs), outputs
+
+    def delta(self, outputs: Sequence[Any]) -> float:
+        """F(outputs) - F(base) as sum <dy, y - y0>: differencing outputs before reducing keeps
+        the float64 sum's own rounding (relative to all of F) out of the difference."""
+        xp, total = self.backend.xp, 0.0
+        for dy, y, y0 in zip(self.dy, outputs, self.base_outputs):
+            if dy is not None:
+                total += self.backend.scalar(xp.sum(dy * (y - y0)))
+        return total
 
     def value(self, outputs: Sequence[Any]) -> float:
         xp, total = self.backend.xp, 0.0
@@ -80,6 +97,57 @@ class Objective:
                 total += self.backend.scalar(xp.sum(xp.abs(dy * self.backend.float64(y))))
         return total
 
+    def changed_magnitude(self, plus: Sequence[Any], minus: Sequence[Any]) -> float:
+        """sum |dy| max(|y|, rms y) over the outputs that moved: outputs a perturbation does not
+        reach are recomputed bit for bit, so their rounding cancels in F(x+) - F(x-). An
+        output's rounding follows the terms summed into it, which cancellation can make far
+        larger than the output itself: the tensor's RMS stands in for them."""
+        xp, total = self.backend.xp, 0.0
+        for dy, y0, rms, yp, ym in zip(self.dy, self.base_outputs, self._rms(), plus, minus):
+            if dy is None:
+                continue
+            moved = (yp != y0) | (ym != y0)
+            size = xp.maximum(xp.maximum(xp.abs(yp), xp.abs(ym)), rms)
+            total += self.backend.scalar(xp.sum(xp.where(moved, xp.abs(dy) * size, 0.0)))
+        return max(total, self._one_output())
+
+    def _one_output(self) -> float:
+        """A change smaller than half an ulp moves no output at all; one output's rounding is
+        the least noise any probe carries."""
+        if self._floor is None:
+            self._floor = self._largest_term()
+        return self._floor
+
+    def _largest_term(self) -> float:
+        xp = self.backend.xp
+        return max(
+            (self.backend.scalar(xp.max(xp.abs(dy) * xp.maximum(xp.abs(y0), rms)))
+             for dy, y0, rms in zip(self.dy, self.base_outputs, self._rms())
+             if dy is not None and y0.size),
+            default=0.0,
+        )
+
+    def _rms(self) -> list[float]:
+        if self._output_rms is None:
+            xp = self.backend.xp
+            self._output_rms = [
+                0.0 if y is None or not y.shape or y.size == 0 else self.backend.scalar(xp.sqrt(xp.mean(y * y)))
+                for y in self.base_outputs
+            ]
+        return self._output_rms
+
+    def spread_magnitude(self, plus: Sequence[Any], minus: Sequence[Any]) -> float:
+        """Rounding of many independently rounded outputs adds like a random walk: the root sum
+        of squares of |dy| |y|, times sqrt(log2 n) for the float64 summation itself."""
+        xp, squares, count = self.backend.xp, 0.0, 0
+        for dy, yp, ym in zip(self.dy, plus, minus):
+            if dy is None:
+                continue
+            terms = xp.abs(dy) * (xp.abs(yp) + xp.abs(ym)) / 2
+            squares += self.backend.scalar(xp.sum(terms * terms))
+            count += int(np.prod(tuple(dy.shape)))
+        return float(np.sqrt(squares)) * 2.0 * float(np.sqrt(max(1.0, np.log2(max(count, 2)))))
+
     def feed(self, i: int, values64: Any) -> Any:
         """Round float64 ``values64`` to input i's grid, then to the dtype the layer is fed."""
         b = self.backend
@@ -89,15 +157,17 @@ class Objective:
 
 @dataclass
 class Differences:
-    """F at x + step_plus and x + step_minus for P probes, with the analytic predictions."""
+    """F(x + step_plus) - F(x) and F(x) - F(x + step_minus) for P probes, with the analytic
+    predictions."""
 
-    f_plus: np.ndarray
-    f_minus: np.ndarray
+    up: np.ndarray
+    down: np.ndarray
     w_plus: np.ndarray  # length of the plus step, in probe units (> 0)
     w_minus: np.ndarray  # length of the minus step (> 0)
     a_plus: np.ndarray  # <g, step_plus>
     a_minus: np.ndarray  # <g, step_minus> (step_minus points backwards)
     a_abs: np.ndarray  # sum |g| |step_plus - step_minus|: scale of analytic rounding
+    magnitude: np.ndarray  # sum |dy y| that rounding noise in F(x+) - F(x-) is relative to
 
     @property
     def width(self) -> np.ndarray:
@@ -105,7 +175,7 @@ class Differences:
 
     @property
     def numeric(self) -> np.ndarray:
-        return (self.f_plus - self.f_minus) / self.width
+        return (self.up + self.down) / self.width
 
     @property
     def analytic(self) -> np.ndarray:
@@ -124,23 +194,26 @@ def element_differences(
     flat = b.xp.reshape(work, (-1,))
     base_flat = _host_flat(objective.base64[i])
     grid, n = objective.grid[i], len(flat_index)
-    rows = np.empty((6, n))
+    rows = np.empty((5, n))
     for k, (j, t) in enumerate(zip(flat_index.tolist(), steps.tolist())):
         x = base_flat[j]
         plus, minus = round_to(x + t, grid), round_to(x - t, grid)
-        rows[0, k] = _evaluate_with(objective, i, work, flat, j, plus)
-        rows[1, k] = _evaluate_with(objective, i, work, flat, j, minus)
+        out_plus = _evaluate_with(objective, i, work, flat, j, plus)
+        out_minus = _evaluate_with(objective, i, work, flat, j, minus)
+        rows[0, k], rows[1, k] = objective.delta(out_plus), -objective.delta(out_minus)
         flat[j] = x
         rows[2, k], rows[3, k] = plus - x, x - minus
+        rows[4, k] = objective.changed_magnitude(out_plus, out_minus)
     g = gradient[flat_index]
     return Differences(
-        rows[0], rows[1], rows[2], rows[3], g * rows[2], -g * rows[3], np.abs(g) * (rows[2] + rows[3])
+        rows[0], rows[1], rows[2], rows[3], g * rows[2], -g * rows[3],
+        np.abs(g) * (rows[2] + rows[3]), rows[4],
     )
 
 
-def _evaluate_with(objective: Objective, i: int, work: Any, flat: Any, j: int, value: float) -> float:
+def _evaluate_with(objective: Objective, i: int, work: Any, flat: Any, j: int, value: float) -> list[Any]:
     flat[j] = value
-    return objective({i: work})
+    return objective.evaluate({i: work})[1]
 
 
 def _host_flat(x: Any) -> np.ndarray:
@@ -157,9 +230,9 @@ def direction_differences(
 ) -> Differences:
     """Perturb all inputs in ``directions`` at once (one probe per direction), by ±step·d."""
     b, xp = objective.backend, objective.backend.xp
-    rows = np.empty((7, len(directions)))
+    rows = np.empty((6, len(directions)))
     for k, direction in enumerate(directions):
-        moved = {}
+        moved, outs = {}, {}
         for sign, row in ((1.0, 0), (-1.0, 1)):
             replaced, predicted, deltas = {}, 0.0, {}
             for i, d in direction.items():
@@ -168,15 +241,17 @@ def direction_differences(
                 deltas[i] = b.float64(fed) - x64
                 replaced[i] = fed
                 predicted += b.scalar(xp.sum(gradients64[i] * deltas[i]))
-            rows[row, k] = objective(replaced)
+            outs[sign] = objective.evaluate(replaced)[1]
+            rows[row, k] = sign * objective.delta(outs[sign])
             rows[row + 2, k] = predicted
             moved[sign] = deltas
         rows[4, k] = sum(
             b.scalar(xp.sum(xp.abs(gradients64[i] * (moved[1.0][i] - moved[-1.0][i]))))
             for i in direction
         )
+        rows[5, k] = objective.spread_magnitude(outs[1.0], outs[-1.0])
     ones = np.full(len(directions), step)
-    return Differences(rows[0], rows[1], ones, ones.copy(), rows[2], rows[3], rows[4])
+    return Differences(rows[0], rows[1], ones, ones.copy(), rows[2], rows[3], rows[4], rows[5])
 
 
 @dataclass
@@ -184,31 +259,35 @@ class Judgement:
     """Per-probe verdicts and the numbers behind them (derivative units)."""
 
     passed: np.ndarray
-    kink: np.ndarray
+    kink: np.ndarray  # accepted as a kink (analytic between the one-sided slopes)
+    nonsmooth: np.ndarray  # one-sided slopes differ beyond smooth curvature, accepted or not
     numeric: np.ndarray
     analytic: np.ndarray
     error: np.ndarray
     tolerance: np.ndarray
+    spread: np.ndarray  # |e(t) - e(t/2)|: the measured finite-difference uncertainty
     one_sided: tuple[np.ndarray, np.ndarray]
 
 
 def judge(
     coarse: Differences,
     fine: Differences,
-    f0: float,
-    noise: float,
+    noise_per_magnitude: float,
     rtol: float,
     atol: np.ndarray | float,
 ) -> Judgement:
-    """Compare analytic and numeric slopes at two step sizes; see the module docstring."""
+    """Compare analytic and numeric slopes at two step sizes; see the module docstring.
+
+    ``noise_per_magnitude`` times a probe's ``magnitude`` bounds the rounding noise in F."""
+    noise = noise_per_magnitude * np.maximum(coarse.magnitude, fine.magnitude)
     e1 = coarse.numeric - coarse.analytic
     e2 = fine.numeric - fine.analytic
     slack = rtol * np.abs(fine.numeric) + atol + rtol * fine.a_abs / fine.width
     noise2 = 2.0 * noise / fine.width
     smooth_ok = np.abs(e2) <= 0.5 * np.abs(e1 - e2) + noise2 + slack
 
-    s_plus = [(d.f_plus - f0) / d.w_plus for d in (coarse, fine)]
-    s_minus = [(f0 - d.f_minus) / d.w_minus for d in (coarse, fine)]
+    s_plus = [d.up / d.w_plus for d in (coarse, fine)]
+    s_minus = [d.down / d.w_minus for d in (coarse, fine)]
     g_plus, g_minus = fine.a_plus / fine.w_plus, -fine.a_minus / fine.w_minus
     drift = np.abs(s_plus[0] - s_plus[1]) + np.abs(s_minus[0] - s_minus[1])
     noise1 = 2.0 * noise / np.minimum(fine.w_plus, fine.w_minus)
@@ -223,14 +302,23 @@ def judge(
     tol = 0.5 * np.abs(e1 - e2) + noise2 + slack
     error = np.where(kink_ok, 0.0, np.abs(e2))
     return Judgement(
-        smooth_ok | kink_ok, kink_ok, fine.numeric, fine.analytic, error, tol, (s_plus[1], s_minus[1])
+        smooth_ok | kink_ok, kink_ok, kink & ~smooth_ok, fine.numeric, fine.analytic, error, tol,
+        np.abs(e1 - e2), (s_plus[1], s_minus[1]),
     )
+
+
+FIELDS = ("passed", "kink", "nonsmooth", "numeric", "analytic", "error", "tolerance", "spread")
+
+
+def subset(j: Judgement, keep: np.ndarray) -> Judgement:
+    sides = (j.one_sided[0][keep], j.one_sided[1][keep])
+    return Judgement(**{n: getattr(j, n)[keep] for n in FIELDS}, one_sided=sides)
 
 
 def merge(first: Judgement, second: Judgement, where: np.ndarray) -> Judgement:
     """Replace the probes ``where`` (a bool mask over first) by ``second``'s verdicts."""
     parts = {}
-    for name in ("passed", "kink", "numeric", "analytic", "error", "tolerance"):
+    for name in FIELDS:
         merged = getattr(first, name).copy()
         merged[where] = getattr(second, name)
         parts[name] = merged

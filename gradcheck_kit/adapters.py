@@ -25,7 +25,9 @@ class LayerFunctions(NamedTuple):
     backward: Callable[..., Any]
 
 
-def _named(fn: Callable[..., Any], names: Sequence[str], *, grad_first: bool, label: str) -> Callable[..., Any]:
+def _named(
+    fn: Callable[..., Any], names: Sequence[str], *, grad_first: bool, label: str
+) -> Callable[..., Any]:
     """Give a ``*args`` wrapper a real signature so reports name the inputs."""
     P = inspect.Parameter
     params = [P(n, P.POSITIONAL_OR_KEYWORD) for n in ((["grad_output"] if grad_first else []) + list(names))]
@@ -56,9 +58,7 @@ def from_cache_style(forward: Callable[..., Any], backward: Callable[..., Any]) 
 
 def _split_cache(value: Any) -> tuple[Any, Any]:
     if not isinstance(value, tuple) or len(value) != 2:
-        raise TypeError(
-            f"a cache-style forward must return (out, cache); it returned {type(value).__name__}"
-        )
+        raise TypeError(f"a cache-style forward must return (out, cache); it returned {type(value).__name__}")
     return value[0], value[1]
 
 
@@ -111,9 +111,7 @@ def _gradient_attr(layer: Any, weight: str, given: str) -> Any:
     for name in candidates:
         if hasattr(layer, name):
             return getattr(layer, name)
-    raise AttributeError(
-        f"{type(layer).__name__}.backward set none of {candidates} for weight {weight!r}"
-    )
+    raise AttributeError(f"{type(layer).__name__}.backward set none of {candidates} for weight {weight!r}")
 
 
 def from_autograd_function(function: Any, *, inputs: Sequence[str] | None = None) -> LayerFunctions:
@@ -133,14 +131,19 @@ def from_autograd_function(function: Any, *, inputs: Sequence[str] | None = None
     def bwd(grad_output: Any, *args: Any, **params: Any) -> Any:
         import torch
 
-        leaves = [a.detach().requires_grad_(a.is_floating_point()) if isinstance(a, torch.Tensor) else a for a in args]
+        leaves = [
+            a.detach().requires_grad_(a.is_floating_point()) if isinstance(a, torch.Tensor) else a
+            for a in args
+        ]
         with torch.enable_grad():
             out = function.apply(*leaves, *params.values())
         outs = out if isinstance(out, tuple) else (out,)
         dys = grad_output if isinstance(grad_output, tuple) else (grad_output,)
         pairs = [(o, d) for o, d in zip(outs, dys) if d is not None and o.requires_grad]
         wanted = [t for t in leaves if isinstance(t, torch.Tensor) and t.requires_grad]
-        grads = iter(torch.autograd.grad([o for o, _ in pairs], wanted, [d for _, d in pairs], allow_unused=True))
+        grads = iter(
+            torch.autograd.grad([o for o, _ in pairs], wanted, [d for _, d in pairs], allow_unused=True)
+        )
         return tuple(next(grads) if isinstance(t, torch.Tensor) and t.requires_grad else None for t in leaves)
 
     label = getattr(function, "__name__", "Function")

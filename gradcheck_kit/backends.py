@@ -92,11 +92,12 @@ class Backend:
 
     # -- conversion --------------------------------------------------------------------------
     def from_numpy(self, a: np.ndarray) -> Any:
+        a = np.asarray(a, order="C")  # (np.ascontiguousarray would turn 0-d into 1-d)
         if self.name == "numpy":
-            return np.ascontiguousarray(a)
+            return a
         if self.name == "torch":
             torch = sys.modules["torch"]
-            return torch.as_tensor(np.ascontiguousarray(a), device=self.device)
+            return torch.as_tensor(a, device=self.device)
         cupy = sys.modules["cupy"]
         with cupy.cuda.Device(self.device):
             return cupy.asarray(a)

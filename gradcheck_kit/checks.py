@@ -120,8 +120,7 @@ def _normalize_inputs(inputs: Any) -> list[Any]:
     for k, x in enumerate(inputs):
         if isinstance(x, bool) or not (is_array(x) or isinstance(x, (int, float))):
             raise InvalidArgument(
-                f"inputs[{k}]={x!r} is not an array; pass arrays as inputs and anything static "
-                "through params"
+                f"inputs[{k}]={x!r} is not an array; pass arrays as inputs and anything static through params"
             )
         out.append(np.asarray(x).view(_Scalar) if isinstance(x, (int, float)) else x)
     return out
@@ -166,7 +165,12 @@ def _nonnegative_int(label: str, value: Any) -> int:
 def _tolerance(label: str, value: Any) -> float | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0 or value == float("inf"):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not value >= 0
+        or value == float("inf")
+    ):
         raise InvalidArgument(f"{label}={value!r} must be a finite number >= 0 (or None)")
     return float(value)
 
@@ -210,13 +214,16 @@ class _Session:
     def _forward_stage(self) -> tuple[Any, ...]:
         plan = self.plan
         y = outputs_of(call(plan.forward, plan.inputs, plan.params, "forward", self.calls), self.b.name)
+        self.outputs = y
         self.labels = ["output"] if len(y) == 1 else [f"output {k}" for k in range(len(y))]
         self.add(contracts.mutations("forward", plan.names, self.originals, plan.inputs))
         if not self.allow_aliasing:
             self.add(contracts.aliasing(y, plan.inputs, plan.names))
         self.add(contracts.nonfinite(y, self.labels, "forward"))
         again = outputs_of(self._call_forward(self._fresh_inputs()), self.b.name)
-        self.add(_structure_changes("forward", y, again) or contracts.repeats(y, again, self.labels, "forward"))
+        self.add(
+            _structure_changes("forward", y, again) or contracts.repeats(y, again, self.labels, "forward")
+        )
         return y
 
     def _call_forward(self, inputs: Sequence[Any]) -> Any:
@@ -245,14 +252,19 @@ class _Session:
         grads = self._call_backward(dy, plan.inputs)
         self.add(contracts.mutations("backward", dy_labels, dy_before, dy))
         self.add(contracts.mutations("backward", plan.names, inputs_before, plan.inputs))
-        found, usable = contracts.gradient_contract(grads, plan.inputs, plan.names, plan.diff)
+        computes_in = precision.lowest_float(self.outputs)
+        found, usable = contracts.gradient_contract(grads, plan.inputs, plan.names, plan.diff, computes_in)
         self.add(found)
-        self.add(contracts.nonfinite([grads[i] for i in usable], [f"d{plan.names[i]}" for i in usable], "backward"))
+        self.add(
+            contracts.nonfinite([grads[i] for i in usable], [f"d{plan.names[i]}" for i in usable], "backward")
+        )
         again = self._call_backward(contracts.snapshot(self.b, dy_before), self._fresh_inputs())
         self.add(
             contracts.repeats(
-                [grads[i] for i in usable], [again[i] for i in usable],
-                [f"gradient for {plan.names[i]}" for i in usable], "backward",
+                [grads[i] for i in usable],
+                [again[i] for i in usable],
+                [f"gradient for {plan.names[i]}" for i in usable],
+                "backward",
             )
         )
         self.dy_values = dy_before
@@ -284,23 +296,37 @@ class _Session:
         setup.convex = lambda: self._convex_setup(ev, usable)
         return setup
 
-    def _make_setup(self, ev: precision.Evaluation, usable: list[int], dy: list[Any], gradients: Mapping[int, Any]) -> Setup:
+    def _make_setup(
+        self, ev: precision.Evaluation, usable: list[int], dy: list[Any], gradients: Mapping[int, Any]
+    ) -> Setup:
         b = self.b
         dy64 = [b.float64(d) if d is not None else None for d in dy]
         objective = Objective(
-            self.plan.forward, self.plan.params, ev.base, {i: b.float64(ev.base[i]) for i in usable},
-            ev.grid, dy64, b, self.calls,
+            self.plan.forward,
+            self.plan.params,
+            ev.base,
+            {i: b.float64(ev.base[i]) for i in usable},
+            ev.grid,
+            dy64,
+            b,
+            self.calls,
         )
         objective.base_outputs = [b.float64(y) if d is not None else None for y, d in zip(ev.outputs, dy64)]
         noise_eps = objective_noise(ev.noise_eps)
         spread = objective.spread_magnitude(objective.base_outputs, objective.base_outputs)
         host_values = {i: to_numpy(objective.base64[i]).astype(np.float64) for i in usable}
         return Setup(
-            objective, noise_eps * spread, self.plan.names,
+            objective,
+            noise_eps * spread,
+            self.plan.names,
             {i: b.float64(gradients[i]) for i in usable},
             {i: to_numpy(gradients[i]).astype(np.float64) for i in usable},
-            host_values, {i: step_fraction(ev.grid[i]) for i in usable},
-            {i: ev.analytic_eps[i] for i in usable}, noise_eps, self.plan.rtol, self.plan.atol,
+            host_values,
+            {i: step_fraction(ev.grid[i]) for i in usable},
+            {i: ev.analytic_eps[i] for i in usable},
+            noise_eps,
+            self.plan.rtol,
+            self.plan.atol,
             np.random.default_rng([self.plan.seed, 1]),
         )
 
@@ -308,7 +334,10 @@ class _Session:
         """The same check with |grad_output| (see ``gradient._convex_retry``)."""
         dy = [self.b.xp.abs(d) if d is not None else None for d in self.dy_values]
         if ev.float64_backward:
-            inputs, given = contracts.snapshot(self.b, ev.base), [self.b.float64(d) if d is not None else None for d in dy]
+            inputs, given = (
+                contracts.snapshot(self.b, ev.base),
+                [self.b.float64(d) if d is not None else None for d in dy],
+            )
         else:
             inputs, given = self._fresh_inputs(), dy
         try:

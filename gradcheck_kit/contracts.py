@@ -30,7 +30,9 @@ def snapshot(backend: Backend, arrays: Sequence[Any]) -> list[Any]:
     return [backend.copy(a) if is_array(a) else a for a in arrays]
 
 
-def mutations(stage: str, labels: Sequence[str], before: Sequence[Any], after: Sequence[Any]) -> list[Finding]:
+def mutations(
+    stage: str, labels: Sequence[str], before: Sequence[Any], after: Sequence[Any]
+) -> list[Finding]:
     """One finding per array ``stage`` wrote into."""
     found = []
     for label, old, new in zip(labels, before, after):
@@ -59,8 +61,7 @@ def aliasing(outputs: Sequence[Any], inputs: Sequence[Any], names: Sequence[str]
                 found.append(
                     Finding(
                         "aliasing",
-                        f"forward output {k} shares memory with input {name} (a view of it); "
-                        "return a copy",
+                        f"forward output {k} shares memory with input {name} (a view of it); return a copy",
                         input=name,
                     )
                 )
@@ -92,20 +93,27 @@ def nonfinite(arrays: Sequence[Any], labels: Sequence[str], stage: str) -> list[
 
 def normalize_gradient(backend: Backend, grad: Any, x: Any) -> Any:
     """Python numbers and NumPy scalars for a 0-d input become 0-d arrays of the input's dtype."""
-    if isinstance(grad, (int, float, np.generic)) and not isinstance(grad, bool):
-        if getattr(x, "ndim", None) == 0 or getattr(x, "shape", None) == ():
-            return backend.astype(backend.from_numpy(np.asarray(float(grad))), x.dtype)
+    number = isinstance(grad, (int, float, np.generic)) and not isinstance(grad, bool)
+    if number and tuple(getattr(x, "shape", (None,))) == ():
+        return backend.astype(backend.from_numpy(np.asarray(float(grad))), x.dtype)
     return grad
 
 
 def gradient_contract(
-    grads: Sequence[Any], inputs: Sequence[Any], names: Sequence[str], diff: Sequence[int]
+    grads: Sequence[Any],
+    inputs: Sequence[Any],
+    names: Sequence[str],
+    diff: Sequence[int],
+    computes_in: str = "float64",
 ) -> tuple[list[Finding], list[int]]:
-    """Findings on backward's gradients and the inputs whose gradient is usable."""
+    """Findings on backward's gradients and the inputs whose gradient is usable.
+
+    A gradient less precise than its input is an error unless the layer's outputs are just as
+    coarse (a float32 kernel fed float64 answers in float32): then it is a warning."""
     found: list[Finding] = []
     usable = []
     for i in diff:
-        problem = _gradient_problem(grads[i], inputs[i], names[i])
+        problem = _gradient_problem(grads[i], inputs[i], names[i], computes_in)
         if problem is None:
             usable.append(i)
             found += _dtype_warning(grads[i], inputs[i], names[i])
@@ -114,7 +122,7 @@ def gradient_contract(
     return found, usable
 
 
-def _gradient_problem(g: Any, x: Any, name: str) -> Finding | None:
+def _gradient_problem(g: Any, x: Any, name: str, computes_in: str) -> Finding | None:
     def bad(kind: str, text: str) -> Finding:
         return Finding(kind, f"gradient for {name} {text}", input=name)
 
@@ -128,30 +136,26 @@ def _gradient_problem(g: Any, x: Any, name: str) -> Finding | None:
         return bad("shape", f"has shape {tuple(g.shape)}; the input has shape {tuple(x.shape)}")
     if not is_floating(g):
         return bad("dtype", f"has dtype {dtype_name(g)}; the input is {dtype_name(x)}")
-    if float_rank(g) < float_rank(x):
-        return bad(
-            "dtype", f"has dtype {dtype_name(g)}, less precise than the input's {dtype_name(x)}"
-        )
+    if float_rank(g) < min(float_rank(x), float_rank(computes_in)):
+        return bad("dtype", f"has dtype {dtype_name(g)}, less precise than the input's {dtype_name(x)}")
     return None
 
 
 def _dtype_warning(g: Any, x: Any, name: str) -> list[Finding]:
-    if float_rank(g) > float_rank(x):
-        return [
-            Finding(
-                "dtype",
-                f"gradient for {name} is {dtype_name(g)} for a {dtype_name(x)} input "
-                "(upcast; frameworks cast it back)",
-                severity=WARNING,
-                input=name,
-            )
-        ]
-    return []
+    if float_rank(g) == float_rank(x):
+        return []
+    how = "upcast; frameworks cast it back" if float_rank(g) > float_rank(x) else "the layer computes in it"
+    return [
+        Finding(
+            "dtype",
+            f"gradient for {name} is {dtype_name(g)} for a {dtype_name(x)} input ({how})",
+            severity=WARNING,
+            input=name,
+        )
+    ]
 
 
-def repeats(
-    first: Sequence[Any], second: Sequence[Any], labels: Sequence[str], stage: str
-) -> list[Finding]:
+def repeats(first: Sequence[Any], second: Sequence[Any], labels: Sequence[str], stage: str) -> list[Finding]:
     """Two calls on identical inputs: rounding-level reordering passes, anything more fails."""
     found = []
     for label, a, b in zip(labels, first, second):
@@ -163,7 +167,8 @@ def repeats(
             diff_at = tuple(int(v) for v in np.argwhere(np.isfinite(a_np) != np.isfinite(b_np))[0])
             found.append(_repeat_finding(stage, label, diff_at, float("inf"), 0.0))
             continue
-        delta = np.where(finite, np.abs(a_np - b_np), 0.0)
+        with np.errstate(invalid="ignore", over="ignore"):
+            delta = np.where(finite, np.abs(a_np - b_np), 0.0)
         if delta.size == 0:
             continue
         peak = float(np.max(np.abs(np.where(finite, a_np, 0.0))))

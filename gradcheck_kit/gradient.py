@@ -136,9 +136,7 @@ def elementwise_report(setup: Setup, i: int) -> InputReport:
     return report
 
 
-def _second_opinion_elements(
-    setup: Setup, i: int, index: np.ndarray, verdict: Judgement
-) -> Judgement:
+def _second_opinion_elements(setup: Setup, i: int, index: np.ndarray, verdict: Judgement) -> Judgement:
     """Borderline failures: one Taylor test along them; order 2 overturns, order 1 confirms."""
     failing = ~verdict.passed
     ratio = verdict.error / np.maximum(verdict.tolerance, 1e-300)
@@ -147,9 +145,7 @@ def _second_opinion_elements(
     mask = np.zeros(setup.host_values[i].size)
     mask[index[failing]] = 1.0
     direction = {i: _device(setup, i, _unit_coordinates(setup, mask) * _scales(setup, i))}
-    result = taylor_test(
-        setup.objective, direction, setup.gradients64, setup.noise, first_step=1.0
-    )
+    result = taylor_test(setup.objective, direction, setup.gradients64, setup.noise, first_step=1.0)
     if result.consistent:
         verdict.passed[failing] = True
     return verdict
@@ -265,7 +261,7 @@ def _worst_block(setup: Setup, i: int, shape: tuple[int, ...]) -> list[slice]:
         s = block[axis]
         mid = (s.start + s.stop) // 2
         halves = [slice(s.start, mid), slice(mid, s.stop)]
-        scores = [_block_score(setup, i, block[:axis] + [h] + block[axis + 1 :]) for h in halves]
+        scores = [_block_score(setup, i, [*block[:axis], h, *block[axis + 1:]]) for h in halves]
         block[axis] = halves[int(np.argmax(scores))]
     return block
 
@@ -305,9 +301,7 @@ def _device(setup: Setup, i: int, flat: np.ndarray) -> Any:
     return setup.backend.from_numpy(flat.reshape(setup.host_values[i].shape))
 
 
-def _joint_direction(
-    setup: Setup, inputs: list[int], specials: dict[int, np.ndarray]
-) -> dict[int, Any]:
+def _joint_direction(setup: Setup, inputs: list[int], specials: dict[int, np.ndarray]) -> dict[int, Any]:
     """One direction over all inputs, each input's share rescaled so that no input's
     contribution <g_i, d_i> drowns another's (a tiny bias gradient next to a huge weight one)."""
     raw = {}

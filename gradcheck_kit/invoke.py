@@ -21,9 +21,7 @@ class LayerCallError(Exception):
         self.stage = stage
         self.message = message
         self.exception = exception
-        self.traceback = (
-            "".join(traceback.format_exception(exception)) if exception is not None else None
-        )
+        self.traceback = "".join(traceback.format_exception(exception)) if exception is not None else None
 
 
 def call(
@@ -42,7 +40,7 @@ def call(
         raise
     except LayerCallError:
         raise
-    except BaseException as exc:  # noqa: BLE001 - the layer's bug is our finding, not our crash
+    except BaseException as exc:
         summary = f"{type(exc).__name__}: {exc}".splitlines()[0]
         raise LayerCallError(stage, f"raised {summary}", exc) from exc
 
@@ -59,9 +57,7 @@ def outputs_of(value: Any, backend: str) -> tuple[Any, ...]:
         if item is None:
             raise LayerCallError("forward", f"returned None for {where}; return an array")
         if not is_array(item):
-            raise LayerCallError(
-                "forward", f"returned {type(item).__name__} for {where}; return an array"
-            )
+            raise LayerCallError("forward", f"returned {type(item).__name__} for {where}; return an array")
         if backend_name(item) != backend:
             raise LayerCallError(
                 "forward", f"returned a {backend_name(item)} array for {where}, inputs are {backend}"

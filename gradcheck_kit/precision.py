@@ -63,14 +63,18 @@ class Evaluation:
         )
 
 
-def evaluation_point(session: Any, y: tuple[Any, ...], grads: list[Any], usable: list[int]) -> Evaluation | None:
+def evaluation_point(
+    session: Any, y: tuple[Any, ...], grads: list[Any], usable: list[int]
+) -> Evaluation | None:
     """Decide the grid and the analytic gradient finite differences are compared with."""
     plan, b = session.plan, session.b
     names = plan.names
     if all(dtype_name(plan.inputs[i]) == "float64" for i in usable):
         base = contracts.snapshot(b, session.originals)
         return _in_own_dtype(base, y, grads, usable, names, session)
-    base64 = [b.float64(x) if k in usable else x for k, x in enumerate(contracts.snapshot(b, session.originals))]
+    base64 = [
+        b.float64(x) if k in usable else x for k, x in enumerate(contracts.snapshot(b, session.originals))
+    ]
     try:
         y64 = outputs_of(call(plan.forward, base64, plan.params, "forward (float64)", session.calls), b.name)
     except LayerCallError as exc:
@@ -78,19 +82,26 @@ def evaluation_point(session: Any, y: tuple[Any, ...], grads: list[Any], usable:
         ev = _in_own_dtype(base, y, grads, usable, names, session)
         ev.settings["float64_rejected"] = exc.message
         return ev
-    compute = _lowest_float(y64)
+    compute = lowest_float(y64)
     if compute != "float64":
         return _inside_low(session, base64, y64, grads, usable, compute)
     return _dtype_generic(session, base64, y, y64, grads, usable)
 
 
-def _in_own_dtype(base: list[Any], y: tuple[Any, ...], grads: list[Any], usable: list[int], names: list[str], session: Any) -> Evaluation:
-    grid = {i: _grid(dtype_name(base[i]), _lowest_float(y)) for i in usable}
+def _in_own_dtype(
+    base: list[Any], y: tuple[Any, ...], grads: list[Any], usable: list[int], names: list[str], session: Any
+) -> Evaluation:
+    grid = {i: _grid(dtype_name(base[i]), lowest_float(y)) for i in usable}
     noise = max([eps(g) for g in grid.values()] + [eps(o) for o in y if is_floating(o)])
     return Evaluation(
-        base, y, grid, {i: grads[i] for i in usable},
-        {i: max(eps(grads[i]), eps(grid[i])) for i in usable}, noise, names=names,
-        settings={"grid": {names[i]: grid[i] for i in usable}},
+        base,
+        y,
+        grid,
+        {i: grads[i] for i in usable},
+        {i: max(eps(grads[i]), eps(grid[i])) for i in usable},
+        noise,
+        names=names,
+        settings={"grid": {names[i]: grid[i] for i in usable}, "computes_in": lowest_float(y)},
     )
 
 
@@ -99,12 +110,14 @@ def _grid(input_dtype: str, output_dtype: str) -> str:
     return input_dtype if float_rank(input_dtype) <= float_rank(output_dtype) else output_dtype
 
 
-def _lowest_float(outputs: tuple[Any, ...]) -> str:
+def lowest_float(outputs: tuple[Any, ...]) -> str:
     floats = [dtype_name(o) for o in outputs if is_floating(o)]
     return min(floats, key=float_rank) if floats else "float64"
 
 
-def _inside_low(session: Any, base64: list[Any], y64: tuple[Any, ...], grads: list[Any], usable: list[int], compute: str) -> Evaluation:
+def _inside_low(
+    session: Any, base64: list[Any], y64: tuple[Any, ...], grads: list[Any], usable: list[int], compute: str
+) -> Evaluation:
     """The layer casts to ``compute`` inside: perturb on that grid, tolerate its epsilon."""
     b, plan = session.b, session.plan
     rounded = [b.astype(b.astype(x, compute), "float64") if k in usable else x for k, x in enumerate(base64)]
@@ -112,8 +125,13 @@ def _inside_low(session: Any, base64: list[Any], y64: tuple[Any, ...], grads: li
         y64 = outputs_of(call(plan.forward, rounded, plan.params, "forward (float64)", session.calls), b.name)
     grid = {i: compute for i in usable}
     ev = Evaluation(
-        rounded, y64, grid, {i: grads[i] for i in usable},
-        {i: max(eps(grads[i]), eps(compute)) for i in usable}, eps(compute), names=plan.names,
+        rounded,
+        y64,
+        grid,
+        {i: grads[i] for i in usable},
+        {i: max(eps(grads[i]), eps(compute)) for i in usable},
+        eps(compute),
+        names=plan.names,
         settings={"grid": {plan.names[i]: compute for i in usable}, "computes_in": compute},
     )
     return ev
@@ -123,15 +141,27 @@ def _same(a: Any, b: Any) -> bool:
     return bool(np.array_equal(to_numpy(a), to_numpy(b)))
 
 
-def _dtype_generic(session: Any, base64: list[Any], y: tuple[Any, ...], y64: tuple[Any, ...], grads: list[Any], usable: list[int]) -> Evaluation:
+def _dtype_generic(
+    session: Any,
+    base64: list[Any],
+    y: tuple[Any, ...],
+    y64: tuple[Any, ...],
+    grads: list[Any],
+    usable: list[int],
+) -> Evaluation:
     """float64 in, float64 out: judge the float64 backward, compare the low-precision one to it."""
     b, plan = session.b, session.plan
     grid = {i: "float64" for i in usable}
     forward_eps = _forward_discrepancy(y, y64)
     ev = Evaluation(
-        base64, y64, grid, {i: grads[i] for i in usable},
-        {i: max(eps(grads[i]), forward_eps) for i in usable}, eps("float64"),
-        forward_eps=forward_eps, names=plan.names,
+        base64,
+        y64,
+        grid,
+        {i: grads[i] for i in usable},
+        {i: max(eps(grads[i]), forward_eps) for i in usable},
+        eps("float64"),
+        forward_eps=forward_eps,
+        names=plan.names,
         settings={"grid": {plan.names[i]: "float64" for i in usable}, "forward_eps": forward_eps},
     )
     dy64 = [b.float64(d) if d is not None else None for d in session.dy_values]

@@ -136,9 +136,7 @@ class Registry:
             raise RegistrationError("the name must be a non-empty string", layer=str(spec.name))
         validate_pair(spec.name, spec.forward, spec.backward)
         if spec.reference is not None and not callable(spec.reference):
-            raise RegistrationError(
-                f"reference={spec.reference!r} is not callable", layer=spec.name
-            )
+            raise RegistrationError(f"reference={spec.reference!r} is not callable", layer=spec.name)
         spec = _with_cases(spec, _validate_cases(spec.name, spec.cases))
         old = self._layers.get(spec.name)
         if old is not None and not replace and not _same_definition(old, spec):

@@ -70,7 +70,10 @@ class Objective:
 
     def evaluate(self, replaced: Mapping[int, Any]) -> tuple[float, list[Any]]:
         """F at the replaced point, and the float64 outputs it came from."""
-        outputs = [self.backend.float64(y) if dy is not None else None for dy, y in zip(self.dy, self.outputs(replaced))]
+        outputs = [
+            self.backend.float64(y) if dy is not None else None
+            for dy, y in zip(self.dy, self.outputs(replaced))
+        ]
         return self.value(outputs), outputs
 
     def delta(self, outputs: Sequence[Any]) -> float:
@@ -121,9 +124,11 @@ class Objective:
     def _largest_term(self) -> float:
         xp = self.backend.xp
         return max(
-            (self.backend.scalar(xp.max(xp.abs(dy) * xp.maximum(xp.abs(y0), rms)))
-             for dy, y0, rms in zip(self.dy, self.base_outputs, self._rms())
-             if dy is not None and y0.size),
+            (
+                self.backend.scalar(xp.max(xp.abs(dy) * xp.maximum(xp.abs(y0), rms)))
+                for dy, y0, rms in zip(self.dy, self.base_outputs, self._rms())
+                if dy is not None and y0.size
+            ),
             default=0.0,
         )
 
@@ -131,7 +136,9 @@ class Objective:
         if self._output_rms is None:
             xp = self.backend.xp
             self._output_rms = [
-                0.0 if y is None or not y.shape or y.size == 0 else self.backend.scalar(xp.sqrt(xp.mean(y * y)))
+                0.0
+                if y is None or not y.shape or y.size == 0
+                else self.backend.scalar(xp.sqrt(xp.mean(y * y)))
                 for y in self.base_outputs
             ]
         return self._output_rms
@@ -206,8 +213,14 @@ def element_differences(
         rows[4, k] = objective.changed_magnitude(out_plus, out_minus)
     g = gradient[flat_index]
     return Differences(
-        rows[0], rows[1], rows[2], rows[3], g * rows[2], -g * rows[3],
-        np.abs(g) * (rows[2] + rows[3]), rows[4],
+        rows[0],
+        rows[1],
+        rows[2],
+        rows[3],
+        g * rows[2],
+        -g * rows[3],
+        np.abs(g) * (rows[2] + rows[3]),
+        rows[4],
     )
 
 
@@ -246,8 +259,7 @@ def direction_differences(
             rows[row + 2, k] = predicted
             moved[sign] = deltas
         rows[4, k] = sum(
-            b.scalar(xp.sum(xp.abs(gradients64[i] * (moved[1.0][i] - moved[-1.0][i]))))
-            for i in direction
+            b.scalar(xp.sum(xp.abs(gradients64[i] * (moved[1.0][i] - moved[-1.0][i])))) for i in direction
         )
         rows[5, k] = objective.spread_magnitude(outs[1.0], outs[-1.0])
     ones = np.full(len(directions), step)
@@ -279,6 +291,13 @@ def judge(
     """Compare analytic and numeric slopes at two step sizes; see the module docstring.
 
     ``noise_per_magnitude`` times a probe's ``magnitude`` bounds the rounding noise in F."""
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        return _judge(coarse, fine, noise_per_magnitude, rtol, atol)
+
+
+def _judge(
+    coarse: Differences, fine: Differences, noise_per_magnitude: float, rtol: float, atol: np.ndarray | float
+) -> Judgement:
     noise = noise_per_magnitude * np.maximum(coarse.magnitude, fine.magnitude)
     e1 = coarse.numeric - coarse.analytic
     e2 = fine.numeric - fine.analytic
@@ -295,15 +314,20 @@ def judge(
     kink = gap > 4.0 * drift + 4.0 * noise1 + slack
     err_plus, err_minus = s_plus[1] - g_plus, s_minus[1] - g_minus
     kink_tol = drift + noise1 + slack
-    between = (np.minimum(err_plus, err_minus) <= kink_tol) & (
-        np.maximum(err_plus, err_minus) >= -kink_tol
-    )
+    between = (np.minimum(err_plus, err_minus) <= kink_tol) & (np.maximum(err_plus, err_minus) >= -kink_tol)
     kink_ok = kink & between & ~smooth_ok
     tol = 0.5 * np.abs(e1 - e2) + noise2 + slack
     error = np.where(kink_ok, 0.0, np.abs(e2))
     return Judgement(
-        smooth_ok | kink_ok, kink_ok, kink & ~smooth_ok, fine.numeric, fine.analytic, error, tol,
-        np.abs(e1 - e2), (s_plus[1], s_minus[1]),
+        smooth_ok | kink_ok,
+        kink_ok,
+        kink & ~smooth_ok,
+        fine.numeric,
+        fine.analytic,
+        error,
+        tol,
+        np.abs(e1 - e2),
+        (s_plus[1], s_minus[1]),
     )
 
 

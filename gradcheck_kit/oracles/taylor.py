@@ -7,6 +7,7 @@ gives the observed order: ~2 confirms the gradient, ~1 condemns it, whatever the
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -67,6 +68,6 @@ def taylor_test(
         steps.append(h)
     orders = [
         float(np.log2(r0 / r1)) if r0 > 0 and r1 > 0 else float("nan")
-        for r0, r1 in zip(residuals, residuals[1:])
+        for r0, r1 in itertools.pairwise(residuals)
     ]
     return TaylorResult(steps, residuals, orders, noise)

@@ -73,15 +73,28 @@ def eps_of(low: Any, ev: Any) -> float:
     return max(eps(low), getattr(ev, "forward_eps", 0.0) or 0.0)
 
 
-def _vjp(session: Any, outputs: Sequence[Any], tensors: list[Any], dy: Sequence[Any], usable: Sequence[int], ev: Any) -> list[Finding]:
+def _vjp(
+    session: Any,
+    outputs: Sequence[Any],
+    tensors: list[Any],
+    dy: Sequence[Any],
+    usable: Sequence[int],
+    ev: Any,
+) -> list[Finding]:
     import torch
 
-    pairs = [(o, to_torch(d, float64=True).to(o.device)) for o, d in zip(outputs, session.dy_values) if d is not None and o.requires_grad]
+    pairs = [
+        (o, to_torch(d, float64=True).to(o.device))
+        for o, d in zip(outputs, session.dy_values)
+        if d is not None and o.requires_grad
+    ]
     if not pairs or not usable:
         return []
     wanted = [tensors[i] for i in usable]
     try:
-        ref_grads = torch.autograd.grad([o for o, _ in pairs], wanted, [d.to(o.dtype) for o, d in pairs], allow_unused=True)
+        ref_grads = torch.autograd.grad(
+            [o for o, _ in pairs], wanted, [d.to(o.dtype) for o, d in pairs], allow_unused=True
+        )
     except RuntimeError as exc:
         return [Finding("reference", f"torch autograd could not differentiate the reference: {exc}")]
     found = []
@@ -100,7 +113,9 @@ def _vjp(session: Any, outputs: Sequence[Any], tensors: list[Any], dy: Sequence[
 def _differ(label: str, reference: np.ndarray, mine: Any, epsilon: float, name: str | None) -> Finding | None:
     ours = to_numpy(mine).astype(np.float64)
     if ours.shape != reference.shape:
-        return Finding("reference", f"{label} has shape {ours.shape}, the reference's {reference.shape}", input=name)
+        return Finding(
+            "reference", f"{label} has shape {ours.shape}, the reference's {reference.shape}", input=name
+        )
     reference = reference.astype(np.float64)
     allowed = precision_tolerance(epsilon, reference)
     excess = np.abs(ours - reference) - allowed

@@ -59,7 +59,9 @@ def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray, *, stride: int = 1, padd
 
 
 def conv2d_backward_with(bug: str | None = None) -> Callable[..., Any]:
-    def backward(dy: np.ndarray, x: np.ndarray, w: np.ndarray, b: np.ndarray, *, stride: int = 1, padding: int = 0) -> tuple[np.ndarray, ...]:
+    def backward(
+        dy: np.ndarray, x: np.ndarray, w: np.ndarray, b: np.ndarray, *, stride: int = 1, padding: int = 0
+    ) -> tuple[np.ndarray, ...]:
         oh, ow = _geometry(x, w, stride, padding)
         xp = _pad(x, padding)
         dxp, dw = np.zeros_like(xp), np.zeros_like(w)
@@ -72,13 +74,21 @@ def conv2d_backward_with(bug: str | None = None) -> Callable[..., Any]:
                 dy_w = dy[:1] if bug == "batch_sum" else dy
                 dw[:, :, di, dj] = np.einsum("nchw,nfhw->fc", win[: dy_w.shape[0]], dy_w)
                 tap = w[:, :, wi, wj]
-                contrib = np.einsum("nfhw,fc->nchw", dy[:, :1] if bug == "filter_sum" else dy, tap[:1] if bug == "filter_sum" else tap)
+                contrib = np.einsum(
+                    "nfhw,fc->nchw",
+                    dy[:, :1] if bug == "filter_sum" else dy,
+                    tap[:1] if bug == "filter_sum" else tap,
+                )
                 if bug == "stride_not_dilated":
                     dxp[:, :, i : i + oh, j : j + ow] += contrib
                 else:
                     dxp[:, :, i : i + stride * oh : stride, j : j + stride * ow : stride] += contrib
         h, wd = x.shape[2], x.shape[3]
-        dx = dxp[:, :, :h, :wd] if bug == "padding_crop" else dxp[:, :, padding : padding + h, padding : padding + wd]
+        dx = (
+            dxp[:, :, :h, :wd]
+            if bug == "padding_crop"
+            else dxp[:, :, padding : padding + h, padding : padding + wd]
+        )
         db = dy.sum(axis=(0, 2, 3))
         if bug == "db_scale":
             db = db / dy.shape[0]
@@ -87,7 +97,9 @@ def conv2d_backward_with(bug: str | None = None) -> Callable[..., Any]:
     return backward
 
 
-def _conv_inputs(n: int, c: int, h: int, wd: int, f: int, k: tuple[int, int]) -> Callable[[np.random.Generator, str], tuple[Any, ...]]:
+def _conv_inputs(
+    n: int, c: int, h: int, wd: int, f: int, k: tuple[int, int]
+) -> Callable[[np.random.Generator, str], tuple[Any, ...]]:
     def make(rng: np.random.Generator, dtype: str) -> tuple[Any, ...]:
         return _normal(rng, (n, c, h, wd), dtype), _normal(rng, (f, c, *k), dtype), _normal(rng, (f,), dtype)
 
@@ -114,7 +126,12 @@ def maxpool2d_backward_with(bug: str | None = None) -> Callable[..., Any]:
         taken = np.zeros(out.shape, dtype=bool)  # the first max in each window takes the gradient
         for i in range(kernel):
             for j in range(kernel):
-                sl = (slice(None), slice(None), slice(i, i + stride * oh, stride), slice(j, j + stride * ow, stride))
+                sl = (
+                    slice(None),
+                    slice(None),
+                    slice(i, i + stride * oh, stride),
+                    slice(j, j + stride * ow, stride),
+                )
                 hit = (x[sl] == out) & ~taken
                 taken |= hit
                 if bug == "overwrite":
@@ -223,7 +240,9 @@ def batchnorm(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, *, eps: float 
 
 
 def batchnorm_backward_with(bug: str | None = None) -> Callable[..., Any]:
-    def backward(dy: np.ndarray, x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, *, eps: float = 1e-5) -> tuple[np.ndarray, ...]:
+    def backward(
+        dy: np.ndarray, x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, *, eps: float = 1e-5
+    ) -> tuple[np.ndarray, ...]:
         n = x.shape[0]
         mu, var = x.mean(0), x.var(0)
         inv = 1 / np.sqrt(var + eps)
@@ -280,7 +299,9 @@ def gaussian(x: np.ndarray, mu: np.ndarray, sigma: np.ndarray, *, m_half: int = 
 
 
 def gaussian_backward_with(bug: str | None = None) -> Callable[..., Any]:
-    def backward(dy: np.ndarray, x: np.ndarray, mu: np.ndarray, sigma: np.ndarray, *, m_half: int = 4) -> tuple[np.ndarray, ...]:
+    def backward(
+        dy: np.ndarray, x: np.ndarray, mu: np.ndarray, sigma: np.ndarray, *, m_half: int = 4
+    ) -> tuple[np.ndarray, ...]:
         m = _taps(m_half).astype(x.dtype)
         g = _kernel(mu, sigma, m_half)
         dg_dmu = g * (m - mu) / sigma**2  # eq. 51
@@ -297,7 +318,9 @@ def gaussian_backward_with(bug: str | None = None) -> Callable[..., Any]:
     return backward
 
 
-def _gaussian_inputs(mu: float, sigma: float, n: int = 12) -> Callable[[np.random.Generator, str], tuple[Any, ...]]:
+def _gaussian_inputs(
+    mu: float, sigma: float, n: int = 12
+) -> Callable[[np.random.Generator, str], tuple[Any, ...]]:
     def make(rng: np.random.Generator, dtype: str) -> tuple[Any, ...]:
         return _normal(rng, (n,), dtype), np.asarray(mu, dtype=dtype), np.asarray(sigma, dtype=dtype)
 
@@ -341,10 +364,27 @@ def specimens() -> list[Specimen]:
         S("relu-ge-at-zeros", relu, relu_backward_ge, _relu_inputs_with_zeros),
         S("relu-gt-at-zeros", relu, relu_backward_gt, _relu_inputs_with_zeros),
         S("abs-at-zeros", abs_forward, abs_backward, _relu_inputs_with_zeros),
-        S("maxpool-ties", maxpool2d, maxpool2d_backward_with(None), _pool_inputs_with_ties, {"kernel": 3, "stride": 2}),
-        S("maxpool-overlap", maxpool2d, maxpool2d_backward_with(None), _pool_inputs, {"kernel": 3, "stride": 1}),
+        S(
+            "maxpool-ties",
+            maxpool2d,
+            maxpool2d_backward_with(None),
+            _pool_inputs_with_ties,
+            {"kernel": 3, "stride": 2},
+        ),
+        S(
+            "maxpool-overlap",
+            maxpool2d,
+            maxpool2d_backward_with(None),
+            _pool_inputs,
+            {"kernel": 3, "stride": 1},
+        ),
         S("avgpool", avgpool2d, avgpool2d_backward_with(None), _pool_inputs, {"kernel": 3, "stride": 2}),
-        S("sigmoid-saturated", sigmoid, sigmoid_backward_with(None), lambda r, d: (_normal(r, (4, 6), d, 12.0),)),
+        S(
+            "sigmoid-saturated",
+            sigmoid,
+            sigmoid_backward_with(None),
+            lambda r, d: (_normal(r, (4, 6), d, 12.0),),
+        ),
         S("softmax-ce", softmax_ce, softmax_ce_backward_with(None), _ce_inputs(1.0)),
         S("softmax-ce-1e4", softmax_ce, softmax_ce_backward_with(None), _ce_inputs(1e4)),
         S("batchnorm", batchnorm, batchnorm_backward_with(None), _bn_inputs),
@@ -353,24 +393,143 @@ def specimens() -> list[Specimen]:
         S("gaussian-steep", gaussian, gaussian_backward_with(None), _gaussian_inputs(0.35, 0.25)),
     ]
     bugs = [
-        S("conv2d-no-rotation", conv2d, conv2d_backward_with("no_rotation"), buggy=True, cause="kernel_not_rotated", **CONV),
-        S("conv2d-dw-flipped", conv2d, conv2d_backward_with("dw_flipped"), buggy=True, cause="dw_flipped", **CONV),
-        S("conv2d-batch-sum", conv2d, conv2d_backward_with("batch_sum"), buggy=True, cause="batch_sum_missing", **CONV),
-        S("conv2d-filter-sum", conv2d, conv2d_backward_with("filter_sum"), buggy=True, cause="filter_sum_missing", **CONV),
-        S("conv2d-stride-not-dilated", conv2d, conv2d_backward_with("stride_not_dilated"), buggy=True, cause="stride_grid", **CONV),
-        S("conv2d-padding-crop", conv2d, conv2d_backward_with("padding_crop"), buggy=True, cause="border_only", **CONV),
-        S("conv2d-db-scale", conv2d, conv2d_backward_with("db_scale"), buggy=True, cause="constant_factor", **CONV),
-        S("maxpool-overwrite", maxpool2d, maxpool2d_backward_with("overwrite"), _pool_inputs, {"kernel": 3, "stride": 1}, True, "overwrite_not_accumulate"),
-        S("avgpool-missing-scale", avgpool2d, avgpool2d_backward_with("missing_scale"), _pool_inputs, {"kernel": 3, "stride": 2}, True, "constant_factor"),
-        S("relu-no-chain", relu, relu_backward_no_chain, _relu_inputs_with_zeros, buggy=True, cause="missing_chain_factor"),
-        S("relu-mutates-dy", relu, relu_backward_mutating, _relu_inputs_with_zeros, buggy=True, cause="mutation"),
-        S("sigmoid-missing-factor", sigmoid, sigmoid_backward_with("missing_factor"), lambda r, d: (_normal(r, (4, 6), d),), buggy=True, cause="missing_chain_factor"),
-        S("softmax-ce-missing-mean", softmax_ce, softmax_ce_backward_with("missing_mean"), _ce_inputs(1.0), buggy=True, cause="constant_factor"),
-        S("softmax-ce-sign", softmax_ce, softmax_ce_backward_with("sign"), _ce_inputs(1.0), buggy=True, cause="sign_flipped"),
-        S("batchnorm-missing-term", batchnorm, batchnorm_backward_with("missing_mean_term"), _bn_inputs, buggy=True),
+        S(
+            "conv2d-no-rotation",
+            conv2d,
+            conv2d_backward_with("no_rotation"),
+            buggy=True,
+            cause="kernel_not_rotated",
+            **CONV,
+        ),
+        S(
+            "conv2d-dw-flipped",
+            conv2d,
+            conv2d_backward_with("dw_flipped"),
+            buggy=True,
+            cause="dw_flipped",
+            **CONV,
+        ),
+        S(
+            "conv2d-batch-sum",
+            conv2d,
+            conv2d_backward_with("batch_sum"),
+            buggy=True,
+            cause="batch_sum_missing",
+            **CONV,
+        ),
+        S(
+            "conv2d-filter-sum",
+            conv2d,
+            conv2d_backward_with("filter_sum"),
+            buggy=True,
+            cause="filter_sum_missing",
+            **CONV,
+        ),
+        S(
+            "conv2d-stride-not-dilated",
+            conv2d,
+            conv2d_backward_with("stride_not_dilated"),
+            buggy=True,
+            cause="stride_grid",
+            **CONV,
+        ),
+        S(
+            "conv2d-padding-crop",
+            conv2d,
+            conv2d_backward_with("padding_crop"),
+            buggy=True,
+            cause="border_only",
+            **CONV,
+        ),
+        S(
+            "conv2d-db-scale",
+            conv2d,
+            conv2d_backward_with("db_scale"),
+            buggy=True,
+            cause="constant_factor",
+            **CONV,
+        ),
+        S(
+            "maxpool-overwrite",
+            maxpool2d,
+            maxpool2d_backward_with("overwrite"),
+            _pool_inputs,
+            {"kernel": 3, "stride": 1},
+            True,
+            "overwrite_not_accumulate",
+        ),
+        S(
+            "avgpool-missing-scale",
+            avgpool2d,
+            avgpool2d_backward_with("missing_scale"),
+            _pool_inputs,
+            {"kernel": 3, "stride": 2},
+            True,
+            "constant_factor",
+        ),
+        S(
+            "relu-no-chain",
+            relu,
+            relu_backward_no_chain,
+            _relu_inputs_with_zeros,
+            buggy=True,
+            cause="missing_chain_factor",
+        ),
+        S(
+            "relu-mutates-dy",
+            relu,
+            relu_backward_mutating,
+            _relu_inputs_with_zeros,
+            buggy=True,
+            cause="mutation",
+        ),
+        S(
+            "sigmoid-missing-factor",
+            sigmoid,
+            sigmoid_backward_with("missing_factor"),
+            lambda r, d: (_normal(r, (4, 6), d),),
+            buggy=True,
+            cause="missing_chain_factor",
+        ),
+        S(
+            "softmax-ce-missing-mean",
+            softmax_ce,
+            softmax_ce_backward_with("missing_mean"),
+            _ce_inputs(1.0),
+            buggy=True,
+            cause="constant_factor",
+        ),
+        S(
+            "softmax-ce-sign",
+            softmax_ce,
+            softmax_ce_backward_with("sign"),
+            _ce_inputs(1.0),
+            buggy=True,
+            cause="sign_flipped",
+        ),
+        S(
+            "batchnorm-missing-term",
+            batchnorm,
+            batchnorm_backward_with("missing_mean_term"),
+            _bn_inputs,
+            buggy=True,
+        ),
         S("layernorm-eps-dropped", layernorm, layernorm_backward_with("eps_dropped"), _ln_inputs, buggy=True),
-        S("gaussian-dsigma-typo", gaussian, gaussian_backward_with("dsigma_uses_dmu"), _gaussian_inputs(0.7, 1.3), buggy=True),
-        S("gaussian-convolution", gaussian, gaussian_backward_with("convolution_not_correlation"), _gaussian_inputs(0.7, 1.3), buggy=True, cause="kernel_not_rotated"),
+        S(
+            "gaussian-dsigma-typo",
+            gaussian,
+            gaussian_backward_with("dsigma_uses_dmu"),
+            _gaussian_inputs(0.7, 1.3),
+            buggy=True,
+        ),
+        S(
+            "gaussian-convolution",
+            gaussian,
+            gaussian_backward_with("convolution_not_correlation"),
+            _gaussian_inputs(0.7, 1.3),
+            buggy=True,
+            cause="kernel_not_rotated",
+        ),
     ]
     return correct + bugs
 

@@ -128,7 +128,8 @@ class Backend:
 
 
 def to_numpy(x: Any) -> np.ndarray:
-    """A host NumPy copy of any backend's array (bfloat16 becomes float32)."""
+    """Any backend's array as a host NumPy array (bfloat16 becomes float32). NumPy arrays come
+    back as they are, not copied: treat the result as read-only."""
     if _is_torch(x):
         t = x.detach()
         if dtype_name(t) == "bfloat16":
@@ -136,7 +137,7 @@ def to_numpy(x: Any) -> np.ndarray:
         return np.array(t.cpu().numpy(), copy=True)
     if _is_cupy(x):
         return np.array(x.get(), copy=True)
-    return np.array(x, copy=True)
+    return np.asarray(x)
 
 
 def backend_of(arrays: Sequence[Any], *, requested: str | None = None) -> Backend:

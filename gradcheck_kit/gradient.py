@@ -19,6 +19,7 @@ from .oracles.finite_diff import (
     Judgement,
     Objective,
     direction_differences,
+    direction_pair,
     element_differences,
     judge,
     merge,
@@ -166,9 +167,14 @@ def projection_reports(setup: Setup, inputs: list[int], directions: int) -> list
 def _judge_directions(setup: Setup, directions: list[dict[int, Any]], inputs: list[int]) -> Judgement:
     rtol = max(setup.slack(i)[0] for i in inputs)
 
+    exact_steps = all(setup.objective.grid[i] == "float64" for i in inputs)
+
     def at(scale: float, dirs: list[dict[int, Any]]) -> Judgement:
-        coarse = direction_differences(setup.objective, dirs, 1.0 / scale, setup.gradients64)
-        fine = direction_differences(setup.objective, dirs, 0.5 / scale, setup.gradients64)
+        if scale == 1.0 and exact_steps:
+            coarse, fine = direction_pair(setup.objective, dirs, 1.0, setup.gradients64)
+        else:
+            coarse = direction_differences(setup.objective, dirs, 1.0 / scale, setup.gradients64)
+            fine = direction_differences(setup.objective, dirs, 0.5 / scale, setup.gradients64)
         return judge(coarse, fine, setup.noise_eps, rtol, _direction_atol(setup, dirs, inputs))
 
     verdict = at(1.0, directions)
@@ -281,15 +287,18 @@ def _block_score(setup: Setup, i: int, block: list[slice]) -> float:
 def _special_elements(values: np.ndarray) -> np.ndarray:
     """Flat indices of exact zeros and of values that occur more than once (ties)."""
     flat = values.reshape(-1)
-    _, inverse, counts = np.unique(flat, return_inverse=True, return_counts=True)
-    return np.flatnonzero((flat == 0) | (counts[inverse.reshape(-1)] > 1))
+    ordered = np.sort(flat)
+    repeated = ordered[1:][ordered[1:] == ordered[:-1]]
+    special = flat == 0
+    if repeated.size:
+        special |= np.isin(flat, repeated)
+    return np.flatnonzero(special)
 
 
 def _unit_coordinates(setup: Setup, mask: np.ndarray) -> np.ndarray:
     """Random signs times magnitudes in [0.5, 1.5]: no coordinate is tiny."""
-    n = mask.size
-    signs = setup.rng.choice([-1.0, 1.0], size=n)
-    return signs * setup.rng.uniform(0.5, 1.5, size=n) * mask
+    u = setup.rng.uniform(-1.0, 1.0, size=mask.size)
+    return np.copysign(0.5 + np.abs(u), u) * mask
 
 
 def _scales(setup: Setup, i: int) -> np.ndarray:

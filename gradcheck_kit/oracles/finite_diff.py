@@ -240,13 +240,15 @@ def direction_differences(
     directions: Sequence[Mapping[int, Any]],
     step: float,
     gradients64: Mapping[int, Any],
+    sides: tuple[float, ...] = (1.0, -1.0),
 ) -> Differences:
     """Perturb all inputs in ``directions`` at once (one probe per direction), by ±step·d."""
     b, xp = objective.backend, objective.backend.xp
-    rows = np.empty((6, len(directions)))
+    rows = np.zeros((6, len(directions)))
     for k, direction in enumerate(directions):
         moved, outs = {}, {}
-        for sign, row in ((1.0, 0), (-1.0, 1)):
+        for sign in sides:
+            row = 0 if sign > 0 else 1
             replaced, predicted, deltas = {}, 0.0, {}
             for i, d in direction.items():
                 x64 = objective.base64[i]
@@ -258,12 +260,40 @@ def direction_differences(
             rows[row, k] = sign * objective.delta(outs[sign])
             rows[row + 2, k] = predicted
             moved[sign] = deltas
-        rows[4, k] = sum(
-            b.scalar(xp.sum(xp.abs(gradients64[i] * (moved[1.0][i] - moved[-1.0][i])))) for i in direction
-        )
-        rows[5, k] = objective.spread_magnitude(outs[1.0], outs[-1.0])
+        # one-sided calls stand in the mirror image of the plus step for the minus one
+        back = moved.get(-1.0) or {i: -step_i for i, step_i in moved[1.0].items()}
+        span = {i: moved[1.0][i] - back[i] for i in direction}
+        rows[4, k] = sum(b.scalar(xp.sum(xp.abs(gradients64[i] * span[i]))) for i in direction)
+        rows[5, k] = objective.spread_magnitude(outs[1.0], outs.get(-1.0, outs[1.0]))
     ones = np.full(len(directions), step)
     return Differences(rows[0], rows[1], ones, ones.copy(), rows[2], rows[3], rows[4], rows[5])
+
+
+def direction_pair(
+    objective: Objective,
+    directions: Sequence[Mapping[int, Any]],
+    step: float,
+    gradients64: Mapping[int, Any],
+) -> tuple[Differences, Differences]:
+    """Coarse (±step) and fine (±step/2) differences from three evaluations instead of four.
+
+    F(x - step/2) is not evaluated but read off the cubic through F at x - step, x, x + step/2
+    and x + step (F(x) is the forward already run). For a smooth F this keeps the fine central
+    difference's h^2/4 truncation, so the two-scale judgement is unchanged; only valid where
+    steps are not rounded (a float64 grid), and only for the first look: refinements evaluate
+    all four points."""
+    coarse = direction_differences(objective, directions, step, gradients64)
+    half = direction_differences(objective, directions, step / 2, gradients64, sides=(1.0,))
+    u1, d1, u_half = coarse.up, coarse.down, half.up
+    curvature = (u1 - d1) / 2  # b in u(s) = a s + b s^2 + c s^3, s in units of step
+    slope = (8 * u_half - (u1 - d1) - (u1 + d1) / 2) / 3  # a
+    cubic = (u1 + d1) / 2 - slope  # c
+    down_half = slope / 2 - curvature / 4 + cubic / 8  # -u(-1/2)
+    fine = Differences(
+        u_half, down_half, half.w_plus, half.w_plus.copy(), half.a_plus, -half.a_plus,
+        half.a_abs, np.maximum(half.magnitude, coarse.magnitude),
+    )
+    return coarse, fine
 
 
 @dataclass

@@ -29,7 +29,7 @@ def to_torch(x: Any, *, float64: bool) -> Any:
     elif backend_name(x) == "cupy" and torch.cuda.is_available():
         t = torch.from_dlpack(x.copy())
     else:
-        t = torch.as_tensor(to_numpy(x))
+        t = torch.tensor(to_numpy(x))
     return t.to(torch.float64) if float64 and is_floating(x) else t
 
 

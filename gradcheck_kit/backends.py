@@ -52,8 +52,8 @@ def backend_name(x: Any) -> str:
 def dtype_name(x: Any) -> str:
     """'float32', 'int64', … for any backend's array or dtype."""
     dtype = getattr(x, "dtype", x)
-    name = str(dtype)
-    return name.removeprefix("torch.")
+    name = getattr(dtype, "name", None)  # NumPy and CuPy dtypes: fast, no str() formatting
+    return name if isinstance(name, str) else str(dtype).removeprefix("torch.")
 
 
 def is_floating(x: Any) -> bool:

@@ -130,11 +130,7 @@ def elementwise_report(setup: Setup, i: int) -> InputReport:
     index = np.arange(int(np.prod(shape)))
     verdict = judge_elements(setup, i, index)
     verdict = _second_opinion_elements(setup, i, index, verdict)
-    report = _report(setup, i, "elementwise", index, verdict, shape)
-    report.error_map = verdict.error.reshape(shape)
-    report.numeric_map = verdict.numeric.reshape(shape)
-    report.analytic_map = setup.host_gradients[i].reshape(shape).copy()
-    return report
+    return _report(setup, i, "elementwise", index, verdict, shape)
 
 
 def _second_opinion_elements(setup: Setup, i: int, index: np.ndarray, verdict: Judgement) -> Judgement:
@@ -227,6 +223,7 @@ def _check_specials(setup: Setup, i: int, special: np.ndarray, report: InputRepo
         report.passed = False
         report.failing = int((~verdict.passed).sum())
         _fill_worst(report, verdict, chosen, setup.host_values[i].shape)
+        _attach_maps(report, setup, i, chosen, verdict)
 
 
 def _per_input(setup: Setup, i: int, special: np.ndarray) -> InputReport:
@@ -339,7 +336,24 @@ def _report(
     report.kinks = int(verdict.kink.sum())
     report.failing = int((~verdict.passed).sum())
     _fill_worst(report, verdict, index, shape)
+    _attach_maps(report, setup, i, index, verdict)
     return report
+
+
+def _attach_maps(report: InputReport, setup: Setup, i: int, index: np.ndarray, verdict: Judgement) -> None:
+    shape = setup.host_values[i].shape
+
+    def full(values: np.ndarray) -> np.ndarray:
+        out = np.full(int(np.prod(shape)), np.nan)
+        out[index] = values
+        return out.reshape(shape)
+
+    report.numeric_map = full(verdict.numeric)
+    report.error_map = full(verdict.error)
+    report.tolerance_map = full(verdict.tolerance)
+    report.moved_map = full(verdict.moved)
+    report.failing_map = full(~verdict.passed) == 1.0
+    report.analytic_map = setup.host_gradients[i].reshape(shape).copy()
 
 
 def _fill_worst(

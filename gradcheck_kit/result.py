@@ -65,9 +65,13 @@ class InputReport:
     cause: str | None = None
     note: str | None = None
     taylor_orders: list[float] | None = None
+    # element maps over the input's shape, NaN (False) where an element was not probed
     error_map: np.ndarray | None = field(default=None, repr=False)
     numeric_map: np.ndarray | None = field(default=None, repr=False)
     analytic_map: np.ndarray | None = field(default=None, repr=False)
+    tolerance_map: np.ndarray | None = field(default=None, repr=False)
+    failing_map: np.ndarray | None = field(default=None, repr=False)
+    moved_map: np.ndarray | None = field(default=None, repr=False)
     block: tuple[Any, ...] | None = None
     evidence: dict[str, Any] = field(default_factory=dict)
 

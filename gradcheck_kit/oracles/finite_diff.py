@@ -100,19 +100,22 @@ class Objective:
                 total += self.backend.scalar(xp.sum(xp.abs(dy * self.backend.float64(y))))
         return total
 
-    def changed_magnitude(self, plus: Sequence[Any], minus: Sequence[Any]) -> float:
-        """sum |dy| max(|y|, rms y) over the outputs that moved: outputs a perturbation does not
-        reach are recomputed bit for bit, so their rounding cancels in F(x+) - F(x-). An
-        output's rounding follows the terms summed into it, which cancellation can make far
-        larger than the output itself: the tensor's RMS stands in for them."""
-        xp, total = self.backend.xp, 0.0
+    def changes(self, plus: Sequence[Any], minus: Sequence[Any]) -> tuple[float, int]:
+        """(sum |dy| max(|y|, rms y), count) over the outputs that moved.
+
+        Outputs a perturbation does not reach are recomputed bit for bit, so their rounding
+        cancels in F(x+) - F(x-). An output's rounding follows the terms summed into it, which
+        cancellation can make far larger than the output itself: the tensor's RMS stands in for
+        them. The count says how many outputs one element feeds (diagnosis uses it)."""
+        xp, total, count = self.backend.xp, 0.0, 0
         for dy, y0, rms, yp, ym in zip(self.dy, self.base_outputs, self._rms(), plus, minus):
             if dy is None:
                 continue
             moved = (yp != y0) | (ym != y0)
             size = xp.maximum(xp.maximum(xp.abs(yp), xp.abs(ym)), rms)
             total += self.backend.scalar(xp.sum(xp.where(moved, xp.abs(dy) * size, 0.0)))
-        return max(total, self._one_output())
+            count += int(self.backend.scalar(xp.sum(xp.astype(moved, xp.int64))))
+        return max(total, self._one_output()), count
 
     def _one_output(self) -> float:
         """A change smaller than half an ulp moves no output at all; one output's rounding is
@@ -175,6 +178,7 @@ class Differences:
     a_minus: np.ndarray  # <g, step_minus> (step_minus points backwards)
     a_abs: np.ndarray  # sum |g| |step_plus - step_minus|: scale of analytic rounding
     magnitude: np.ndarray  # sum |dy y| that rounding noise in F(x+) - F(x-) is relative to
+    moved: np.ndarray | None = None  # outputs each element probe moved (None for directions)
 
     @property
     def width(self) -> np.ndarray:
@@ -188,9 +192,6 @@ class Differences:
     def analytic(self) -> np.ndarray:
         return (self.a_plus - self.a_minus) / self.width
 
-    def subset(self, keep: np.ndarray) -> Differences:
-        return Differences(*(getattr(self, f)[keep] for f in self.__dataclass_fields__))
-
 
 def element_differences(
     objective: Objective, i: int, flat_index: np.ndarray, steps: np.ndarray, gradient: np.ndarray
@@ -201,7 +202,7 @@ def element_differences(
     flat = b.xp.reshape(work, (-1,))
     base_flat = _host_flat(objective.base64[i])
     grid, n = objective.grid[i], len(flat_index)
-    rows = np.empty((5, n))
+    rows = np.empty((6, n))
     for k, (j, t) in enumerate(zip(flat_index.tolist(), steps.tolist())):
         x = base_flat[j]
         plus, minus = round_to(x + t, grid), round_to(x - t, grid)
@@ -210,7 +211,7 @@ def element_differences(
         rows[0, k], rows[1, k] = objective.delta(out_plus), -objective.delta(out_minus)
         flat[j] = x
         rows[2, k], rows[3, k] = plus - x, x - minus
-        rows[4, k] = objective.changed_magnitude(out_plus, out_minus)
+        rows[4, k], rows[5, k] = objective.changes(out_plus, out_minus)
     g = gradient[flat_index]
     return Differences(
         rows[0],
@@ -308,6 +309,7 @@ class Judgement:
     error: np.ndarray
     tolerance: np.ndarray
     spread: np.ndarray  # |e(t) - e(t/2)|: the measured finite-difference uncertainty
+    moved: np.ndarray  # outputs moved per probe (NaN for projections)
     one_sided: tuple[np.ndarray, np.ndarray]
 
 
@@ -357,11 +359,12 @@ def _judge(
         error,
         tol,
         np.abs(e1 - e2),
+        fine.moved if fine.moved is not None else np.full(fine.up.shape, np.nan),
         (s_plus[1], s_minus[1]),
     )
 
 
-FIELDS = ("passed", "kink", "nonsmooth", "numeric", "analytic", "error", "tolerance", "spread")
+FIELDS = ("passed", "kink", "nonsmooth", "numeric", "analytic", "error", "tolerance", "spread", "moved")
 
 
 def subset(j: Judgement, keep: np.ndarray) -> Judgement:

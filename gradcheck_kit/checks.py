@@ -25,6 +25,7 @@ import numpy as np
 from . import contracts, precision
 from .backends import Backend, backend_of, dtype_name, eps, is_array, is_complex, is_floating, to_numpy
 from .errors import InvalidArgument
+from .explain import explain
 from .gradient import Setup, elementwise_report, projection_reports
 from .invoke import LayerCallError, call, gradients_of, outputs_of
 from .oracles.finite_diff import Objective
@@ -254,9 +255,11 @@ class _Session:
         computes_in = precision.lowest_float(self.outputs)
         found, usable = contracts.gradient_contract(grads, plan.inputs, plan.names, plan.diff, computes_in)
         self.add(found)
-        self.add(
-            contracts.nonfinite([grads[i] for i in usable], [f"d{plan.names[i]}" for i in usable], "backward")
-        )
+        labels = {i: f"d{plan.names[i]}" for i in usable}
+        nonfinite = contracts.nonfinite([grads[i] for i in usable], list(labels.values()), "backward")
+        self.add(nonfinite)
+        broken = {f.input for f in nonfinite}
+        usable = [i for i in usable if labels[i] not in broken]  # already failed, not comparable
         again = self._call_backward(contracts.snapshot(self.b, dy_before), self._fresh_inputs())
         self.add(
             contracts.repeats(
@@ -286,6 +289,8 @@ class _Session:
         reports = self._reports(setup, usable)
         for report in reports:
             report.dtype = dtype_name(self.plan.inputs[report.index])
+            if not report.passed:
+                explain(report, setup, first_input=report.index == usable[0], params=self.plan.params)
         self.result.inputs.extend(reports)
         self.add(evaluation.precision_findings(reports))
         self.result.settings.update(evaluation.settings)

@@ -153,14 +153,14 @@ def _second_opinion_elements(setup: Setup, i: int, index: np.ndarray, verdict: J
 
 def projection_reports(setup: Setup, inputs: list[int], directions: int) -> list[InputReport]:
     specials = {i: _special_elements(setup.host_values[i]) for i in inputs}
-    joint = [_joint_direction(setup, inputs, specials) for _ in range(directions)]
-    verdict = _judge_directions(setup, joint, inputs)
+    joint = [joint_direction(setup, inputs, specials) for _ in range(directions)]
+    verdict = judge_directions(setup, joint, inputs)
     if verdict.passed.all():
         return [_projection_pass(setup, i, specials[i], verdict) for i in inputs]
     return [_per_input(setup, i, specials[i]) for i in inputs]
 
 
-def _judge_directions(setup: Setup, directions: list[dict[int, Any]], inputs: list[int]) -> Judgement:
+def judge_directions(setup: Setup, directions: list[dict[int, Any]], inputs: list[int]) -> Judgement:
     rtol = max(setup.slack(i)[0] for i in inputs)
 
     exact_steps = all(setup.objective.grid[i] == "float64" for i in inputs)
@@ -227,8 +227,8 @@ def _check_specials(setup: Setup, i: int, special: np.ndarray, report: InputRepo
 
 
 def _per_input(setup: Setup, i: int, special: np.ndarray) -> InputReport:
-    direction = _joint_direction(setup, [i], {i: special})
-    verdict = _judge_directions(setup, [direction], [i])
+    direction = joint_direction(setup, [i], {i: special})
+    verdict = judge_directions(setup, [direction], [i])
     if verdict.passed.all():
         return _projection_pass(setup, i, special, verdict)
     return localize(setup, i, verdict)
@@ -264,7 +264,7 @@ def _worst_block(setup: Setup, i: int, shape: tuple[int, ...]) -> list[slice]:
         s = block[axis]
         mid = (s.start + s.stop) // 2
         halves = [slice(s.start, mid), slice(mid, s.stop)]
-        scores = [_block_score(setup, i, [*block[:axis], h, *block[axis + 1:]]) for h in halves]
+        scores = [_block_score(setup, i, [*block[:axis], h, *block[axis + 1 :]]) for h in halves]
         block[axis] = halves[int(np.argmax(scores))]
     return block
 
@@ -274,7 +274,7 @@ def _block_score(setup: Setup, i: int, block: list[slice]) -> float:
     mask[tuple(block)] = 1.0
     coordinates = _unit_coordinates(setup, mask.reshape(-1)) * _scales(setup, i)
     direction = {i: _device(setup, i, coordinates)}
-    verdict = _judge_directions(setup, [direction], [i])
+    verdict = judge_directions(setup, [direction], [i])
     return float(verdict.error[0] / max(verdict.tolerance[0], 1e-300))
 
 
@@ -307,7 +307,7 @@ def _device(setup: Setup, i: int, flat: np.ndarray) -> Any:
     return setup.backend.from_numpy(flat.reshape(setup.host_values[i].shape))
 
 
-def _joint_direction(setup: Setup, inputs: list[int], specials: dict[int, np.ndarray]) -> dict[int, Any]:
+def joint_direction(setup: Setup, inputs: list[int], specials: dict[int, np.ndarray]) -> dict[int, Any]:
     """One direction over all inputs, each input's share rescaled so that no input's
     contribution <g_i, d_i> drowns another's (a tiny bias gradient next to a huge weight one)."""
     raw = {}
@@ -353,6 +353,7 @@ def _attach_maps(report: InputReport, setup: Setup, i: int, index: np.ndarray, v
     report.tolerance_map = full(verdict.tolerance)
     report.moved_map = full(verdict.moved)
     report.failing_map = full(~verdict.passed) == 1.0
+    report.kink_map = full(verdict.kink) == 1.0
     report.analytic_map = setup.host_gradients[i].reshape(shape).copy()
 
 

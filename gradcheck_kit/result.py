@@ -71,6 +71,7 @@ class InputReport:
     analytic_map: np.ndarray | None = field(default=None, repr=False)
     tolerance_map: np.ndarray | None = field(default=None, repr=False)
     failing_map: np.ndarray | None = field(default=None, repr=False)
+    kink_map: np.ndarray | None = field(default=None, repr=False)
     moved_map: np.ndarray | None = field(default=None, repr=False)
     block: tuple[Any, ...] | None = None
     evidence: dict[str, Any] = field(default_factory=dict)
@@ -149,6 +150,19 @@ class CheckResult:
         errors = self.errors
         return errors[0].message if errors else None
 
+    @property
+    def patterns(self) -> list[str]:
+        """Names of the diagnosed bug patterns, inputs first, then contract ones."""
+        names = [p["name"] for r in self.inputs for p in r.evidence.get("patterns", [])]
+        for finding in self.errors:
+            if finding.kind == "mutation" and finding.input and finding.input.startswith("grad_output"):
+                names.append("grad_output_mutated")
+            elif finding.kind == "mutation":
+                names.append("input_mutated")
+            elif finding.kind == "determinism":
+                names.append("nondeterministic")
+        return list(dict.fromkeys(names))
+
     def input(self, name: str) -> InputReport:
         for report in self.inputs:
             if report.name == name:
@@ -170,6 +184,7 @@ class CheckResult:
             "max_abs_err": _finite_or_none(self.max_abs_err),
             "max_rel_err": _finite_or_none(self.max_rel_err),
             "kinks": self.kinks,
+            "patterns": self.patterns,
             "inputs": [r.to_dict(maps=maps) for r in self.inputs],
             "findings": [f.to_dict() for f in self.findings],
             "calls": dict(self.calls),

@@ -222,6 +222,7 @@ def element_differences(
         -g * rows[3],
         np.abs(g) * (rows[2] + rows[3]),
         rows[4],
+        rows[5],
     )
 
 
@@ -291,8 +292,14 @@ def direction_pair(
     cubic = (u1 + d1) / 2 - slope  # c
     down_half = slope / 2 - curvature / 4 + cubic / 8  # -u(-1/2)
     fine = Differences(
-        u_half, down_half, half.w_plus, half.w_plus.copy(), half.a_plus, -half.a_plus,
-        half.a_abs, np.maximum(half.magnitude, coarse.magnitude),
+        u_half,
+        down_half,
+        half.w_plus,
+        half.w_plus.copy(),
+        half.a_plus,
+        -half.a_plus,
+        half.a_abs,
+        np.maximum(half.magnitude, coarse.magnitude),
     )
     return coarse, fine
 

@@ -89,6 +89,9 @@ def conv2d_backward_with(bug: str | None = None) -> Callable[..., Any]:
             if bug == "padding_crop"
             else dxp[:, :, padding : padding + h, padding : padding + wd]
         )
+        if bug == "border_zeroed":  # cropped too much, then zero-padded back to shape
+            inner = dx[:, :, padding : h - padding, padding : wd - padding]
+            dx = np.pad(inner, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
         db = dy.sum(axis=(0, 2, 3))
         if bug == "db_scale":
             db = db / dy.shape[0]
@@ -166,6 +169,18 @@ def avgpool2d_backward_with(bug: str | None = None) -> Callable[..., Any]:
 
 
 # -- activations, losses, norms ----------------------------------------------------------------
+
+
+def linear(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    return x @ w
+
+
+def linear_backward_with(bug: str | None = None) -> Callable[..., Any]:
+    def backward(dy: np.ndarray, x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        dw = x.T @ dy
+        return dy @ w.T, dw.T if bug == "transposed" else dw
+
+    return backward
 
 
 def relu(x: np.ndarray) -> np.ndarray:
@@ -330,6 +345,10 @@ def _gaussian_inputs(
 # -- the zoo -----------------------------------------------------------------------------------
 
 
+def _linear_inputs(rng: np.random.Generator, dtype: str) -> tuple[Any, ...]:
+    return _normal(rng, (5, 4), dtype), _normal(rng, (4, 4), dtype)
+
+
 def _relu_inputs_with_zeros(rng: np.random.Generator, dtype: str) -> tuple[Any, ...]:
     x = _normal(rng, (3, 7), dtype)
     x[:, ::2] = 0
@@ -360,6 +379,7 @@ def specimens() -> list[Specimen]:
     S = Specimen
     correct = [
         S("conv2d", conv2d, conv2d_backward_with(None), **CONV),
+        S("linear", linear, linear_backward_with(None), _linear_inputs),
         S("conv2d-stride1", conv2d, conv2d_backward_with(None), _conv_inputs(2, 2, 5, 5, 3, (2, 2))),
         S("relu-ge-at-zeros", relu, relu_backward_ge, _relu_inputs_with_zeros),
         S("relu-gt-at-zeros", relu, relu_backward_gt, _relu_inputs_with_zeros),
@@ -438,8 +458,34 @@ def specimens() -> list[Specimen]:
             conv2d,
             conv2d_backward_with("padding_crop"),
             buggy=True,
-            cause="border_only",
+            cause="padding_crop",
             **CONV,
+        ),
+        S(
+            "conv2d-border-zeroed",
+            conv2d,
+            conv2d_backward_with("border_zeroed"),
+            _conv_inputs(2, 2, 7, 6, 3, (3, 3)),
+            {"padding": 1},
+            True,
+            "border_only",
+        ),
+        S(
+            "conv2d-stride1-no-rotation",
+            conv2d,
+            conv2d_backward_with("no_rotation"),
+            _conv_inputs(2, 2, 5, 6, 3, (3, 2)),
+            {"padding": 1},
+            True,
+            "kernel_not_rotated",
+        ),
+        S(
+            "linear-dw-transposed",
+            linear,
+            linear_backward_with("transposed"),
+            _linear_inputs,
+            buggy=True,
+            cause="transposed_axes",
         ),
         S(
             "conv2d-db-scale",

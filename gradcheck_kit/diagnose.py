@@ -1,0 +1,362 @@
+"""Diagnosis: where the gradient is wrong and the likely bug, named only when the evidence fits.
+
+For each failing input we have, over the probed elements, the analytic map A, the numeric map N
+and the failing mask. Patterns are tried from the most specific fit to the vaguest localization:
+
+- map fits: A = c N (a constant factor, e.g. 1/N or k^2; c = -1 is a sign flip); A = T(N) for a
+  reflection of the spatial axes (dW flipped) or a transposition of equal axes; N = f A with f an
+  activation's derivative or grad_output itself (a missing chain-rule factor);
+- finite-difference hypotheses (``hypotheses``): kernel not rotated, sum over batch or filters
+  missing, dY not dilated by the stride;
+- structure: failures only where an element feeds several outputs (overwrite instead of
+  accumulate), only in a band at the borders (a padding crop);
+- localization: everywhere, or only some batch items, channels, filters, border band or stride
+  grid.
+
+Each named pattern carries its measured fit. Contract findings (mutation of grad_output,
+nondeterminism) name their own cause.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from . import hypotheses
+from .gradient import Setup
+from .result import InputReport
+
+FIT = 1e-3  # a map fit must explain the analytic gradient to 0.1%
+
+
+@dataclass
+class Pattern:
+    name: str
+    message: str
+    fit: float
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "message": self.message, "fit": self.fit, "details": self.details}
+
+
+@dataclass
+class Evidence:
+    """The probed part of one input's maps, flattened, and the whole maps for structure."""
+
+    analytic: np.ndarray
+    numeric: np.ndarray
+    failing: np.ndarray
+    probed: np.ndarray
+    report: InputReport
+
+    @classmethod
+    def of(cls, report: InputReport) -> Evidence | None:
+        """Probed elements, kinks left out: at a kink the numeric slope is not a gradient."""
+        if report.numeric_map is None or report.analytic_map is None:
+            return None
+        probed = ~np.isnan(report.numeric_map)
+        if report.kink_map is not None:
+            probed &= ~report.kink_map
+        failing = report.failing_map if report.failing_map is not None else np.zeros_like(probed)
+        return cls(report.analytic_map[probed], report.numeric_map[probed], failing[probed], probed, report)
+
+    @property
+    def complete(self) -> bool:
+        """Every element probed, except kinks (whose numeric value stands in as NaN)."""
+        kinks = self.report.kink_map if self.report.kink_map is not None else False
+        return bool((self.probed | kinks).all())
+
+    def maps(self) -> tuple[np.ndarray, np.ndarray]:
+        """Analytic and numeric maps with kinks set to agree (they carry no evidence)."""
+        A, N = self.report.analytic_map, self.report.numeric_map.copy()
+        N[~self.probed] = A[~self.probed]
+        return A, N
+
+
+def diagnose(report: InputReport, setup: Setup | None, *, first_input: bool) -> list[Pattern]:
+    """Named patterns that fit this failing input, best first (possibly none)."""
+    evidence = Evidence.of(report)
+    found: list[Pattern] = []
+    if evidence is not None and evidence.numeric.size:
+        found += _factor(evidence)
+        if not found:
+            found += _chain_factor(evidence, setup, report.index)
+    if not found:
+        found += _transforms(evidence, setup, report, first_input)
+    if not found and setup is not None:
+        found += _hypotheses(setup, report.index)
+    if not found and evidence is not None:
+        found += _structure(evidence)
+    return found
+
+
+def _relative_residual(a: np.ndarray, b: np.ndarray) -> float:
+    scale = float(np.linalg.norm(a))
+    return float(np.linalg.norm(a - b)) / scale if scale > 0 else float("inf")
+
+
+def _factor(ev: Evidence) -> list[Pattern]:
+    """A = c N everywhere probed."""
+    n, a = ev.numeric, ev.analytic
+    denominator = float(n @ n)
+    if denominator == 0:
+        return []
+    c = float(a @ n) / denominator
+    residual = _relative_residual(a, c * n)
+    if residual > FIT or abs(c - 1) < 10 * FIT or c == 0:
+        return []
+    if np.count_nonzero(n) < 2 and not _simple(c):
+        return []  # one number is proportional to any other: only a simple ratio says something
+    if abs(c + 1) < 10 * FIT:
+        return [
+            Pattern("sign_flipped", f"sign flipped: analytic = -numeric (fit {_pct(residual)})", 1 - residual)
+        ]
+    ratio = _fraction(c)
+    words = f"{c:.6g}" + (f" ≈ {ratio}" if ratio else "")
+    return [
+        Pattern(
+            "constant_factor",
+            f"gradient off by a constant factor: analytic = {words} × numeric (fit {_pct(residual)})",
+            1 - residual,
+            {"factor": c, "fraction": ratio},
+        )
+    ]
+
+
+def _fraction(c: float) -> str | None:
+    """``1/8``, ``9``, ``-1/2``: a simple fraction within 0.1% of ``c``, if there is one."""
+    guess = Fraction(c).limit_denominator(256)
+    if guess.numerator == 0 or abs(float(guess) - c) > FIT * abs(c) or abs(guess.numerator) > 4096:
+        return None
+    return str(guess)
+
+
+def _simple(c: float) -> bool:
+    guess = Fraction(c).limit_denominator(16)
+    return abs(guess.numerator) <= 16 and abs(float(guess) - c) <= 1e-6 * abs(c)
+
+
+def _pct(residual: float) -> str:
+    return f"{100 * (1 - residual):.2f}%"
+
+
+def _transforms(
+    ev: Evidence | None, setup: Setup | None, report: InputReport, first_input: bool
+) -> list[Pattern]:
+    """A = T(N) for T a reflection of the spatial axes, a swap of two equal axes or a small
+    shift of the spatial axes: judged on the maps when every element was probed, else by a
+    projection check of T^-1(A) (``hypotheses.transformed``)."""
+    A = report.analytic_map if report.analytic_map is not None else None
+    if A is None:
+        return []
+    for name, message, inverse, valid in _candidates(A, first_input, setup):
+        fit = _transform_fit(ev, setup, report.index, inverse, valid)
+        if fit is not None:
+            return [Pattern(name, f"{message} (fit {_pct(fit)})", 1 - fit)]
+    return []
+
+
+def _candidates(
+    A: np.ndarray, first_input: bool, setup: Setup | None
+) -> list[tuple[str, str, np.ndarray, np.ndarray | None]]:
+    """(name, message, T^-1(A), valid elements) for each transform worth trying."""
+    out = []
+    axes = hypotheses.spatial_axes(A.ndim) if A.ndim >= 2 else ()
+    if axes and any(A.shape[k] > 1 for k in axes):
+        if first_input:
+            out.append(
+                ("reflected", "gradient reflected along the spatial axes", np.flip(A, axis=axes), None)
+            )
+        else:
+            out.append(
+                (
+                    "dw_flipped",
+                    "dW flipped: the kernel gradient is rotated 180° "
+                    "(the 180°-rotated analytic gradient matches)",
+                    np.flip(A, axis=axes),
+                    None,
+                )
+            )
+    for p in range(A.ndim):
+        for q in range(p + 1, A.ndim):
+            if A.shape[p] == A.shape[q] > 1:
+                out.append(
+                    (
+                        "transposed_axes",
+                        f"transposed axes: analytic = numeric with axes {p} and {q} swapped",
+                        np.swapaxes(A, p, q),
+                        None,
+                    )
+                )
+    if first_input and A.ndim >= 3 and setup is not None:
+        reach = _padding(setup.objective.params) or 1
+        for shift in hypotheses.shifts(len(axes), reach)[1:]:
+            moved, valid = hypotheses.shifted(A, axes, tuple(-s for s in shift))
+            out.append(
+                (
+                    "padding_crop",
+                    f"gradient shifted by {list(shift)}: the padding was cropped at the wrong offset",
+                    moved,
+                    valid,
+                )
+            )
+    return out
+
+
+def _padding(params: Any) -> int:
+    padding = params.get("padding", 0)
+    values = (
+        [padding]
+        if isinstance(padding, int)
+        else list(padding)
+        if isinstance(padding, (tuple, list))
+        else [0]
+    )
+    return max([v for v in values if isinstance(v, int)] or [0])
+
+
+def _transform_fit(
+    ev: Evidence | None, setup: Setup | None, i: int, inverse: np.ndarray, valid: np.ndarray | None
+) -> float | None:
+    """The residual of T^-1(A) against the truth when below FIT, else None."""
+    if ev is not None and ev.complete:
+        _, N = ev.maps()
+        keep = np.ones(N.shape, dtype=bool) if valid is None else valid
+        residual = _relative_residual(inverse[keep], N[keep])
+        return residual if residual <= FIT else None
+    if setup is None:
+        return None
+    verdict = hypotheses.transformed(setup, i, inverse, valid)
+    return verdict.relative_error if verdict.holds else None
+
+
+def _chain_factor(ev: Evidence, setup: Setup | None, i: int) -> list[Pattern]:
+    """N = f A with f a derivative the backward forgot to multiply by."""
+    if setup is None or not ev.complete:
+        return []
+    candidates = _chain_candidates(setup, i)
+    A, N = ev.maps()
+    for label, factor in candidates.items():
+        if factor.shape != A.shape:
+            continue
+        residual = _relative_residual(N, factor * A)
+        if residual <= FIT and _relative_residual(N, A) > 10 * FIT:
+            return [
+                Pattern(
+                    "missing_chain_factor",
+                    f"missing chain-rule factor: numeric / analytic = {label} (fit {_pct(residual)})",
+                    1 - residual,
+                    {"factor": label},
+                )
+            ]
+    return []
+
+
+def _chain_candidates(setup: Setup, i: int) -> dict[str, np.ndarray]:
+    x = setup.host_values[i]
+    dy = hypotheses.grad_output(setup)
+    out: dict[str, np.ndarray] = {}
+    outputs = [hypotheses.to_numpy(y) for y in setup.objective.base_outputs if y is not None]
+    if len(dy) == 1 and dy[0] is not None:
+        out["grad_output (the upstream gradient was not multiplied in)"] = dy[0]
+    with np.errstate(over="ignore", invalid="ignore"):
+        s = 1 / (1 + np.exp(-x))
+        out["sigmoid'(x) = s(1 - s)"] = s * (1 - s)
+        out["1 - s(x) (half of sigmoid's derivative)"] = 1 - s
+        out["tanh'(x) = 1 - tanh(x)^2"] = 1 - np.tanh(x) ** 2
+        out["relu'(x) = (x > 0)"] = (x > 0).astype(float)
+        if len(outputs) == 1:
+            y = outputs[0]
+            out["y (1 - y): sigmoid's derivative from its output"] = y * (1 - y)
+            out["1 - y^2: tanh's derivative from its output"] = 1 - y**2
+    return out
+
+
+def _hypotheses(setup: Setup, i: int) -> list[Pattern]:
+    messages = {
+        "kernel_not_rotated": "kernel not rotated 180° in dX: the analytic dX is the true dX of the "
+        "180°-rotated problem (a correlation where a convolution was due)",
+        "batch_sum_missing": "sum over the batch missing: the analytic gradient is batch item 0's "
+        "contribution alone",
+        "filter_sum_missing": "sum over filters (channels of grad_output) missing: the analytic "
+        "gradient is filter 0's contribution alone",
+        "stride_grid": "dY not dilated by the stride: the analytic gradient is stride 1's with "
+        "grad_output placed undilated",
+    }
+    for name, test in hypotheses.HYPOTHESES.items():
+        verdict = test(setup, i)
+        if verdict.holds:
+            fit = max(0.0, 1 - verdict.relative_error)
+            return [Pattern(name, f"{messages[name]} (relative error {verdict.relative_error:.1e})", fit)]
+    return []
+
+
+def _structure(ev: Evidence) -> list[Pattern]:
+    return _overwrite(ev) or _border(ev)
+
+
+def _overwrite(ev: Evidence) -> list[Pattern]:
+    """Failures exactly where an element feeds several outputs: the second write won."""
+    moved = ev.report.moved_map
+    if moved is None:
+        return []
+    moved = moved[ev.probed]
+    if np.isnan(moved).any() or not ev.failing.any():
+        return []
+    shared, single = moved >= 2, moved == 1
+    if ev.failing[~shared].any() or not (single & ~ev.failing).any():
+        return []
+    share = float(ev.failing[shared].mean())
+    if share < 0.5:
+        return []
+    return [
+        Pattern(
+            "overwrite_not_accumulate",
+            "overwrite instead of accumulate: only elements feeding several outputs (overlapping "
+            f"windows) are wrong ({int(ev.failing.sum())} of {int(shared.sum())} such elements)",
+            share,
+        )
+    ]
+
+
+def _border(ev: Evidence) -> list[Pattern]:
+    band = border_width(ev.report)
+    if band is None:
+        return []
+    return [
+        Pattern(
+            "border_only",
+            f"errors only on the borders (width {band}): a padding crop or missing edge contributions",
+            1.0,
+            {"width": band},
+        )
+    ]
+
+
+def border_width(report: InputReport) -> int | None:
+    """The narrowest border band holding every failure, when the interior is probed and clean."""
+    if report.failing_map is None or report.numeric_map is None:
+        return None
+    failing, probed = report.failing_map, ~np.isnan(report.numeric_map)
+    axes = hypotheses.spatial_axes(failing.ndim)
+    if not axes or not failing.any():
+        return None
+    for width in range(1, max(failing.shape[k] for k in axes) // 2):
+        band = _band(failing.shape, axes, width)
+        if not (failing & ~band).any():
+            interior = probed & ~band
+            return width if interior.any() and failing[band & probed].mean() >= 0.25 else None
+    return None
+
+
+def _band(shape: tuple[int, ...], axes: tuple[int, ...], width: int) -> np.ndarray:
+    band = np.zeros(shape, dtype=bool)
+    for k in axes:
+        index = np.arange(shape[k])
+        near = (index < width) | (index >= shape[k] - width)
+        band |= near.reshape([-1 if j == k else 1 for j in range(len(shape))])
+    return band

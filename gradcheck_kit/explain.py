@@ -1,0 +1,36 @@
+"""Attach the diagnosis to a failing input report: its likely cause, where the error sits, the
+named patterns with their fits, and the Taylor test's observed orders."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from . import diagnose, hypotheses, localize
+from .gradient import Setup
+from .result import InputReport
+
+
+def explain(report: InputReport, setup: Setup, *, first_input: bool, params: Mapping[str, Any]) -> None:
+    patterns = diagnose.diagnose(report, setup, first_input=first_input)
+    where = localize.describe(report, first_input=first_input, stride=_stride(params))
+    taylor = hypotheses.taylor_orders(setup, report.index, report.failing_map)
+    report.taylor_orders = [round(o, 3) for o in taylor.orders]
+    report.evidence["taylor"] = taylor.to_dict()
+    report.evidence["patterns"] = [p.to_dict() for p in patterns]
+    report.evidence["where"] = where
+    if patterns:
+        report.cause = patterns[0].message
+    elif where:
+        report.cause = f"no known bug pattern fits; the error sits {where}"
+    if where and patterns:
+        report.note = f"error {where}" if report.note is None else f"{report.note}; error {where}"
+
+
+def _stride(params: Mapping[str, Any]) -> int | None:
+    stride = params.get("stride")
+    if isinstance(stride, int):
+        return stride
+    if isinstance(stride, (tuple, list)) and stride and all(isinstance(s, int) for s in stride):
+        return max(stride)
+    return None

@@ -22,19 +22,22 @@ from typing import Any
 
 import numpy as np
 
-from . import contracts, precision
-from .backends import Backend, backend_of, dtype_name, eps, is_array, is_complex, is_floating, to_numpy
-from .errors import InvalidArgument
+from . import contracts, precision, timeouts
+from .backends import Backend, dtype_name, eps, is_array, is_floating, to_numpy
+from .errors import CheckTimeout
 from .explain import explain
 from .gradient import Setup, elementwise_report, projection_reports
 from .invoke import LayerCallError, call, gradients_of, outputs_of
 from .oracles.finite_diff import Objective
-from .registry import Case, positional_names
-from .result import CheckResult, Finding
+from .plan import Plan, positive_int
+from .registry import Case
+from .result import WARNING, CheckResult, Finding
 from .tolerances import objective_noise, step_fraction
 
-MODES = ("auto", "elementwise", "projection")
 ELEMENTWISE_LIMIT = 512  # auto mode probes every element up to this many in total
+ELEMENTWISE_MAX = 50_000  # element-wise beyond this many elements switches to projections
+ELEMENTWISE_SECONDS = 120.0  # ... and so does an estimated element-wise cost beyond this
+MAX_OUTPUT_BYTES = 4 * 2**30  # a forward returning more than this is refused unread
 
 
 def check(
@@ -52,15 +55,21 @@ def check(
     mode: str = "auto",
     name: str | None = None,
     allow_aliasing: bool = False,
+    timeout: float | None = None,
+    max_output_bytes: int = MAX_OUTPUT_BYTES,
 ) -> CheckResult:
     """Check ``backward`` against ``forward`` at ``inputs``; see the README for the contract.
 
     ``rtol``/``atol`` are the error allowed in the analytic gradient itself (defaults: from its
-    dtype and magnitude); finite-difference error is measured, not assumed.
+    dtype and magnitude); finite-difference error is measured, not assumed. ``timeout`` stops a
+    hanging layer (seconds for the whole check); outputs larger than ``max_output_bytes`` are
+    refused before anything touches them.
     """
-    plan = _Plan(forward, backward, inputs, params, wrt, backend, seed, rtol, atol, mode, name)
-    session = _Session(plan, reference, allow_aliasing)
-    session.run()
+    plan = Plan(forward, backward, inputs, params, wrt, backend, seed, rtol, atol, mode, name)
+    limit = timeouts.validate(timeout)
+    session = _Session(plan, reference, allow_aliasing, positive_int("max_output_bytes", max_output_bytes))
+    with timeouts.deadline(limit):
+        session.run()
     return session.result
 
 
@@ -71,113 +80,10 @@ def check_case(spec: Any, case: Case, **options: Any) -> CheckResult:
     return check(spec.forward, spec.backward, case.inputs, case.params, name=spec.name, **options)
 
 
-class _Plan:
-    """Validated arguments: bad ones raise InvalidArgument naming the value and the rule."""
-
-    def __init__(
-        self,
-        forward: Any,
-        backward: Any,
-        inputs: Any,
-        params: Any,
-        wrt: Any,
-        backend: str | None,
-        seed: int,
-        rtol: float | None,
-        atol: float | None,
-        mode: str,
-        name: str | None,
-    ) -> None:
-        for role, fn in (("forward", forward), ("backward", backward)):
-            if not callable(fn):
-                raise InvalidArgument(f"{role}={fn!r} must be callable")
-        self.forward, self.backward = forward, backward
-        self.inputs = _normalize_inputs(inputs)
-        self.params = dict(params or {})
-        self.backend = backend_of([x for x in self.inputs if is_array(x)], requested=backend)
-        self.inputs = [self.backend.from_numpy(x) if isinstance(x, _Scalar) else x for x in self.inputs]
-        self.names = _input_names(forward, len(self.inputs))
-        self.diff = _differentiable(self.inputs, self.names, wrt)
-        self.seed = _nonnegative_int("seed", seed)
-        self.rtol, self.atol = _tolerance("rtol", rtol), _tolerance("atol", atol)
-        if mode not in MODES:
-            raise InvalidArgument(f"mode={mode!r} is unknown; accepted: {', '.join(MODES)}")
-        self.mode = mode
-        self.name = name or getattr(forward, "__qualname__", None) or "layer"
-        self.case = Case(tuple(self.inputs), self.params).describe(self.names)
-
-
-class _Scalar(np.ndarray):
-    """Marks a Python number the caller passed as an input (converted to the backend later)."""
-
-
-def _normalize_inputs(inputs: Any) -> list[Any]:
-    if is_array(inputs) or isinstance(inputs, (int, float)):
-        inputs = (inputs,)
-    if not isinstance(inputs, (tuple, list)):
-        raise InvalidArgument(f"inputs={inputs!r} must be a tuple of arrays")
-    out = []
-    for k, x in enumerate(inputs):
-        if isinstance(x, bool) or not (is_array(x) or isinstance(x, (int, float))):
-            raise InvalidArgument(
-                f"inputs[{k}]={x!r} is not an array; pass arrays as inputs and anything static through params"
-            )
-        out.append(np.asarray(x).view(_Scalar) if isinstance(x, (int, float)) else x)
-    return out
-
-
-def _input_names(forward: Any, n: int) -> list[str]:
-    names = list(positional_names(forward))
-    if len(names) >= n and len(set(names[:n])) == n:
-        return names[:n]
-    return [f"input{k}" for k in range(n)]
-
-
-def _differentiable(inputs: list[Any], names: list[str], wrt: Any) -> list[int]:
-    for name, x in zip(names, inputs):
-        if is_complex(x):
-            raise InvalidArgument(f"input {name} is {dtype_name(x)}; complex inputs are not supported")
-        if is_floating(x) and not np.all(np.isfinite(to_numpy(x))):
-            raise InvalidArgument(f"input {name} contains NaN or Inf; check at finite inputs")
-    if wrt is None:
-        return [k for k, x in enumerate(inputs) if is_floating(x)]
-    chosen = [wrt] if isinstance(wrt, (int, str)) else list(wrt)
-    out = []
-    for w in chosen:
-        k = names.index(w) if isinstance(w, str) and w in names else w
-        if not isinstance(k, int) or isinstance(k, bool) or not 0 <= k < len(inputs):
-            raise InvalidArgument(f"wrt={wrt!r}: {w!r} is not an input; inputs are {names}")
-        if not is_floating(inputs[k]):
-            raise InvalidArgument(
-                f"wrt={wrt!r}: input {names[k]} is {dtype_name(inputs[k])}; only floating inputs "
-                "are differentiated"
-            )
-        out.append(k)
-    return sorted(set(out))
-
-
-def _nonnegative_int(label: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-        raise InvalidArgument(f"{label}={value!r} must be a non-negative int")
-    return int(value)
-
-
-def _tolerance(label: str, value: Any) -> float | None:
-    if value is None:
-        return None
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not value >= 0
-        or value == float("inf")
-    ):
-        raise InvalidArgument(f"{label}={value!r} must be a finite number >= 0 (or None)")
-    return float(value)
-
-
 class _Session:
-    def __init__(self, plan: _Plan, reference: Any, allow_aliasing: bool) -> None:
+    def __init__(self, plan: Plan, reference: Any, allow_aliasing: bool, max_bytes: int) -> None:
         self.plan, self.reference, self.allow_aliasing = plan, reference, allow_aliasing
+        self.max_bytes, self.forward_seconds = max_bytes, 0.0
         self.b: Backend = plan.backend
         self.calls: Counter[str] = Counter()
         self.rng = np.random.default_rng(plan.seed)
@@ -193,6 +99,11 @@ class _Session:
             self._run_stages()
         except LayerCallError as exc:
             self.add([_exception_finding(exc)])
+        except CheckTimeout as exc:
+            where = f"{exc} (calls so far: {dict(self.calls)}); the layer hangs or is too slow"
+            self.add([Finding("timeout", where)])
+        except Exception as exc:  # the harness never crashes, even on its own bug
+            self.add([_internal_finding(exc)])
         finally:
             self.result.calls = dict(self.calls)
             self.result.seconds = time.perf_counter() - start
@@ -213,7 +124,10 @@ class _Session:
     # -- stage 1 -----------------------------------------------------------------------------
     def _forward_stage(self) -> tuple[Any, ...]:
         plan = self.plan
+        started = time.perf_counter()
         y = outputs_of(call(plan.forward, plan.inputs, plan.params, "forward", self.calls), self.b.name)
+        self.forward_seconds = time.perf_counter() - started
+        _refuse_huge(y, self.max_bytes, plan.inputs)
         self.outputs = y
         self.labels = ["output"] if len(y) == 1 else [f"output {k}" for k in range(len(y))]
         self.add(contracts.mutations("forward", plan.names, self.originals, plan.inputs))
@@ -353,11 +267,30 @@ class _Session:
             return None
         return self._make_setup(ev, usable, dy, {i: grads[i] for i in usable})
 
+    def _within_budget(self, mode: str, total: int) -> str:
+        """Element-wise costs ~4 forward calls per element: refuse it when that is too much."""
+        seconds = 4 * total * self.forward_seconds
+        if mode != "elementwise" or (total <= ELEMENTWISE_MAX and seconds <= ELEMENTWISE_SECONDS):
+            return mode
+        self.add(
+            [
+                Finding(
+                    "budget",
+                    f"element-wise mode would take ~{4 * total} forward calls (~{seconds:.0f} s) for {total} "
+                    f"elements (limits: {ELEMENTWISE_MAX} elements, {ELEMENTWISE_SECONDS:.0f} s); switched "
+                    "to projections",
+                    severity=WARNING,
+                )
+            ]
+        )
+        return "projection"
+
     def _reports(self, setup: Setup, usable: list[int]) -> list[Any]:
         total = sum(setup.host_values[i].size for i in usable)
         mode = self.plan.mode
         if mode == "auto":
             mode = "elementwise" if total <= ELEMENTWISE_LIMIT else "projection"
+        mode = self._within_budget(mode, total)
         self.result.settings["mode_used"] = mode
         if mode == "elementwise":
             return [elementwise_report(setup, i) for i in usable]
@@ -366,6 +299,27 @@ class _Session:
         # to a float32 grid leaves ~1e-3, and a second direction squares the miss probability.
         exact = all(setup.objective.grid[i] == "float64" for i in usable)
         return projection_reports(setup, usable, 1 if exact else 2)
+
+
+def _refuse_huge(outputs: tuple[Any, ...], limit: int, inputs: Sequence[Any]) -> None:
+    size = sum(int(np.prod(tuple(y.shape))) * y.dtype.itemsize for y in outputs)
+    if size > limit:
+        given = sum(int(np.prod(tuple(x.shape))) * x.dtype.itemsize for x in inputs if is_array(x))
+        raise LayerCallError(
+            "forward",
+            f"returned {size / 2**30:.3g} GiB of outputs for {given} bytes of inputs "
+            f"(max_output_bytes={limit}); refusing to read them",
+        )
+
+
+def _internal_finding(exc: Exception) -> Finding:
+    import traceback
+
+    return Finding(
+        "internal",
+        f"gradcheck-kit failed on this layer: {type(exc).__name__}: {exc}; please report it",
+        traceback="".join(traceback.format_exception(exc)),
+    )
 
 
 def _structure_changes(stage: str, first: tuple[Any, ...], second: tuple[Any, ...]) -> list[Finding]:

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from .backends import backend_name, is_array
+from .errors import CheckTimeout
 
 
 class LayerCallError(Exception):
@@ -36,11 +37,9 @@ def call(
         counter[stage.split(" ")[0]] += 1
     try:
         return fn(*args, **params)
-    except (KeyboardInterrupt, SystemExit):
+    except (KeyboardInterrupt, LayerCallError, CheckTimeout):
         raise
-    except LayerCallError:
-        raise
-    except BaseException as exc:
+    except BaseException as exc:  # SystemExit too: a layer calling sys.exit() must not end the run
         summary = f"{type(exc).__name__}: {exc}".splitlines()[0]
         raise LayerCallError(stage, f"raised {summary}", exc) from exc
 

@@ -114,7 +114,7 @@ class _Session:
         y = self._forward_stage()
         dy = self._grad_output(y)
         grads, usable = self._backward_stage(dy)
-        if usable:
+        if usable and self.finite_outputs:  # NaN outputs leave nothing to difference
             self._gradient_stage(y, dy, grads, usable)
         if self.reference is not None:
             from .oracles.torch_autograd import compare_with_reference
@@ -133,7 +133,9 @@ class _Session:
         self.add(contracts.mutations("forward", plan.names, self.originals, plan.inputs))
         if not self.allow_aliasing:
             self.add(contracts.aliasing(y, plan.inputs, plan.names))
-        self.add(contracts.nonfinite(y, self.labels, "forward"))
+        broken = contracts.nonfinite(y, self.labels, "forward")
+        self.add(broken)
+        self.finite_outputs = not broken
         again = outputs_of(self._call_forward(self._fresh_inputs()), self.b.name)
         self.add(
             _structure_changes("forward", y, again) or contracts.repeats(y, again, self.labels, "forward")

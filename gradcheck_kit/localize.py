@@ -15,7 +15,7 @@ def describe(report: InputReport, *, first_input: bool, stride: int | None = Non
     if report.failing_map is None or report.numeric_map is None:
         return None
     failing, probed = report.failing_map, ~np.isnan(report.numeric_map)
-    if not failing.any():
+    if not failing.any() or not probed.any():
         return None
     share = failing[probed].mean()
     parts = [

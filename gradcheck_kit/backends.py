@@ -117,6 +117,10 @@ class Backend:
     def float64(self, x: Any) -> Any:
         return self.astype(x, "float64")
 
+    def as_float64(self, x: Any) -> Any:
+        """``x`` itself when it already is float64 (treat as read-only), else a float64 copy."""
+        return x if dtype_name(x) == "float64" else self.astype(x, "float64")
+
     def scalar(self, x: Any) -> float:
         return float(x.item()) if hasattr(x, "item") else float(x)
 
@@ -167,13 +171,25 @@ def _device(x: Any) -> Any:
 
 
 def same_values(a: Any, b: Any) -> bool:
-    """Bitwise-equal values, NaN equal to NaN (used to detect mutation)."""
-    a_np, b_np = to_numpy(a), to_numpy(b)
-    if a_np.shape != b_np.shape or a_np.dtype != b_np.dtype:
+    """Equal values, NaN equal to NaN (used to detect mutation); compared on the arrays' own
+    device, without host copies."""
+    if tuple(a.shape) != tuple(b.shape) or dtype_name(a) != dtype_name(b):
         return False
-    if np.issubdtype(a_np.dtype, np.inexact):
-        return bool(np.array_equal(a_np, b_np, equal_nan=True))
-    return bool(np.array_equal(a_np, b_np))
+    if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
+        return bool(np.array_equal(a, b, equal_nan=bool(np.issubdtype(a.dtype, np.inexact))))
+    xp = array_namespace(a, b)
+    equal = a == b
+    if is_floating(a):
+        equal = equal | (xp.isnan(a) & xp.isnan(b))
+    return bool(xp.all(equal))
+
+
+def all_finite(a: Any) -> bool:
+    """True when every element is finite, checked on the array's own device."""
+    if isinstance(a, np.ndarray):
+        return bool(np.isfinite(a).all())
+    xp = array_namespace(a)
+    return bool(xp.all(xp.isfinite(a)))
 
 
 def first_difference(a: Any, b: Any) -> tuple[int, ...] | None:

@@ -233,7 +233,7 @@ class _Session:
         )
         objective.base_outputs = [b.float64(y) if d is not None else None for y, d in zip(ev.outputs, dy64)]
         noise_eps = objective_noise(ev.noise_eps)
-        spread = objective.spread_magnitude(objective.base_outputs, objective.base_outputs)
+        spread = objective.base_spread()
         host_values = {i: to_numpy(objective.base64[i]).astype(np.float64) for i in usable}
         return Setup(
             objective,

@@ -152,12 +152,17 @@ def _second_opinion_elements(setup: Setup, i: int, index: np.ndarray, verdict: J
 
 
 def projection_reports(setup: Setup, inputs: list[int], directions: int) -> list[InputReport]:
-    specials = {i: _special_elements(setup.host_values[i]) for i in inputs}
+    specials = {i: _special_elements(setup.host_values[i], exhaustive=False) for i in inputs}
     joint = [joint_direction(setup, inputs, specials) for _ in range(directions)]
     verdict = judge_directions(setup, joint, inputs)
+    if not verdict.passed.all() and verdict.nonsmooth.any():
+        # a kink at the base point: look for every tie, not just the sampled ones, and retry
+        specials = {i: _special_elements(setup.host_values[i], exhaustive=True) for i in inputs}
+        joint = [joint_direction(setup, inputs, specials) for _ in range(directions)]
+        verdict = judge_directions(setup, joint, inputs)
     if verdict.passed.all():
         return [_projection_pass(setup, i, specials[i], verdict) for i in inputs]
-    return [_per_input(setup, i, specials[i]) for i in inputs]
+    return [_per_input(setup, i, _special_elements(setup.host_values[i], exhaustive=True)) for i in inputs]
 
 
 def judge_directions(setup: Setup, directions: list[dict[int, Any]], inputs: list[int]) -> Judgement:
@@ -281,12 +286,23 @@ def _block_score(setup: Setup, i: int, block: list[slice]) -> float:
 # -- directions -------------------------------------------------------------------------------
 
 
-def _special_elements(values: np.ndarray) -> np.ndarray:
-    """Flat indices of exact zeros and of values that occur more than once (ties)."""
+TIE_SAMPLE = 1 << 16
+
+
+def _special_elements(values: np.ndarray, *, exhaustive: bool) -> np.ndarray:
+    """Flat indices of exact zeros and of values that occur more than once (ties).
+
+    Sorting a large input costs a good part of a forward pass, so unless ``exhaustive`` ties are
+    first looked for in a sample: data without a tie in 65536 draws (continuous values) skips the
+    full sort; a kink showing up later brings the exhaustive search after all."""
     flat = values.reshape(-1)
+    special = flat == 0
+    if not exhaustive and flat.size > TIE_SAMPLE:
+        sample = np.sort(flat[np.random.default_rng(flat.size).choice(flat.size, TIE_SAMPLE, replace=False)])
+        if not (sample[1:] == sample[:-1]).any():
+            return np.flatnonzero(special)
     ordered = np.sort(flat)
     repeated = ordered[1:][ordered[1:] == ordered[:-1]]
-    special = flat == 0
     if repeated.size:
         special |= np.isin(flat, repeated)
     return np.flatnonzero(special)

@@ -205,3 +205,14 @@ def test_projection_mode_on_a_correct_large_layer_costs_a_handful_of_calls():
     result = gk.check(np.tanh, lambda dy, x: (dy * (1 - np.tanh(x) ** 2),), (x,))
     assert result.passed and result.input("x").mode == "projection"
     assert result.calls == {"forward": 5, "backward": 2}  # 2 for contracts, 3 for the projection
+
+
+def test_ties_in_a_large_input_are_found_and_judged_one_by_one():
+    s = by_name("maxpool-ties")
+    rng = np.random.default_rng(3)
+    integer_valued = rng.integers(-3, 4, size=(4, 4, 20, 20)).astype(np.float64)
+    assert gk.check(s.forward, s.backward, (integer_valued,), s.params).passed
+    rare_ties = rng.standard_normal((4, 4, 20, 20))
+    rare_ties[0, 0, 0, 1] = rare_ties[0, 0, 0, 0] = 9.0  # one tie, a window's maximum
+    result = gk.check(s.forward, s.backward, (rare_ties,), s.params)
+    assert result.passed and result.input("x").mode == "projection", str(result)

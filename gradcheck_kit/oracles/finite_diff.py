@@ -54,6 +54,7 @@ class Objective:
     base_outputs: list[Any] = field(default_factory=list)  # float64 outputs at the base point
     _output_rms: list[float] | None = None
     _floor: float | None = None
+    _spread: float | None = None
 
     def outputs(self, replaced: Mapping[int, Any]) -> tuple[Any, ...]:
         args = [replaced.get(i, x) for i, x in enumerate(self.base)]
@@ -65,16 +66,13 @@ class Objective:
             )
         return outputs
 
-    def __call__(self, replaced: Mapping[int, Any]) -> float:
-        return self.evaluate(replaced)[0]
-
-    def evaluate(self, replaced: Mapping[int, Any]) -> tuple[float, list[Any]]:
-        """F at the replaced point, and the float64 outputs it came from."""
-        outputs = [
+    def evaluate(self, replaced: Mapping[int, Any]) -> list[Any]:
+        """Float64 copies of the outputs at the replaced point (None where no grad_output): a
+        layer may hand back one buffer it overwrites on its next call."""
+        return [
             self.backend.float64(y) if dy is not None else None
             for dy, y in zip(self.dy, self.outputs(replaced))
         ]
-        return self.value(outputs), outputs
 
     def delta(self, outputs: Sequence[Any]) -> float:
         """F(outputs) - F(base) as sum <dy, y - y0>: differencing outputs before reducing keeps
@@ -146,6 +144,12 @@ class Objective:
             ]
         return self._output_rms
 
+    def base_spread(self) -> float:
+        """``spread_magnitude`` at the base point, computed once: a small step moves it little."""
+        if self._spread is None:
+            self._spread = self.spread_magnitude(self.base_outputs, self.base_outputs)
+        return self._spread
+
     def spread_magnitude(self, plus: Sequence[Any], minus: Sequence[Any]) -> float:
         """Rounding of many independently rounded outputs adds like a random walk: the root sum
         of squares of |dy| |y|, times sqrt(log2 n) for the float64 summation itself."""
@@ -160,9 +164,11 @@ class Objective:
 
     def feed(self, i: int, values64: Any) -> Any:
         """Round float64 ``values64`` to input i's grid, then to the dtype the layer is fed."""
-        b = self.backend
+        b, fed = self.backend, dtype_name(self.base[i])
+        if self.grid[i] == "float64" == fed:
+            return values64  # a fresh array already: nothing to round or convert
         grid_values = b.astype(values64, self.grid[i])
-        return b.astype(grid_values, dtype_name(self.base[i]))
+        return grid_values if self.grid[i] == fed else b.astype(grid_values, fed)
 
 
 @dataclass
@@ -228,7 +234,7 @@ def element_differences(
 
 def _evaluate_with(objective: Objective, i: int, work: Any, flat: Any, j: int, value: float) -> list[Any]:
     flat[j] = value
-    return objective.evaluate({i: work})[1]
+    return objective.evaluate({i: work})
 
 
 def _host_flat(x: Any) -> np.ndarray:
@@ -255,10 +261,10 @@ def direction_differences(
             for i, d in direction.items():
                 x64 = objective.base64[i]
                 fed = objective.feed(i, x64 + (sign * step) * d)
-                deltas[i] = b.float64(fed) - x64
+                deltas[i] = b.as_float64(fed) - x64
                 replaced[i] = fed
                 predicted += b.scalar(xp.sum(gradients64[i] * deltas[i]))
-            outs[sign] = objective.evaluate(replaced)[1]
+            outs[sign] = objective.evaluate(replaced)
             rows[row, k] = sign * objective.delta(outs[sign])
             rows[row + 2, k] = predicted
             moved[sign] = deltas
@@ -266,7 +272,7 @@ def direction_differences(
         back = moved.get(-1.0) or {i: -step_i for i, step_i in moved[1.0].items()}
         span = {i: moved[1.0][i] - back[i] for i in direction}
         rows[4, k] = sum(b.scalar(xp.sum(xp.abs(gradients64[i] * span[i]))) for i in direction)
-        rows[5, k] = objective.spread_magnitude(outs[1.0], outs.get(-1.0, outs[1.0]))
+        rows[5, k] = objective.base_spread()
     ones = np.full(len(directions), step)
     return Differences(rows[0], rows[1], ones, ones.copy(), rows[2], rows[3], rows[4], rows[5])
 

@@ -64,7 +64,7 @@ def taylor_test(
             fed = objective.feed(i, objective.base64[i] + h * d)
             predicted += b.scalar(xp.sum(gradients64[i] * (b.float64(fed) - objective.base64[i])))
             replaced[i] = fed
-        residuals.append(abs(objective.delta(objective.evaluate(replaced)[1]) - predicted))
+        residuals.append(abs(objective.delta(objective.evaluate(replaced)) - predicted))
         steps.append(h)
     orders = [
         float(np.log2(r0 / r1)) if r0 > 0 and r1 > 0 else float("nan")

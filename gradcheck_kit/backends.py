@@ -222,7 +222,7 @@ def _memory_span(x: Any) -> tuple[int, int] | None:
 def shares_memory(a: Any, b: Any) -> bool:
     """True when ``a`` and ``b`` overlap in memory (a view of the other, or one buffer)."""
     if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
-        return bool(np.shares_memory(a, b, max_work=10**6)) if np.may_share_memory(a, b) else False
+        return bool(np.shares_memory(a, b)) if np.may_share_memory(a, b) else False
     span_a, span_b = _memory_span(a), _memory_span(b)
     if span_a is None or span_b is None or backend_name(a) != backend_name(b):
         return False

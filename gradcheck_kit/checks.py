@@ -149,7 +149,7 @@ class _Session:
         return contracts.snapshot(self.b, self.originals)
 
     def _grad_output(self, y: tuple[Any, ...]) -> list[Any | None]:
-        dy = []
+        dy: list[Any | None] = []
         for out in y:
             if not is_floating(out):
                 dy.append(None)

@@ -72,7 +72,9 @@ class Evidence:
 
     def maps(self) -> tuple[np.ndarray, np.ndarray]:
         """Analytic and numeric maps with kinks set to agree (they carry no evidence)."""
-        A, N = self.report.analytic_map, self.report.numeric_map.copy()
+        A, N = self.report.analytic_map, self.report.numeric_map
+        assert A is not None and N is not None  # Evidence.of checked them
+        N = N.copy()
         N[~self.probed] = A[~self.probed]
         return A, N
 
@@ -164,7 +166,7 @@ def _candidates(
     A: np.ndarray, first_input: bool, setup: Setup | None
 ) -> list[tuple[str, str, np.ndarray, np.ndarray | None]]:
     """(name, message, T^-1(A), valid elements) for each transform worth trying."""
-    out = []
+    out: list[tuple[str, str, np.ndarray, np.ndarray | None]] = []
     axes = hypotheses.spatial_axes(A.ndim) if A.ndim >= 2 else ()
     if axes and any(A.shape[k] > 1 for k in axes):
         if first_input:

@@ -12,7 +12,7 @@ used: a pass means the hypothesis explains the gradient to finite-difference acc
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -35,7 +35,7 @@ class Verdict:
 def variant(
     setup: Setup,
     i: int,
-    dy: list[np.ndarray | None],
+    dy: Sequence[np.ndarray | None],
     analytic: np.ndarray,
     params: dict[str, Any] | None = None,
 ) -> Setup | None:
@@ -133,7 +133,7 @@ def shifted(a: np.ndarray, axes: tuple[int, ...], shift: tuple[int, ...]) -> tup
     return moved, valid
 
 
-def _largest_stride(params: dict[str, Any]) -> int:
+def _largest_stride(params: Mapping[str, Any]) -> int:
     stride = params.get("stride", 1)
     values = (
         [stride] if isinstance(stride, int) else list(stride) if isinstance(stride, (tuple, list)) else [1]

@@ -18,10 +18,8 @@ def describe(report: InputReport, *, first_input: bool, stride: int | None = Non
     if not failing.any() or not probed.any():
         return None
     share = failing[probed].mean()
-    parts = [
-        _axis_subset(failing, probed, axis, _axis_name(axis, failing.ndim, first_input)) for axis in (0, 1)
-    ]
-    parts = [p for p in parts if p]
+    subsets = [_axis_subset(failing, probed, a, _axis_name(a, failing.ndim, first_input)) for a in (0, 1)]
+    parts = [p for p in subsets if p is not None]
     width = border_width(report)
     if width is not None:
         parts.append(f"only on the borders (width {width})")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
 from ._version import __version__
 from .adapters import LayerFunctions, from_autograd_function, from_cache_style, from_layer_object
 from .checks import check, check_case
@@ -15,6 +18,27 @@ from .errors import (
 from .registry import Case, LayerSpec, Registry, load_entry_points, register, registry
 from .result import CheckResult, Finding, InputReport
 
+if TYPE_CHECKING:
+    from . import profiles, strategies
+    from .property import PropertyResult, given_layer, layer_cases, property_check
+
+# property testing imports hypothesis (~0.15 s): loaded on first use, not with the package
+_LAZY = {
+    "PropertyResult": ".property",
+    "given_layer": ".property",
+    "layer_cases": ".property",
+    "property_check": ".property",
+    "profiles": ".profiles",
+    "strategies": ".strategies",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = import_module(_LAZY[name], __name__)
+    return module if module.__name__.endswith("." + name) else getattr(module, name)
+
 __all__ = [
     "Case",
     "CheckResult",
@@ -26,6 +50,7 @@ __all__ = [
     "InvalidArgument",
     "LayerFunctions",
     "LayerSpec",
+    "PropertyResult",
     "RegistrationError",
     "Registry",
     "__version__",
@@ -34,7 +59,12 @@ __all__ = [
     "from_autograd_function",
     "from_cache_style",
     "from_layer_object",
+    "given_layer",
+    "layer_cases",
     "load_entry_points",
+    "profiles",
+    "property_check",
     "register",
     "registry",
+    "strategies",
 ]

@@ -80,7 +80,9 @@ def with_layout(a: np.ndarray, layout: str) -> np.ndarray:
     raise ValueError(f"layout={layout!r} is unknown; accepted: {LAYOUTS}")
 
 
-def values(rng: np.random.Generator, shape: Sequence[int], dtype: str = "float64", *, scale: float = 1.0) -> np.ndarray:
+def values(
+    rng: np.random.Generator, shape: Sequence[int], dtype: str = "float64", *, scale: float = 1.0
+) -> np.ndarray:
     """Bounded values with no tiny magnitudes: random sign times uniform [0.1, 1] * scale."""
     signs = rng.choice([-1.0, 1.0], size=tuple(shape))
     return (signs * rng.uniform(0.1, 1.0, size=tuple(shape)) * scale).astype(dtype)
@@ -104,7 +106,9 @@ class ConvGeometry:
     def output_size(self) -> tuple[int, ...]:
         return tuple(
             (n + 2 * p - d * (k - 1) - 1) // s + 1
-            for n, k, s, p, d in zip(self.input_size, self.kernel_size, self.stride, self.padding, self.dilation)
+            for n, k, s, p, d in zip(
+                self.input_size, self.kernel_size, self.stride, self.padding, self.dilation
+            )
         )
 
     @property
@@ -120,22 +124,52 @@ class ConvGeometry:
         return (self.batch, self.out_channels, *self.output_size)
 
     def params(self) -> dict[str, Any]:
-        return {"stride": self.stride, "padding": self.padding, "dilation": self.dilation, "groups": self.groups}
+        return {
+            "stride": self.stride,
+            "padding": self.padding,
+            "dilation": self.dilation,
+            "groups": self.groups,
+        }
 
 
-@st.composite
-def _axis(draw: Any, min_side: int, max_side: int, max_kernel: int, max_stride: int, max_padding: int, max_dilation: int) -> tuple[int, int, int, int, int]:
-    """(size, kernel, stride, padding, dilation) for one axis with output size >= 1."""
-    kernel = draw(st.integers(1, max_kernel))
-    dilation = draw(st.integers(1, max_dilation)) if kernel > 1 else 1
-    stride = draw(st.integers(1, max_stride))
-    span = dilation * (kernel - 1) + 1
-    max_out = max(1, (max_side - span) // stride + 1)
-    out = draw(st.integers(1, max_out))
-    slack = draw(st.integers(0, stride - 1))
-    reach = (out - 1) * stride + span + slack  # padded input length
-    padding = draw(st.integers(0, min(max_padding, (reach - max(min_side, 1)) // 2)))
-    return reach - 2 * padding, kernel, stride, padding, dilation
+@dataclass(frozen=True)
+class _Limits:
+    min_side: int
+    max_side: int
+    max_kernel: int
+    max_stride: int
+    max_padding: int
+    max_dilation: int = 1
+    pooling: bool = False  # padding <= kernel // 2
+
+
+def _window(draw: Any, limits: _Limits) -> tuple[int, int, int, int]:
+    """(kernel, dilation, stride, padding) of one axis; the dilated kernel fits in max_side."""
+    kernel = draw(st.integers(1, min(limits.max_kernel, limits.max_side)))
+    most_dilation = min(limits.max_dilation, (limits.max_side - 1) // (kernel - 1)) if kernel > 1 else 1
+    dilation = draw(st.integers(1, most_dilation))
+    stride = draw(st.integers(1, limits.max_stride))
+    most_padding = min(limits.max_padding, kernel // 2) if limits.pooling else limits.max_padding
+    padding = draw(st.integers(0, most_padding))
+    return kernel, dilation, stride, padding
+
+
+def _axes(draw: Any, ndim: int, limits: _Limits) -> list[tuple[int, int, int, int, int]]:
+    """(size, kernel, dilation, stride, padding) per axis, each size in [min_side, max_side] and
+    at least the padded window (output >= 1). Sizes are drawn after every window and apart from
+    them, so hypothesis does not copy one axis into the next: non-square is the norm."""
+    windows = [_window(draw, limits) for _ in range(ndim)]
+    sizes = [
+        draw(st.integers(max(limits.min_side, d * (k - 1) + 1 - 2 * p), limits.max_side))
+        for k, d, _, p in windows
+    ]
+    return [(n, *w) for n, w in zip(sizes, windows)]
+
+
+def _check_maxima(**maxima: int) -> None:
+    for label, value in maxima.items():
+        if value < 1:
+            raise HypothesisInvalidArgument(f"{label}={value} must be >= 1")
 
 
 def conv_geometries(
@@ -154,25 +188,31 @@ def conv_geometries(
     max_dilation: int = 2,
 ) -> st.SearchStrategy[ConvGeometry]:
     """Valid ``ndim``-d convolutions, shrinking towards batch 1, 1 channel, kernel 1, stride 1,
-    padding 0, dilation 1, groups 1 and the smallest input that still gives an output."""
+    padding 0, dilation 1, groups 1 and sides of ``min_side`` (the smallest the kernel fits in).
+
+    Every axis has its own size, kernel, stride and padding (non-square is the norm); sides stay
+    in [min_side, max_side], channels within their maxima (groups divide both)."""
     if ndim not in (1, 2, 3):
         raise HypothesisInvalidArgument(f"ndim={ndim} must be 1, 2 or 3")
     _check_range("batch", min_batch, max_batch)
     _check_range("side", min_side, max_side)
-    for label, value in (("kernel", max_kernel), ("stride", max_stride), ("dilation", max_dilation), ("groups", max_groups)):
-        if value < 1:
-            raise HypothesisInvalidArgument(f"max_{label}={value} must be >= 1")
-    axis = _axis(min_side, max_side, max_kernel, max_stride, max_padding, max_dilation)
+    _check_maxima(
+        max_in_channels=max_in_channels, max_out_channels=max_out_channels, max_groups=max_groups,
+        max_side=max_side, max_kernel=max_kernel, max_stride=max_stride, max_dilation=max_dilation,
+    )
+    _check_range("padding", 0, max_padding)
+    limits = _Limits(max(min_side, 1), max_side, max_kernel, max_stride, max_padding, max_dilation)
+    groups_limit = min(max_groups, max_in_channels, max_out_channels)
 
     @st.composite
     def build(draw: Any) -> ConvGeometry:
         batch = draw(st.integers(min_batch, max_batch))
-        groups = draw(st.integers(1, max_groups))
-        cin = draw(st.integers(1, max(1, max_in_channels // groups)))
-        cout = draw(st.integers(1, max(1, max_out_channels // groups)))
-        axes = [draw(axis) for _ in range(ndim)]
-        size, kernel, stride, padding, dilation = (tuple(a[k] for a in axes) for k in range(5))
-        return ConvGeometry(batch, cin * groups, cout * groups, groups, size, kernel, stride, padding, dilation)
+        groups = draw(st.integers(1, groups_limit))
+        cin = draw(st.integers(1, max_in_channels // groups))
+        cout = draw(st.integers(1, max_out_channels // groups))
+        size, kernel, dilation, stride, padding = zip(*_axes(draw, ndim, limits))
+        channels = (cin * groups, cout * groups)
+        return ConvGeometry(batch, *channels, groups, size, kernel, stride, padding, dilation)
 
     return build()
 
@@ -220,26 +260,22 @@ def pool_geometries(
     max_padding: int = 1,
 ) -> st.SearchStrategy[PoolGeometry]:
     """Valid pooling geometries (overlapping windows when stride < kernel), shrinking towards
-    batch 1, 1 channel, kernel 1, stride 1, padding 0."""
+    batch 1, 1 channel, kernel 1, stride 1, padding 0 and sides of ``min_side`` (the smallest
+    the padded window fits in). Padding stays <= kernel // 2 (torch's rule: every window holds
+    at least one input element); sides stay in [min_side, max_side]."""
+    if ndim not in (1, 2, 3):
+        raise HypothesisInvalidArgument(f"ndim={ndim} must be 1, 2 or 3")
     _check_range("batch", min_batch, max_batch)
     _check_range("side", min_side, max_side)
-
-    @st.composite
-    def axis(draw: Any) -> tuple[int, int, int, int]:
-        kernel = draw(st.integers(1, max_kernel))
-        stride = draw(st.integers(1, max_stride))
-        out = draw(st.integers(1, max(1, (max_side - kernel) // stride + 1)))
-        slack = draw(st.integers(0, stride - 1))
-        reach = (out - 1) * stride + kernel + slack
-        padding = draw(st.integers(0, min(max_padding, kernel // 2, (reach - max(min_side, 1)) // 2)))
-        return reach - 2 * padding, kernel, stride, padding
+    _check_maxima(max_channels=max_channels, max_side=max_side, max_kernel=max_kernel, max_stride=max_stride)
+    _check_range("padding", 0, max_padding)
+    limits = _Limits(max(min_side, 1), max_side, max_kernel, max_stride, max_padding, pooling=True)
 
     @st.composite
     def build(draw: Any) -> PoolGeometry:
         batch = draw(st.integers(min_batch, max_batch))
         channels = draw(st.integers(1, max_channels))
-        axes = [draw(axis()) for _ in range(ndim)]
-        size, kernel, stride, padding = (tuple(a[k] for a in axes) for k in range(4))
+        size, kernel, _, stride, padding = zip(*_axes(draw, ndim, limits))
         return PoolGeometry(batch, channels, size, kernel, stride, padding)
 
     return build()
@@ -257,7 +293,8 @@ def cases(build: Callable[..., Case], /, **strategies: st.SearchStrategy[Any]) -
         seed = draw(st.integers(0, 2**32 - 1))
         case = build(np.random.default_rng(seed), **drawn)
         if not isinstance(case, Case):
-            raise TypeError(f"{getattr(build, '__name__', build)} returned {type(case).__name__}, not gk.Case")
+            name = getattr(build, "__name__", build)
+            raise TypeError(f"{name} returned {type(case).__name__}, not gk.Case")
         return Case(case.inputs, case.params, meta={**case.meta, **drawn, "seed": seed})
 
     return draw_case()

@@ -280,6 +280,7 @@ def property_check(
     (``$GRADCHECK_DATABASE``), a path or an ``ExampleDatabase``, False for none; a failure
     saved there is replayed first next time. ``dtypes`` casts every drawn case to one of these
     floating dtypes. ``blob`` replays exactly the case a failure message printed.
+    ``reference=True`` adds the layer's torch reference to every check (off by default: slow).
     """
     spec = resolve_layer(layer_or_name)
     chosen = profiles.profile_name(profile)
@@ -289,7 +290,7 @@ def property_check(
     strategy = layer_cases(spec, backend=backend, dtypes=dtypes)
     run_settings = _settings(chosen, max_examples, database)
     key = f"gradcheck-kit:{spec.name}:{backend}:{','.join(dtypes) if dtypes else 'drawn'}"
-    run = _Run(spec, mode, check_options)
+    run = _Run(spec, mode, _check_options(spec, check_options))
     test = _hypothesis_test(run, strategy, run_settings, seed, key, blob)
     result = PropertyResult(spec.name, backend, chosen, seed, database_key=key)
     result.database = _database_label(run_settings.database)
@@ -303,6 +304,13 @@ def property_check(
     elif failure is not None:
         raise failure  # hypothesis refused to run (health check, bad settings): not a verdict
     return result
+
+
+def _check_options(spec: LayerSpec, options: dict[str, Any]) -> dict[str, Any]:
+    """The torch reference is off unless asked for (``reference=True`` means the layer's own):
+    on CPU it costs 10-100x a projection check for a small convolution."""
+    reference = options.get("reference")
+    return {**options, "reference": spec.reference if reference is True else reference or None}
 
 
 def _settings(profile: str, max_examples: int | None, database: Any) -> settings:

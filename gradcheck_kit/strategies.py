@@ -45,9 +45,7 @@ def array_shapes(
     ``min_dims`` sides of ``min_side``."""
     _check_range("dims", min_dims, max_dims)
     _check_range("side", min_side, max_side)
-    return st.lists(
-        st.integers(min_side, max_side), min_size=min_dims, max_size=max_dims
-    ).map(tuple)
+    return st.lists(st.integers(min_side, max_side), min_size=min_dims, max_size=max_dims).map(tuple)
 
 
 def memory_layouts(*, layouts: Sequence[str] = LAYOUTS) -> st.SearchStrategy[str]:
@@ -166,10 +164,10 @@ def _axes(draw: Any, ndim: int, limits: _Limits) -> list[tuple[int, int, int, in
     return [(n, *w) for n, w in zip(sizes, windows)]
 
 
-def _check_maxima(**maxima: int) -> None:
-    for label, value in maxima.items():
-        if value < 1:
-            raise HypothesisInvalidArgument(f"{label}={value} must be >= 1")
+def _check_at_least(low: int, **bounds: int) -> None:
+    for label, value in bounds.items():
+        if value < low:
+            raise HypothesisInvalidArgument(f"{label}={value} must be >= {low}")
 
 
 def conv_geometries(
@@ -196,11 +194,17 @@ def conv_geometries(
         raise HypothesisInvalidArgument(f"ndim={ndim} must be 1, 2 or 3")
     _check_range("batch", min_batch, max_batch)
     _check_range("side", min_side, max_side)
-    _check_maxima(
-        max_in_channels=max_in_channels, max_out_channels=max_out_channels, max_groups=max_groups,
-        max_side=max_side, max_kernel=max_kernel, max_stride=max_stride, max_dilation=max_dilation,
+    _check_at_least(
+        1,
+        max_in_channels=max_in_channels,
+        max_out_channels=max_out_channels,
+        max_groups=max_groups,
+        max_side=max_side,
+        max_kernel=max_kernel,
+        max_stride=max_stride,
+        max_dilation=max_dilation,
     )
-    _check_range("padding", 0, max_padding)
+    _check_at_least(0, max_padding=max_padding)
     limits = _Limits(max(min_side, 1), max_side, max_kernel, max_stride, max_padding, max_dilation)
     groups_limit = min(max_groups, max_in_channels, max_out_channels)
 
@@ -267,8 +271,10 @@ def pool_geometries(
         raise HypothesisInvalidArgument(f"ndim={ndim} must be 1, 2 or 3")
     _check_range("batch", min_batch, max_batch)
     _check_range("side", min_side, max_side)
-    _check_maxima(max_channels=max_channels, max_side=max_side, max_kernel=max_kernel, max_stride=max_stride)
-    _check_range("padding", 0, max_padding)
+    _check_at_least(
+        1, max_channels=max_channels, max_side=max_side, max_kernel=max_kernel, max_stride=max_stride
+    )
+    _check_at_least(0, max_padding=max_padding)
     limits = _Limits(max(min_side, 1), max_side, max_kernel, max_stride, max_padding, pooling=True)
 
     @st.composite

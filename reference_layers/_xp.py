@@ -69,6 +69,14 @@ def require_ndim(name: str, x: Array, ndims: Sequence[int], what: str) -> None:
         raise ValueError(f"{name} has shape {tuple(x.shape)}; expected {what}")
 
 
+def require_shape(name: str, x: Array, expected: Sequence[int]) -> None:
+    """``dy`` must have the forward output's shape (broadcasting would hide a wrong one)."""
+    if tuple(x.shape) != tuple(expected):
+        raise ValueError(
+            f"{name} has shape {tuple(x.shape)}; expected {tuple(expected)}, the forward output's"
+        )
+
+
 # -- padding ------------------------------------------------------------------------------------
 def pad(xp: Any, x: Array, padding: Sequence[int], value: float = 0.0) -> Array:
     """``x`` with ``padding[i]`` entries of ``value`` on both sides of its last len(padding) axes."""

@@ -11,7 +11,7 @@ from typing import Any
 from gradcheck_kit import register
 
 from . import cases
-from ._xp import Array, namespace
+from ._xp import Array, namespace, require_shape
 
 
 def stable_sigmoid(xp: Any, x: Array) -> Array:
@@ -20,15 +20,21 @@ def stable_sigmoid(xp: Any, x: Array) -> Array:
     return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
 
 
+def sigmoid_slope(xp: Any, x: Array) -> Array:
+    """sigma'(x) = sigma(x) (1 - sigma(x)) (seed eq. 19) = e / (1 + e)^2 with e = e^-|x|: the same
+    value, symmetric in x, and without the cancellation in 1 - sigma(x) for large x."""
+    e = xp.exp(-xp.abs(x))
+    return e / ((1 + e) * (1 + e))
+
+
 def sigmoid(x: Array) -> Array:
     """sigma(x) = 1 / (1 + e^-x)."""
     return stable_sigmoid(namespace(x), x)
 
 
 def sigmoid_backward(dy: Array, x: Array) -> tuple[Array]:
-    # sigma'(x) = sigma(x) (1 - sigma(x))   (seed eq. 19)
-    s = stable_sigmoid(namespace(dy, x), x)
-    return (dy * s * (1 - s),)
+    require_shape("dy", dy, x.shape)
+    return (dy * sigmoid_slope(namespace(dy, x), x),)  # dx = dy * sigma'(x)
 
 
 def tanh(x: Array) -> Array:
@@ -37,6 +43,7 @@ def tanh(x: Array) -> Array:
 
 def tanh_backward(dy: Array, x: Array) -> tuple[Array]:
     # tanh'(x) = 1 - tanh(x)^2
+    require_shape("dy", dy, x.shape)
     t = namespace(dy, x).tanh(x)
     return (dy * (1 - t * t),)
 
@@ -48,6 +55,7 @@ def relu(x: Array) -> Array:
 
 def relu_backward(dy: Array, x: Array) -> tuple[Array]:
     # relu'(x) = 1 for x > 0 else 0 (0 at the kink, like torch)
+    require_shape("dy", dy, x.shape)
     xp = namespace(dy, x)
     return (xp.where(x > 0, dy, xp.zeros_like(dy)),)
 
@@ -59,6 +67,7 @@ def leaky_relu(x: Array, *, negative_slope: float = 0.01) -> Array:
 
 def leaky_relu_backward(dy: Array, x: Array, *, negative_slope: float = 0.01) -> tuple[Array]:
     # d/dx = 1 for x > 0 else negative_slope (the slope at the kink, like torch)
+    require_shape("dy", dy, x.shape)
     return (namespace(dy, x).where(x > 0, dy, dy * negative_slope),)
 
 

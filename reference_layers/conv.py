@@ -18,9 +18,23 @@ from typing import Any
 from gradcheck_kit import register
 
 from . import cases
-from ._xp import Array, choice, crop, int_tuple, namespace, output_size, pad, positive_int, scatter, windows
+from ._xp import (
+    Array,
+    choice,
+    crop,
+    int_tuple,
+    namespace,
+    output_size,
+    pad,
+    positive_int,
+    require_shape,
+    scatter,
+    windows,
+)
 
 BIASES = ("tied", "untied")
+SIDES = {1: "L", 2: "H, W", 3: "D, H, W"}
+KERNELS = {1: "K", 2: "KH, KW", 3: "KD, KH, KW"}
 
 
 @dataclass(frozen=True)
@@ -64,8 +78,8 @@ def _geometry(nd: int, x: Array, w: Array, b: Array | None, params: dict[str, An
 def _check_shapes(nd: int, x: Array, w: Array, groups: int) -> None:
     if x.ndim != nd + 2 or w.ndim != nd + 2:
         raise ValueError(
-            f"x has shape {tuple(x.shape)} and w {tuple(w.shape)}; conv{nd}d expects x (N, C, {nd} sizes) "
-            f"and w (F, C/groups, {nd} kernel sizes)"
+            f"x has shape {tuple(x.shape)} and w {tuple(w.shape)}; conv{nd}d expects x (N, C, {SIDES[nd]}) "
+            f"and w (F, C/groups, {KERNELS[nd]})"
         )
     channels, filters = x.shape[1], w.shape[0]
     if channels != w.shape[1] * groups or filters % groups:
@@ -116,6 +130,7 @@ def _backward(nd: int, dy: Array, x: Array, w: Array, b: Array | None, **params:
     g = _geometry(nd, x, w, b, params)
     xp = namespace(dy, x, w, b)
     n, filters = x.shape[0], w.shape[0]
+    require_shape("dy", dy, (n, filters, *g.out))
     dyg = xp.reshape(dy, (n, g.groups, filters // g.groups, -1))  # (N, G, F/G, P)
     # dW[f, c, k] = sum_{n, o} dy[n, f, o] * xpad[n, c, o*s + k*d]   (dY correlated with X)
     dw = xp.sum(xp.matmul(dyg, xp.matrix_transpose(_columns(xp, x, g))), axis=0)

@@ -21,7 +21,7 @@ from typing import Any
 from gradcheck_kit import register
 
 from . import cases
-from ._xp import Array, choice, crop, namespace, pad, positive_int, scatter, windows
+from ._xp import Array, choice, crop, namespace, pad, positive_int, require_shape, scatter, windows
 
 PADDINGS = ("same", "valid", "full")
 
@@ -75,6 +75,7 @@ def gaussian_filter1d_backward(
     p = _validate(x, mu, sigma, taps, scaled, padding)
     xp = namespace(dy, x, mu, sigma)
     g, u, s = _kernel(xp, x, mu, sigma, taps, scaled)
+    require_shape("dy", dy, (*x.shape[:-1], *mu.shape, x.shape[-1] + 2 * p - taps + 1))
     dyk = dy if mu.ndim else xp.expand_dims(dy, axis=-2)  # (..., K, L_out)
     xpad = pad(xp, x, (p,))
     win = windows(xpad, (taps,), (1,), (1,))

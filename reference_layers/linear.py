@@ -10,8 +10,8 @@ from typing import Any
 from gradcheck_kit import register
 
 from . import cases
-from ._xp import Array, namespace
-from .activations import stable_sigmoid
+from ._xp import Array, namespace, require_shape
+from .activations import sigmoid_slope, stable_sigmoid
 
 
 def _check(x: Array, w: Array, b: Array | None) -> None:
@@ -29,6 +29,7 @@ def _affine(xp: Any, x: Array, w: Array, b: Array | None) -> Array:
 
 
 def _affine_backward(xp: Any, dz: Array, x: Array, w: Array, b: Array | None) -> tuple[Array | None, ...]:
+    require_shape("dy", dz, (*x.shape[:-1], w.shape[0]))
     # z = x w^T + b:  dx = dz w,  dw = dz^T x (summed over every leading axis),  db = sum dz
     dx = xp.matmul(dz, w)
     rows = (-1, w.shape[0]), (-1, w.shape[1])
@@ -60,8 +61,8 @@ def linear_sigmoid_backward(dy: Array, x: Array, w: Array, b: Array | None) -> t
     """(dx, dw, db) of ``linear_sigmoid``."""
     _check(x, w, b)
     xp = namespace(dy, x, w, b)
-    s = stable_sigmoid(xp, _affine(xp, x, w, b))
-    dz = dy * s * (1 - s)  # dC/dz = dC/da . sigma'(z), sigma' = sigma (1 - sigma)
+    require_shape("dy", dy, (*x.shape[:-1], w.shape[0]))
+    dz = dy * sigmoid_slope(xp, _affine(xp, x, w, b))  # dC/dz = dC/da . sigma'(z)
     # seed eq. 38: dC/dw = (dC/da . sigma'(z))^T * a^{l-1};  eq. 43: dC/da^{l-1} = (dC/da . sigma'(z)) * w
     return _affine_backward(xp, dz, x, w, b)
 

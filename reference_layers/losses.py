@@ -14,7 +14,7 @@ from typing import Any
 from gradcheck_kit import register
 
 from . import cases
-from ._xp import Array, namespace
+from ._xp import Array, namespace, require_shape
 
 
 def _check(xp: Any, logits: Array, labels: Array) -> None:
@@ -51,6 +51,7 @@ def softmax_cross_entropy_backward(dy: Array, logits: Array, labels: Array) -> t
     """(dlogits, None): labels are not differentiated."""
     xp = namespace(dy, logits, labels)
     _check(xp, logits, labels)
+    require_shape("dy", dy, ())
     p = xp.exp(_log_softmax(xp, logits))
     return dy * (p - _one_hot(xp, labels, logits)) / logits.shape[0], None
 

@@ -16,7 +16,7 @@ from typing import Any
 from gradcheck_kit import register
 
 from . import cases
-from ._xp import Array, namespace
+from ._xp import Array, namespace, require_shape
 
 
 def _normalize(xp: Any, x: Array, axes: tuple[int, ...], eps: float) -> tuple[Array, Array]:
@@ -67,6 +67,7 @@ def layer_norm_backward(
     _check_eps(eps)
     xp = namespace(dy, x, weight, bias)
     axes = _layer_axes(x, weight, bias)
+    require_shape("dy", dy, x.shape)
     xhat, rstd = _normalize(xp, x, axes, eps)
     lead = tuple(range(x.ndim - weight.ndim))  # weight is broadcast along the leading axes
     dx = _normalize_backward(xp, dy * weight, xhat, rstd, axes)
@@ -102,6 +103,7 @@ def batch_norm_backward(
     _check_eps(eps)
     xp = namespace(dy, x, weight, bias)
     axes = _batch_axes(x, weight, bias)
+    require_shape("dy", dy, x.shape)
     xhat, rstd = _normalize(xp, x, axes, eps)
     dx = _normalize_backward(xp, dy * _per_channel(xp, weight, x), xhat, rstd, axes)
     return dx, xp.sum(dy * xhat, axis=axes), xp.sum(dy, axis=axes)

@@ -16,7 +16,19 @@ from typing import Any
 from gradcheck_kit import register
 
 from . import cases
-from ._xp import Array, choice, crop, int_tuple, namespace, output_size, pad, require_ndim, scatter, windows
+from ._xp import (
+    Array,
+    choice,
+    crop,
+    int_tuple,
+    namespace,
+    output_size,
+    pad,
+    require_ndim,
+    require_shape,
+    scatter,
+    windows,
+)
 
 
 @dataclass(frozen=True)
@@ -41,7 +53,7 @@ class _Pool:
 
 
 def _pool(nd: int, x: Array, kernel_size: Any, stride: Any, padding: Any) -> _Pool:
-    require_ndim("x", x, (nd + 2,), f"(N, C, {nd} spatial sizes)")
+    require_ndim("x", x, (nd + 2,), "(N, C, H, W)" if nd == 2 else f"(N, C, {nd} spatial axes)")
     kernel = int_tuple("kernel_size", kernel_size, nd)
     strides = kernel if stride is None else int_tuple("stride", stride, nd)
     pads = int_tuple("padding", padding, nd, minimum=0)
@@ -78,6 +90,7 @@ def maxpool2d_backward(
     win = _windows(xp, x, pool, -math.inf)
     n, c, taps = x.shape[0], x.shape[1], math.prod(pool.kernel)
     out = tuple(win.shape[2 + len(pool.kernel) :])
+    require_shape("dy", dy, (n, c, *out))
     winner = xp.argmax(xp.reshape(win, (n, c, taps, *out)), axis=2)  # first maximum on ties, as torch
     tap = xp.reshape(xp.arange(taps), (taps, *pool.ones))
     d = xp.expand_dims(dy, axis=2)
@@ -117,6 +130,7 @@ def avgpool2d_backward(
     pool = _pool(2, x, kernel_size, stride, padding)
     choice("count_include_pad", count_include_pad, (True, False))
     xp = namespace(dy, x)
+    require_shape("dy", dy, (*x.shape[:2], *output_size(pool.padded, pool.kernel, pool.stride, pool.ones)))
     share = dy / _divisor(xp, x, pool, count_include_pad)  # (N, C, *out)
     shape = (*share.shape[:2], *pool.kernel, *share.shape[2:])
     dcols = xp.broadcast_to(xp.reshape(share, (*share.shape[:2], *pool.ones, *share.shape[2:])), shape)

@@ -16,7 +16,6 @@ checked element by element for the report: which input, which elements, numeric 
 from __future__ import annotations
 
 import ast
-import inspect
 import os
 import re
 import time
@@ -38,11 +37,12 @@ from . import strategies as gks
 from .backends import Backend, is_floating
 from .checks import check_case
 from .errors import GradientMismatch, InvalidArgument
+from .property_text import describe_case, drawn, render
 from .registry import Case, LayerSpec, registry
-from .result import CheckResult, InputReport
+from .result import CheckResult
 
 BACKEND_NAMES = ("numpy", "torch", "torch:cuda", "cupy")
-SHOWN_ELEMENTS = 5  # failing elements listed in the message
+NUMPY_FLOATS = ("float64", "float32", "float16")  # what ``dtypes`` may cast the NumPy cases to
 
 # -- layers, backends and dtypes ----------------------------------------------------------------
 
@@ -130,6 +130,9 @@ def layer_cases(
     b = backend_for(backend)
     strategy = _base_cases(spec)
     if dtypes is not None:
+        unknown = [d for d in dtypes if d not in NUMPY_FLOATS] if not isinstance(dtypes, str) else dtypes
+        if not dtypes or unknown:
+            raise InvalidArgument(f"dtypes={dtypes!r} must be a sequence of {', '.join(NUMPY_FLOATS)}")
         strategy = st.tuples(strategy, gks.dtypes(floating=tuple(dtypes))).map(lambda pair: with_dtype(*pair))
     return strategy if b.name == "numpy" else strategy.map(lambda case: to_backend(case, b))
 
@@ -184,7 +187,7 @@ class PropertyResult:
 
     @property
     def message(self) -> str:
-        return _render(self)
+        return render(self)
 
     def raise_for_failure(self) -> PropertyResult:
         """Raise ``gk.GradientMismatch`` (an AssertionError) with ``message`` if it failed."""
@@ -205,7 +208,7 @@ class PropertyResult:
             "max_rel_err": self.max_rel_err if np.isfinite(self.max_rel_err) else None,
             "kinks": self.kinks,
             "case": self.description,
-            "drawn": _drawn(self.case) if self.case is not None else None,
+            "drawn": drawn(self.case) if self.case is not None else None,
             "check": self.check.to_dict() if self.check is not None else None,
             "search_check": self.search_check.to_dict() if self.search_check is not None else None,
             "replay": {
@@ -276,10 +279,10 @@ def property_check(
     failing case and re-check that one element-wise.
 
     ``profile``: ``dev``/``ci``/``thorough`` (default ``$HYPOTHESIS_PROFILE`` or ``ci``).
-    ``seed`` (default 0) makes the run deterministic. ``database``: None for the profile's
-    (``$GRADCHECK_DATABASE``), a path or an ``ExampleDatabase``, False for none; a failure
-    saved there is replayed first next time. ``dtypes`` casts every drawn case to one of these
-    floating dtypes. ``blob`` replays exactly the case a failure message printed.
+    ``seed`` (default 0) makes the run deterministic. ``database``: None or True for the
+    profile's (``$GRADCHECK_DATABASE``), a path or an ``ExampleDatabase``, False for none; a
+    failure saved there is replayed first next time. ``dtypes`` casts every drawn case to one of
+    these floating dtypes. ``blob`` replays exactly the case a failure message printed.
     ``reference=True`` adds the layer's torch reference to every check (off by default: slow).
     """
     spec = resolve_layer(layer_or_name)
@@ -299,10 +302,10 @@ def property_check(
     failure = _execute(test, result)
     result.seconds = time.perf_counter() - started
     _collect(result, run)
-    if failure is not None and run.last is not None:
-        _explain_failure(result, run, failure, dtypes)
+    if isinstance(failure, (_Mismatch, Flaky)) and run.last is not None:
+        _explain_failure(result, run, dtypes)
     elif failure is not None:
-        raise failure  # hypothesis refused to run (health check, bad settings): not a verdict
+        raise failure  # the cases strategy or hypothesis itself failed: not a verdict on the layer
     return result
 
 
@@ -317,9 +320,7 @@ def _settings(profile: str, max_examples: int | None, database: Any) -> settings
     overrides: dict[str, Any] = {"deadline": None, "print_blob": True}
     overrides["phases"] = profiles.PHASES
     overrides["report_multiple_bugs"] = False
-    if max_examples is not None:
-        if isinstance(max_examples, bool) or not isinstance(max_examples, int) or max_examples < 1:
-            raise InvalidArgument(f"max_examples={max_examples!r} must be a positive int (or None)")
+    if _examples(max_examples) is not None:
         overrides["max_examples"] = max_examples
     if database is False:
         overrides["database"] = None
@@ -328,6 +329,12 @@ def _settings(profile: str, max_examples: int | None, database: Any) -> settings
     elif database is not None and database is not True:
         overrides["database"] = profiles.database(database)
     return settings(profiles.get_profile(profile), **overrides)
+
+
+def _examples(value: Any) -> int | None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise InvalidArgument(f"max_examples={value!r} must be a positive int (or None)")
+    return value
 
 
 def _database_label(db: Any) -> str | None:
@@ -376,7 +383,7 @@ def _execute(test: Callable[[], None], result: PropertyResult) -> BaseException 
     return None
 
 
-def _quiet(text: str) -> None:
+def _quiet(text: object) -> None:
     pass
 
 
@@ -397,9 +404,7 @@ def _collect(result: PropertyResult, run: _Run) -> None:
     result.kinks, result.max_rel_err, result.check_seconds = run.kinks, run.max_rel_err, run.seconds
 
 
-def _explain_failure(
-    result: PropertyResult, run: _Run, failure: BaseException, dtypes: Sequence[str] | None
-) -> None:
+def _explain_failure(result: PropertyResult, run: _Run, dtypes: Sequence[str] | None) -> None:
     case, found = run.last  # type: ignore[misc]  # the last failure is hypothesis' final replay
     result.case, result.search_check = case, found
     result.description = describe_case(run.spec, case)
@@ -440,119 +445,13 @@ def given_layer(
     ``@settings``; put every setting there instead).
     """
     strategy = layer_cases(layer, backend=backend, dtypes=dtypes)
-    if max_examples is not None and (
-        isinstance(max_examples, bool) or not isinstance(max_examples, int) or max_examples < 1
-    ):
-        raise InvalidArgument(f"max_examples={max_examples!r} must be a positive int (or None)")
+    _examples(max_examples)
 
     def decorate(test: Callable[..., Any]) -> Callable[..., Any]:
         wrapped = given(**{argname: strategy})(test)
         return settings(max_examples=max_examples)(wrapped) if max_examples is not None else wrapped
 
     return decorate
-
-
-# -- words --------------------------------------------------------------------------------------
-
-
-def describe_case(spec: LayerSpec, case: Case) -> str:
-    """``conv2d: x float64[1,1,3,4], w [1,1,2,2], b [1], stride=2, padding=1``: inputs, then the
-    params that differ from forward's defaults, equal tuples written once."""
-    params = {k: _collapse(v) for k, v in case.params.items()}
-    defaults = _defaults(spec.forward)
-    shown = {k: v for k, v in params.items() if not (k in defaults and _equal(defaults[k], v))}
-    inputs = Case(case.inputs, {}).describe(spec.input_names)
-    words = ", ".join([inputs, *(f"{k}={v!r}" for k, v in shown.items())])
-    return f"{spec.name}: {words}"
-
-
-def _collapse(value: Any) -> Any:
-    if isinstance(value, tuple) and value and all(_equal(v, value[0]) for v in value):
-        return value[0]
-    return value
-
-
-def _defaults(fn: Callable[..., Any]) -> dict[str, Any]:
-    try:
-        parameters = inspect.signature(fn).parameters.values()
-    except (TypeError, ValueError):
-        return {}
-    return {p.name: _collapse(p.default) for p in parameters if p.default is not p.empty}
-
-
-def _equal(a: Any, b: Any) -> bool:
-    try:
-        return type(a) is type(b) and bool(a == b)
-    except Exception:  # arrays and other values without a plain truth value
-        return False
-
-
-def _drawn(case: Case) -> dict[str, Any]:
-    """The drawn keywords worth printing: names, numbers, tuples (geometries show in shapes)."""
-    plain = (str, int, float, bool, tuple, type(None))
-    return {k: v for k, v in case.meta.items() if isinstance(v, plain)}
-
-
-def _render(r: PropertyResult) -> str:
-    head = f"property_check {r.layer} [{r.backend}]"
-    counts = f"{r.examples} examples in {r.seconds:.2f} s (profile {r.profile}, seed {r.seed})"
-    if r.case is None or r.check is None:
-        kinks = f", {r.kinks} kinks" if r.kinks else ""
-        lines = [f"{head} PASSED: {counts}; max rel err {r.max_rel_err:.3g}{kinks}"]
-        return "\n".join(lines + [f"  note: {n}" for n in r.notes])
-    drawn = ", ".join(f"{k}={v!r}" for k, v in _drawn(r.case).items())
-    lines = [
-        f"{head} FAILED after {counts}; {r.failing_examples} failing while shrinking",
-        f"  minimal configuration: {r.description}",
-        f"  drawn: {drawn}",
-        f"  cause: {r.check.cause}",
-        *(line for report in r.check.inputs for line in _elements(report)),
-        *(f"  note: {n}" for n in r.notes),
-        "  check of the minimal case:",
-        *("    " + t for t in str(r.check).splitlines()),
-    ]
-    return "\n".join(lines + _replay_lines(r))
-
-
-def _elements(report: InputReport) -> list[str]:
-    if report.passed:
-        return []
-    total = int(np.prod(report.shape)) if report.shape else 1
-    lines = [
-        f"  failing input {report.name} {report.dtype}{list(report.shape)}: {report.failing} of {total} "
-        f"elements fail ({report.mode})"
-    ]
-    for index in _worst_elements(report):
-        analytic, numeric = report.analytic_map[index], report.numeric_map[index]  # type: ignore[index]
-        lines.append(f"    {report.name}{list(index)}: analytic {analytic:.7g} vs numeric {numeric:.7g}")
-    if len(lines) == 1 and report.worst_index is not None:
-        lines.append(
-            f"    worst {report.name}{list(report.worst_index)}: analytic {report.analytic:.7g} vs "
-            f"numeric {report.numeric:.7g}"
-        )
-    return lines
-
-
-def _worst_elements(report: InputReport) -> list[tuple[int, ...]]:
-    maps = (report.failing_map, report.error_map, report.analytic_map, report.numeric_map)
-    if any(m is None for m in maps):
-        return []
-    failing = np.argwhere(np.asarray(report.failing_map, dtype=bool))
-    errors = np.nan_to_num(np.asarray(report.error_map, dtype=float), nan=-np.inf)
-    order = sorted((tuple(int(i) for i in idx) for idx in failing), key=lambda i: -errors[i])
-    return order[:SHOWN_ELEMENTS]
-
-
-def _replay_lines(r: PropertyResult) -> list[str]:
-    lines = ["  replay:", f"    {r.replay}"]
-    if r.reproduce:
-        lines.append(f"    or add {r.reproduce} to a @gk.given_layer test")
-    seed = r.case.meta.get("seed") if r.case is not None else None
-    if seed is not None:
-        lines.append(f"    values: numpy.random.default_rng({seed}) in the layer's cases builder")
-    if r.database:
-        lines.append(f"    database {r.database} (key {r.database_key!r}) replays it first on the next run")
-    return lines
 
 
 __all__ = [

@@ -201,6 +201,7 @@ class _Session:
         if evaluation is None:
             return
         self.evaluation = evaluation
+        evaluation.rounding = lambda: self._linearity_residuals(evaluation, usable)
         setup = self._setup(evaluation, usable)
         reports = self._reports(setup, usable)
         for report in reports:
@@ -212,13 +213,19 @@ class _Session:
         self.result.settings.update(evaluation.settings)
 
     def _setup(self, ev: precision.Evaluation, usable: list[int]) -> Setup:
-        setup = self._make_setup(ev, usable, self.dy_values, ev.gradients)
-        setup.convex = lambda: self._convex_setup(ev, usable)
+        setup = self._make_setup(ev, usable, self.dy_values, ev.gradients, None)
+        setup.convex = lambda: self._convex_setup(ev, usable, setup.objective.terms)
         return setup
 
     def _make_setup(
-        self, ev: precision.Evaluation, usable: list[int], dy: list[Any], gradients: Mapping[int, Any]
+        self,
+        ev: precision.Evaluation,
+        usable: list[int],
+        dy: list[Any],
+        gradients: Mapping[int, Any],
+        terms: list[Any] | None,
     ) -> Setup:
+        """The gradient check's state; ``terms`` (output term scales) are measured when None."""
         b = self.b
         dy64 = [b.float64(d) if d is not None else None for d in dy]
         objective = Objective(
@@ -232,6 +239,10 @@ class _Session:
             self.calls,
         )
         objective.base_outputs = [b.float64(y) if d is not None else None for y, d in zip(ev.outputs, dy64)]
+        if terms is None:
+            objective.measure_terms(np.random.default_rng([self.plan.seed, 3]))
+        else:
+            objective.terms = terms  # per output: the same whatever grad_output weighs them
         noise_eps = objective_noise(ev.noise_eps)
         spread = objective.base_spread()
         host_values = {i: to_numpy(objective.base64[i]).astype(np.float64) for i in usable}
@@ -250,7 +261,36 @@ class _Session:
             np.random.default_rng([self.plan.seed, 1]),
         )
 
-    def _convex_setup(self, ev: precision.Evaluation, usable: list[int]) -> Setup | None:
+    def _linearity_residuals(self, ev: precision.Evaluation, usable: list[int]) -> dict[int, np.ndarray]:
+        """|g(dy) + g(d) - g(dy + d)| of the backward that produced ``ev.gradients``."""
+        b, own = self.b, not (ev.float64_backward or all(ev.grid[i] == "float64" for i in usable))
+        dy = [d if own or d is None else b.float64(d) for d in self.dy_values]
+        rng = np.random.default_rng([self.plan.seed, 2])
+        other = [
+            None if d is None else b.astype(b.from_numpy(rng.uniform(-1.5, 1.5, tuple(d.shape))), d.dtype)
+            for d in dy
+        ]
+        inputs = self._fresh_inputs() if own else contracts.snapshot(b, ev.base)
+        try:
+            g_other = self._call_backward(other, inputs)
+            both = [None if d is None else d + e for d, e in zip(dy, other)]
+            g_both = self._call_backward(both, contracts.snapshot(b, inputs))
+        except LayerCallError:
+            return {}
+        out = {}
+        for i in usable:
+            parts = [
+                to_numpy(g).astype(np.float64)
+                for g in (ev.gradients[i], g_other[i], g_both[i])
+                if g is not None
+            ]
+            if len(parts) == 3 and parts[0].shape == parts[1].shape == parts[2].shape:
+                out[i] = np.abs(parts[0] + parts[1] - parts[2])
+        return out
+
+    def _convex_setup(
+        self, ev: precision.Evaluation, usable: list[int], terms: list[Any] | None
+    ) -> Setup | None:
         """The same check with |grad_output| (see ``gradient._convex_retry``)."""
         dy = [self.b.xp.abs(d) if d is not None else None for d in self.dy_values]
         if ev.float64_backward:
@@ -267,7 +307,7 @@ class _Session:
         _, ok = contracts.gradient_contract(grads, inputs, self.plan.names, usable)
         if set(ok) != set(usable):
             return None
-        return self._make_setup(ev, usable, dy, {i: grads[i] for i in usable})
+        return self._make_setup(ev, usable, dy, {i: grads[i] for i in usable}, terms)
 
     def _within_budget(self, mode: str, total: int) -> str:
         """Element-wise costs ~4 forward calls per element: refuse it when that is too much."""

@@ -53,7 +53,7 @@ def variant(
         obj.counter,
     )
     if params is None:
-        new.base_outputs = obj.base_outputs
+        new.base_outputs, new.terms = obj.base_outputs, obj.terms
     else:
         outputs = new.outputs({})
         if [tuple(o.shape) for o in outputs] != [None if d is None else d.shape for d in dy]:

@@ -27,6 +27,10 @@ ANALYTIC_ULPS = 16.0
 # few ulps of the summed magnitudes; a race drops or doubles whole terms (>= 1e-3 relative).
 REPEAT_ULPS = 64.0
 
+# A measured rounding level (the spread of a linearity residual) times this bounds the error of
+# the same computation with overwhelming probability.
+ROUNDING_ULPS = 16.0
+
 
 def step_fraction(grid_dtype: str) -> float:
     """Relative finite-difference step for values rounded to ``grid_dtype``.

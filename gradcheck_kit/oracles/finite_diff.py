@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backends import Backend, dtype_name
+from ..backends import Backend, dtype_name, eps
 from ..invoke import LayerCallError, call, outputs_of
 
 
@@ -52,7 +52,8 @@ class Objective:
     backend: Backend
     counter: Counter[str] = field(default_factory=Counter)
     base_outputs: list[Any] = field(default_factory=list)  # float64 outputs at the base point
-    _output_rms: list[float] | None = None
+    terms: list[Any] | None = None  # measured term magnitudes per output (measure_terms)
+    _sizes: list[Any] | None = None
     _floor: float | None = None
     _spread: float | None = None
 
@@ -99,19 +100,18 @@ class Objective:
         return total
 
     def changes(self, plus: Sequence[Any], minus: Sequence[Any]) -> tuple[float, int]:
-        """(sum |dy| max(|y|, rms y), count) over the outputs that moved.
+        """(sum |dy| size over the outputs that moved, how many moved).
 
         Outputs a perturbation does not reach are recomputed bit for bit, so their rounding
-        cancels in F(x+) - F(x-). An output's rounding follows the terms summed into it, which
-        cancellation can make far larger than the output itself: the tensor's RMS stands in for
-        them. The count says how many outputs one element feeds (diagnosis uses it)."""
+        cancels in F(x+) - F(x-); the others carry rounding of the terms summed into them (see
+        ``measure_terms``). The count says how many outputs one element feeds (diagnosis)."""
         xp, total, count = self.backend.xp, 0.0, 0
-        for dy, y0, rms, yp, ym in zip(self.dy, self.base_outputs, self._rms(), plus, minus):
+        for dy, y0, size, yp, ym in zip(self.dy, self.base_outputs, self.sizes(), plus, minus):
             if dy is None:
                 continue
             moved = (yp != y0) | (ym != y0)
-            size = xp.maximum(xp.maximum(xp.abs(yp), xp.abs(ym)), rms)
-            total += self.backend.scalar(xp.sum(xp.where(moved, xp.abs(dy) * size, 0.0)))
+            biggest = xp.maximum(xp.maximum(xp.abs(yp), xp.abs(ym)), size)
+            total += self.backend.scalar(xp.sum(xp.where(moved, xp.abs(dy) * biggest, 0.0)))
             count += int(self.backend.scalar(xp.sum(xp.astype(moved, xp.int64))))
         return max(total, self._one_output()), count
 
@@ -119,48 +119,68 @@ class Objective:
         """A change smaller than half an ulp moves no output at all; one output's rounding is
         the least noise any probe carries."""
         if self._floor is None:
-            self._floor = self._largest_term()
+            self._floor = max(
+                (
+                    self.backend.scalar(self.backend.xp.max(self.backend.xp.abs(dy) * size))
+                    for dy, size in zip(self.dy, self.sizes())
+                    if dy is not None and size.size
+                ),
+                default=0.0,
+            )
         return self._floor
 
-    def _largest_term(self) -> float:
-        xp = self.backend.xp
-        return max(
-            (
-                self.backend.scalar(xp.max(xp.abs(dy) * xp.maximum(xp.abs(y0), rms)))
-                for dy, y0, rms in zip(self.dy, self.base_outputs, self._rms())
-                if dy is not None and y0.size
-            ),
-            default=0.0,
-        )
+    def measure_terms(self, rng: np.random.Generator, ulps: float = 16.0) -> None:
+        """How large the terms summed into each output are, measured with one forward call.
 
-    def _rms(self) -> list[float]:
-        if self._output_rms is None:
-            xp = self.backend.xp
-            self._output_rms = [
-                0.0
-                if y is None or not y.shape or y.size == 0
-                else self.backend.scalar(xp.sqrt(xp.mean(y * y)))
-                for y in self.base_outputs
-            ]
-        return self._output_rms
+        Rounding in an output follows the terms summed into it, not the output itself: a loss
+        near zero from a log-sum-exp of O(1) values, a dot product that cancels. Nudging every
+        input by ``ulps`` ulps (random signs) moves each output by about ``ulps`` ulps of those
+        terms, which is what we read off."""
+        replaced = {}
+        for i, x64 in self.base64.items():
+            signs = self.backend.from_numpy(rng.choice([-1.0, 1.0], size=tuple(x64.shape)))
+            replaced[i] = self.feed(i, x64 * (1 + ulps * eps(self.grid[i]) * signs))
+        nudge = ulps * max(eps(g) for g in self.grid.values()) if self.grid else ulps * eps("float64")
+        try:
+            moved = self.evaluate(replaced)
+        except LayerCallError:
+            return
+        xp = self.backend.xp
+        self.terms = [None if y is None else xp.abs(m - y) / nudge for m, y in zip(moved, self.base_outputs)]
+
+    def sizes(self) -> list[Any]:
+        """Per output, the scale of its rounding: max(|y|, its tensor's RMS, the measured terms
+        and a tenth of the largest of them, since a random nudge can cancel by chance)."""
+        if self._sizes is None:
+            xp, sizes = self.backend.xp, []
+            terms = self.terms if self.terms is not None else [None] * len(self.base_outputs)
+            for y, measured in zip(self.base_outputs, terms):
+                if y is None:
+                    sizes.append(None)
+                    continue
+                size = xp.abs(y)
+                rms = self.backend.scalar(xp.sqrt(xp.mean(y * y))) if y.size else 0.0
+                floor = rms
+                if measured is not None and measured.size:
+                    size = xp.maximum(size, measured)
+                    floor = max(floor, 0.1 * self.backend.scalar(xp.max(measured)))
+                sizes.append(xp.maximum(size, floor))
+            self._sizes = sizes
+        return self._sizes
 
     def base_spread(self) -> float:
-        """``spread_magnitude`` at the base point, computed once: a small step moves it little."""
-        if self._spread is None:
-            self._spread = self.spread_magnitude(self.base_outputs, self.base_outputs)
-        return self._spread
-
-    def spread_magnitude(self, plus: Sequence[Any], minus: Sequence[Any]) -> float:
         """Rounding of many independently rounded outputs adds like a random walk: the root sum
-        of squares of |dy| |y|, times sqrt(log2 n) for the float64 summation itself."""
-        xp, squares, count = self.backend.xp, 0.0, 0
-        for dy, yp, ym in zip(self.dy, plus, minus):
-            if dy is None:
-                continue
-            terms = xp.abs(dy) * (xp.abs(yp) + xp.abs(ym)) / 2
-            squares += self.backend.scalar(xp.sum(terms * terms))
-            count += int(np.prod(tuple(dy.shape)))
-        return float(np.sqrt(squares)) * 2.0 * float(np.sqrt(max(1.0, np.log2(max(count, 2)))))
+        of squares of |dy| size, times sqrt(log2 n) for the float64 summation itself."""
+        if self._spread is None:
+            xp, squares, count = self.backend.xp, 0.0, 0
+            for dy, size in zip(self.dy, self.sizes()):
+                if dy is None:
+                    continue
+                terms = xp.abs(dy) * size
+                squares += self.backend.scalar(xp.sum(terms * terms))
+                count += int(np.prod(tuple(dy.shape)))
+            self._spread = float(np.sqrt(squares)) * 2.0 * float(np.sqrt(max(1.0, np.log2(max(count, 2)))))
+        return self._spread
 
     def feed(self, i: int, values64: Any) -> Any:
         """Round float64 ``values64`` to input i's grid, then to the dtype the layer is fed."""

@@ -19,7 +19,6 @@ from ..invoke import LayerCallError, call
 from ..result import Finding
 from ..tolerances import ROUNDING_ULPS, precision_tolerance
 
-
 # Two float64 implementations of one formula may round differently by far more than a few ulps
 # when they cancel large terms; the reference is an oracle for bugs (>> 1e-10), not for ulps.
 REFERENCE_RTOL = 1e-10

@@ -153,15 +153,23 @@ def _window(draw: Any, limits: _Limits) -> tuple[int, int, int, int]:
 
 
 def _axes(draw: Any, ndim: int, limits: _Limits) -> list[tuple[int, int, int, int, int]]:
-    """(size, kernel, dilation, stride, padding) per axis, each size in [min_side, max_side] and
-    at least the padded window (output >= 1). Sizes are drawn after every window and apart from
-    them, so hypothesis does not copy one axis into the next: non-square is the norm."""
+    """(size, kernel, dilation, stride, padding) per axis with output size >= 1 and size in
+    [min_side, max_side]. Every window first, then per axis the number of outputs and a slack
+    below one stride: the size follows from them and the padding (clipped to the side bounds),
+    so shrinking the padding keeps the outputs (a stride bug stays a stride bug) and hypothesis
+    does not copy one axis into the next (non-square is the norm)."""
     windows = [_window(draw, limits) for _ in range(ndim)]
-    sizes = [
-        draw(st.integers(max(limits.min_side, d * (k - 1) + 1 - 2 * p), limits.max_side))
-        for k, d, _, p in windows
-    ]
-    return [(n, *w) for n, w in zip(sizes, windows)]
+    return [(_size(draw, limits, *w), *w) for w in windows]
+
+
+def _size(draw: Any, limits: _Limits, kernel: int, dilation: int, stride: int, padding: int) -> int:
+    span = dilation * (kernel - 1) + 1
+    most = (limits.max_side + 2 * padding - span) // stride + 1  # size <= max_side (no slack)
+    fewest = -(-(limits.min_side + 2 * padding - span + 1) // stride)  # size >= min_side (most slack)
+    outputs = draw(st.integers(max(1, min(fewest, most)), most))
+    slack = draw(st.integers(0, stride - 1))
+    size = (outputs - 1) * stride + span + slack - 2 * padding
+    return min(max(size, limits.min_side), limits.max_side)
 
 
 def _check_at_least(low: int, **bounds: int) -> None:

@@ -57,9 +57,10 @@ WORDS = {  # ... and the words that name the trigger in the minimal configuratio
 }
 
 
+@pytest.mark.parametrize("seed", [0, 1])
 @pytest.mark.parametrize("name", sorted(TRIGGERS))
-def test_each_planted_bug_is_found_in_the_ci_profile_and_shrinks_to_its_trigger(name):
-    result = gk.property_check(planted.get(name), profile="ci", database=False)
+def test_each_planted_bug_is_found_in_the_ci_profile_and_shrinks_to_its_trigger(name, seed):
+    result = gk.property_check(planted.get(name), profile="ci", seed=seed, database=False)
     assert not result.passed, f"{name} ({TRIGGERS[name]}) not found in {result.examples} examples"
     geometry = result.case.meta["geometry"]
     assert SHRUNK[name](geometry), geometry

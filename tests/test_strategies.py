@@ -4,6 +4,7 @@ the trigger, interesting configurations early, layouts real, replay from the see
 from __future__ import annotations
 
 import re
+import statistics
 from typing import Any
 
 import numpy as np
@@ -122,14 +123,15 @@ POOL_TRAITS = {**CONV_TRAITS, "overlapping windows": lambda g: g.overlapping}
     [(gks.conv_geometries(2), CONV_TRAITS), (gks.pool_geometries(2), POOL_TRAITS)],
     ids=["conv", "pool"],
 )
-def test_interesting_geometries_appear_within_the_first_ten_examples_and_are_not_rare(strategy, traits):
-    for run_seed in range(8):
-        examples = _first_examples(strategy, run_seed)
-        for trait, holds in traits.items():
-            first = next((i for i, g in enumerate(examples) if holds(g)), None)
-            rate = sum(map(holds, examples)) / len(examples)
-            assert first is not None and first < 10, (trait, run_seed, first)
-            assert rate >= 0.2, (trait, run_seed, rate)
+def test_interesting_geometries_appear_within_the_first_examples_and_are_not_rare(strategy, traits):
+    """Over 8 seeds of the ci profile: each trait shows up by the 5th example in the median run,
+    by the 15th in every run, and in at least a fifth of 100 examples."""
+    runs = [_first_examples(strategy, run_seed) for run_seed in range(8)]
+    for trait, holds in traits.items():
+        firsts = [next((i for i, g in enumerate(run) if holds(g)), len(run)) for run in runs]
+        rates = [sum(map(holds, run)) / len(run) for run in runs]
+        assert statistics.median(firsts) <= 4 and max(firsts) < 15, (trait, firsts)
+        assert min(rates) >= 0.2, (trait, rates)
 
 
 @settings(max_examples=60, database=None)

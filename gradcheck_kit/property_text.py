@@ -82,8 +82,8 @@ def _elements(report: InputReport) -> list[str]:
         return []
     total = int(np.prod(report.shape)) if report.shape else 1
     lines = [
-        f"  failing input {report.name} {report.dtype}{list(report.shape)}: {report.failing} of {total} "
-        f"elements fail ({report.mode})"
+        f"  failing input {report.name} {report.dtype}[{','.join(map(str, report.shape))}]: "
+        f"{report.failing} of {total} elements fail ({report.mode})"
     ]
     for index in _worst_elements(report):
         analytic, numeric = report.analytic_map[index], report.numeric_map[index]  # type: ignore[index]

@@ -104,7 +104,7 @@ def test_the_failure_message_names_the_configuration_the_elements_and_how_to_rep
     message = result.message
     assert "minimal configuration: conv2d_stride: x float64[1,1," in message
     assert "stride=(" in message and "padding" not in message.split("\n")[1]  # defaults omitted
-    assert "failing input x float64[1, 1," in message and "analytic" in message and "numeric" in message
+    assert "failing input x float64[1,1," in message and "analytic" in message and "numeric" in message
     assert f"@reproduce_failure('{result.reproduce.split(chr(39))[1]}', b'{result.blob}')" in message
     assert f"blob={result.blob!r}" in message and "default_rng(" in message
     assert str(result) == message

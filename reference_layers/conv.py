@@ -12,6 +12,7 @@ output position, shape (F, *out), as in the SimplePyML seed).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,14 +100,7 @@ def _columns(xp: Any, x: Array, g: _Geometry) -> Array:
     """im2col: (N, groups, C/groups * prod(kernel), prod(out)), a contiguous copy."""
     view = windows(pad(xp, x, g.padding), g.kernel, g.stride, g.dilation)  # (N, C, *kernel, *out)
     n = x.shape[0]
-    return xp.reshape(view, (n, g.groups, -1, _prod(g.out)))
-
-
-def _prod(values: tuple[int, ...]) -> int:
-    total = 1
-    for v in values:
-        total *= v
-    return total
+    return xp.reshape(view, (n, g.groups, -1, math.prod(g.out)))
 
 
 def _add_bias(xp: Any, y: Array, b: Array | None, g: _Geometry) -> Array:

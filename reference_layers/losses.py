@@ -4,7 +4,8 @@
     dL/df[i, k] = (p[i, k] - [k == y_i]) / N      (the seed's p_k - 1 and -p_k, batch-averaged)
 
 Logits are shifted by their row maximum before exp, so logits of ±1e4 neither overflow nor
-lose the gradient.
+lose the gradient; the loss and p_y - 1 are computed without cancellation, so a confident right
+answer (p_y ~ 1) keeps its small loss and gradient to relative precision.
 """
 
 from __future__ import annotations
@@ -29,22 +30,40 @@ def _check(xp: Any, logits: Array, labels: Array) -> None:
         raise ValueError(f"labels must lie in [0, {logits.shape[1]}) for {logits.shape[1]} classes")
 
 
-def _log_softmax(xp: Any, logits: Array) -> Array:
-    z = logits - xp.max(logits, axis=-1, keepdims=True)  # <= 0: exp cannot overflow
-    return z - xp.log(xp.sum(xp.exp(z), axis=-1, keepdims=True))
+class _Terms:
+    """Per sample, with z = f - max(f) <= 0 (exp cannot overflow, even for logits of ±1e4):
+    z_y at the label, others = sum_{k != y} e^{z_k}, and S = sum_k e^{z_k} = e^{z_y} + others."""
 
+    def __init__(self, xp: Any, logits: Array, labels: Array) -> None:
+        classes = xp.arange(logits.shape[1], dtype=labels.dtype)
+        self.is_label = xp.reshape(labels, (-1, 1)) == classes  # (N, C) one-hot mask
+        z = logits - xp.max(logits, axis=-1, keepdims=True)
+        self.e = xp.exp(z)
+        zero = xp.zeros_like(z)
+        self.z_y = xp.sum(xp.where(self.is_label, z, zero), axis=-1)
+        self.others = xp.sum(xp.where(self.is_label, zero, self.e), axis=-1)
+        self.xp = xp
 
-def _one_hot(xp: Any, labels: Array, logits: Array) -> Array:
-    classes = xp.arange(logits.shape[1], dtype=labels.dtype)
-    return xp.astype(xp.reshape(labels, (-1, 1)) == classes, logits.dtype)
+    def losses(self) -> Array:
+        # -log p_y = log S - z_y = -z_y + log1p(expm1(z_y) + others): exact to relative
+        # precision when p_y ~ 1 (a confident right answer), where log(S) would cancel
+        xp = self.xp
+        return -self.z_y + xp.log1p(xp.expm1(self.z_y) + self.others)
+
+    def gradients(self) -> Array:
+        # dL_i/df_k = p_k - [k == y]: p_k = e^{z_k} / S off the label and, at the label,
+        # p_y - 1 = -others / S (no 1 - p cancellation)
+        xp = self.xp
+        total = xp.expm1(self.z_y) + self.others + 1  # S >= 1: the max term contributes e^0
+        at_label = xp.reshape(-self.others / total, (-1, 1))
+        return xp.where(self.is_label, at_label, self.e / xp.reshape(total, (-1, 1)))
 
 
 def softmax_cross_entropy(logits: Array, labels: Array) -> Array:
     """Mean over the batch of -log softmax(logits)[label]; a 0-d array."""
     xp = namespace(logits, labels)
     _check(xp, logits, labels)
-    picked = xp.sum(_one_hot(xp, labels, logits) * _log_softmax(xp, logits))
-    return xp.asarray(-picked / logits.shape[0])
+    return xp.asarray(xp.sum(_Terms(xp, logits, labels).losses()) / logits.shape[0])
 
 
 def softmax_cross_entropy_backward(dy: Array, logits: Array, labels: Array) -> tuple[Array, None]:
@@ -52,8 +71,7 @@ def softmax_cross_entropy_backward(dy: Array, logits: Array, labels: Array) -> t
     xp = namespace(dy, logits, labels)
     _check(xp, logits, labels)
     require_shape("dy", dy, ())
-    p = xp.exp(_log_softmax(xp, logits))
-    return dy * (p - _one_hot(xp, labels, logits)) / logits.shape[0], None
+    return dy * _Terms(xp, logits, labels).gradients() / logits.shape[0], None
 
 
 def torch_softmax_cross_entropy(logits: Any, labels: Any) -> Any:

@@ -15,10 +15,6 @@ from .test_package import REQUIRED
 
 pytestmark = pytest.mark.gpu
 
-# gk.check's torch-reference comparison has a known false alarm on tiny normalization groups
-# (see test_norm.py); the finite-difference verdict is what these tests are about.
-NO_REFERENCE = {"layer_norm", "batch_norm"}
-
 
 def cupy_module() -> Any:
     cupy = pytest.importorskip(
@@ -39,8 +35,7 @@ def cupy_module() -> Any:
 @pytest.mark.parametrize("name", REQUIRED)
 def test_every_layer_passes_gk_check_on_cupy(name, dtype):
     cupy = cupy_module()
-    options = {"reference": None} if name in NO_REFERENCE else {}
-    gk_check_property(name, dtype, to=cupy.asarray, backend="cupy", **options)
+    gk_check_property(name, dtype, to=cupy.asarray, backend="cupy")
 
 
 @pytest.mark.parametrize("name", REQUIRED)

@@ -20,13 +20,10 @@ def test_batch_norm_backward_matches_torch_with_and_without_spatial_axes():
     torch_property("batch_norm")()
 
 
-# gk.check's torch-reference comparison (not its finite differences) raises false alarms on these
-# layers when a gradient is a cancellation of much larger terms (groups of 2 or 3 values): see
-# test_gk_check_false_alarms.py. The torch comparison is covered at 1e-10 by the tests above.
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("name", ["layer_norm", "batch_norm"])
 def test_normalizations_pass_gk_check_on_numpy(name, dtype):
-    gk_check_property(name, dtype, reference=None)
+    gk_check_property(name, dtype)
 
 
 def test_batch_norm_input_gradient_sums_to_zero_per_channel():

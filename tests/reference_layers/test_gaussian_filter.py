@@ -119,3 +119,10 @@ def test_float32_inputs_stay_float32_and_gradients_match_the_input_shapes():
     grads = gaussian_filter1d_backward(np.ones_like(y), x, mu, sigma, taps=3)
     assert y.dtype == np.float32 and [g.dtype for g in grads] == [np.float32] * 3
     assert [g.shape for g in grads] == [x.shape, (), ()]
+
+
+def test_dx_equals_the_same_layer_applied_to_dy_with_the_mean_negated():
+    # correlating with g(m) is convolving with g(-m), a Gaussian of mean -mu
+    x, mu, sigma, dy = signal(), np.asarray(0.9), np.asarray(1.1), signal(seed=5)
+    dx, _, _ = gaussian_filter1d_backward(dy, x, mu, sigma, taps=5)
+    np.testing.assert_allclose(dx, gaussian_filter1d(dy, -mu, sigma, taps=5), rtol=1e-13)

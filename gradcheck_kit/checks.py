@@ -202,6 +202,7 @@ class _Session:
             return
         self.evaluation = evaluation
         evaluation.rounding = lambda: self._linearity_residuals(evaluation, usable)
+        evaluation.jitter = lambda: self._jitter(evaluation, usable)
         setup = self._setup(evaluation, usable)
         reports = self._reports(setup, usable)
         for report in reports:
@@ -260,6 +261,26 @@ class _Session:
             self.plan.atol,
             np.random.default_rng([self.plan.seed, 1]),
         )
+
+    def _jitter(self, ev: precision.Evaluation, usable: list[int]) -> dict[int, np.ndarray]:
+        """|g(x nudged by NUDGE_ULPS float64 ulps) - g(x)| from the float64 backward."""
+        if not ev.float64_backward:
+            return {}
+        b, rng = self.b, np.random.default_rng([self.plan.seed, 4])
+        nudged = contracts.snapshot(b, ev.base)
+        for i in usable:
+            signs = b.from_numpy(rng.choice([-1.0, 1.0], size=tuple(nudged[i].shape)))
+            nudged[i] = nudged[i] * (1 + precision.NUDGE_ULPS * eps("float64") * signs)
+        dy = [b.float64(d) if d is not None else None for d in self.dy_values]
+        try:
+            moved = self._call_backward(dy, nudged)
+        except LayerCallError:
+            return {}
+        return {
+            i: np.abs(to_numpy(moved[i]).astype(np.float64) - to_numpy(ev.gradients[i]).astype(np.float64))
+            for i in usable
+            if moved[i] is not None and tuple(moved[i].shape) == tuple(ev.gradients[i].shape)
+        }
 
     def _linearity_residuals(self, ev: precision.Evaluation, usable: list[int]) -> dict[int, np.ndarray]:
         """|g(dy) + g(d) - g(dy + d)| of the backward that produced ``ev.gradients``."""

@@ -289,12 +289,14 @@ def _hypotheses(setup: Setup, i: int) -> list[Pattern]:
         "stride_grid": "dY not dilated by the stride: the analytic gradient is stride 1's with "
         "grad_output placed undilated",
     }
-    for name, test in hypotheses.HYPOTHESES.items():
-        verdict = test(setup, i)
-        if verdict.holds:
-            fit = max(0.0, 1 - verdict.relative_error)
-            return [Pattern(name, f"{messages[name]} (relative error {verdict.relative_error:.1e})", fit)]
-    return []
+    held = [(name, v) for name, test in hypotheses.HYPOTHESES.items() if (v := test(setup, i)).holds]
+    held.sort(key=lambda pair: not pair[1].exact)  # a match on the whole input beats a partial one
+    return [
+        Pattern(
+            name, f"{messages[name]} (relative error {v.relative_error:.1e})", max(0.0, 1 - v.relative_error)
+        )
+        for name, v in held[:1]
+    ]
 
 
 def _structure(ev: Evidence) -> list[Pattern]:

@@ -30,6 +30,7 @@ TRIALS = 2  # directions per hypothesis: both must pass
 class Verdict:
     holds: bool
     relative_error: float
+    exact: bool = True  # False when it only holds on part of the input (after a shift)
 
 
 def variant(
@@ -108,6 +109,7 @@ def kernel_not_rotated(setup: Setup, i: int) -> Verdict:
         candidate = holds(
             variant(setup, i, reflected, _reflect(moved, x_axes).copy()), i, _reflect(valid, x_axes)
         )
+        candidate.exact = not any(shift)
         if candidate.holds:
             return candidate
         best = min(best, candidate, key=lambda v: v.relative_error)

@@ -73,20 +73,8 @@ def test_the_correct_planted_layers_pass_the_ci_profile(name):
     assert result.passed and result.examples == profiles.PROFILES["ci"], result.message
 
 
-FALSE_ALARMS = {  # gk.check false alarms (engine, reported with reproducers); strict so a fix shows
-    ("batch_norm", "float32"): "precision finding: float32 dx of a 2-sample batch norm is a cancellation "
-    "(~1e-5 of its terms) and is judged against float32 rounding of the result, not of the terms",
-    ("layer_norm", "float32"): "precision finding: float32 dx of a 2-feature layer norm, the same "
-    "cancellation; torch's own float32 layer_norm is further off its float64 result",
-}
 REFERENCE_RUNS = [
-    pytest.param(
-        name,
-        dtype,
-        marks=[pytest.mark.xfail(strict=True, reason=FALSE_ALARMS[name, dtype])]
-        if (name, dtype) in FALSE_ALARMS
-        else [],
-    )
+    (name, dtype)
     for name in sorted(spec.name for spec in gk.registry.from_module("reference_layers"))
     for dtype in ("float64", "float32")
 ]

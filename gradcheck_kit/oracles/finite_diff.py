@@ -152,7 +152,8 @@ class Objective:
         """Per output, the scale of its rounding: max(|y|, its tensor's RMS, the measured terms
         and a tenth of the largest of them, since a random nudge can cancel by chance)."""
         if self._sizes is None:
-            xp, sizes = self.backend.xp, []
+            xp = self.backend.xp
+            sizes: list[Any] = []
             terms = self.terms if self.terms is not None else [None] * len(self.base_outputs)
             for y, measured in zip(self.base_outputs, terms):
                 if y is None:

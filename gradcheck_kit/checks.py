@@ -130,13 +130,14 @@ class _Session:
         _refuse_huge(y, self.max_bytes, plan.inputs)
         self.outputs = y
         self.labels = ["output"] if len(y) == 1 else [f"output {k}" for k in range(len(y))]
-        self.add(contracts.mutations("forward", plan.names, self.originals, plan.inputs))
+        mutated = contracts.mutations("forward", plan.names, self.originals, plan.inputs)
+        self.add(mutated)
         if not self.allow_aliasing:
             self.add(contracts.aliasing(y, plan.inputs, plan.names))
         broken = contracts.nonfinite(y, self.labels, "forward")
         self.add(broken)
         self.finite_outputs = not broken
-        again = outputs_of(self._call_forward(self._fresh_inputs()), self.b.name)
+        again = outputs_of(self._call_forward(self._repeat_inputs(mutated)), self.b.name)
         self.add(
             _structure_changes("forward", y, again) or contracts.repeats(y, again, self.labels, "forward")
         )
@@ -147,6 +148,11 @@ class _Session:
 
     def _fresh_inputs(self) -> list[Any]:
         return contracts.snapshot(self.b, self.originals)
+
+    def _repeat_inputs(self, mutated: list[Finding]) -> Sequence[Any]:
+        """The caller's own arrays for a repeated call (a copy in another memory layout may take
+        another BLAS path and round differently), fresh copies if the first call wrote into them."""
+        return self._fresh_inputs() if mutated else self.plan.inputs
 
     def _grad_output(self, y: tuple[Any, ...]) -> list[Any | None]:
         dy: list[Any | None] = []
@@ -167,7 +173,8 @@ class _Session:
         inputs_before = contracts.snapshot(self.b, plan.inputs)
         grads = self._call_backward(dy, plan.inputs)
         self.add(contracts.mutations("backward", dy_labels, dy_before, dy))
-        self.add(contracts.mutations("backward", plan.names, inputs_before, plan.inputs))
+        mutated = contracts.mutations("backward", plan.names, inputs_before, plan.inputs)
+        self.add(mutated)
         computes_in = precision.lowest_float(self.outputs)
         found, usable = contracts.gradient_contract(grads, plan.inputs, plan.names, plan.diff, computes_in)
         self.add(found)
@@ -176,7 +183,7 @@ class _Session:
         self.add(nonfinite)
         broken = {f.input for f in nonfinite}
         usable = [i for i in usable if labels[i] not in broken]  # already failed, not comparable
-        again = self._call_backward(contracts.snapshot(self.b, dy_before), self._fresh_inputs())
+        again = self._call_backward(contracts.snapshot(self.b, dy_before), self._repeat_inputs(mutated))
         self.add(
             contracts.repeats(
                 [grads[i] for i in usable],
@@ -263,17 +270,22 @@ class _Session:
         )
 
     def _jitter(self, ev: precision.Evaluation, usable: list[int]) -> dict[int, np.ndarray]:
-        """|g(x nudged by NUDGE_ULPS float64 ulps) - g(x)| from the float64 backward."""
+        """|g - g at inputs and grad_output nudged by NUDGE_ULPS float64 ulps|, float64 backward.
+
+        Nudging grad_output moves a gradient by ulps of the terms it sums (a bias gradient
+        that cancels to ~0); nudging the inputs, by ulps of its coefficients' rounding."""
         if not ev.float64_backward:
             return {}
         b, rng = self.b, np.random.default_rng([self.plan.seed, 4])
-        nudged = contracts.snapshot(b, ev.base)
-        for i in usable:
-            signs = b.from_numpy(rng.choice([-1.0, 1.0], size=tuple(nudged[i].shape)))
-            nudged[i] = nudged[i] * (1 + precision.NUDGE_ULPS * eps("float64") * signs)
-        dy = [b.float64(d) if d is not None else None for d in self.dy_values]
+        nudge = precision.NUDGE_ULPS * eps("float64")
+
+        def nudged(x: Any) -> Any:
+            return x * (1 + nudge * b.from_numpy(rng.choice([-1.0, 1.0], size=tuple(x.shape))))
+
+        inputs = [nudged(x) if k in usable else x for k, x in enumerate(contracts.snapshot(b, ev.base))]
+        dy = [nudged(b.float64(d)) if d is not None else None for d in self.dy_values]
         try:
-            moved = self._call_backward(dy, nudged)
+            moved = self._call_backward(dy, inputs)
         except LayerCallError:
             return {}
         return {

@@ -13,14 +13,14 @@ C. finite-difference verdict: the numeric error of a linear layer (~1.5e-11, rou
    step) exceeded the measured tolerance (~1e-11), on float32-representable values in float32
    and float64 alike.
 
-Still open (strict xfails; XPASS(strict) will say when the engine fixes them), both from
-``gradcheck-kit check reference_layers`` (ci profile, seed 37482):
+Also fixed (the engine nudges grad_output as well as the inputs to measure cancellation, and
+repeats a call on the caller's own arrays), from ``gradcheck-kit check reference_layers`` (ci
+profile, seed 37482):
 
 D. ``precision`` on a float32 db that sums 4 terms of ~1 to ~2e-3: float32 summation leaves
-   ~6e-8, the allowance is 3.1e-8 (the measured rounding floor comes out ~0 for so short a sum).
-E. ``determinism`` on a float32 db: backward on the caller's F-ordered x and on the engine's
-   C-ordered copy take different BLAS paths in x @ w.T, 1 ulp apart, which the cancelled db
-   (~3e-3) does not absorb (2.98e-8 against 2.63e-8 allowed): reordering, not a race.
+   ~6e-8 against an allowance of 3.1e-8 before.
+E. ``determinism`` on a float32 db: backward on the caller's F-ordered x and on a C-ordered copy
+   took different BLAS paths in x @ w.T, 1 ulp apart: reordering, not a race.
 """
 
 from __future__ import annotations
@@ -105,13 +105,6 @@ def test_avgpool2d_of_one_window_without_counting_padding_passes_gk_check():
     check_passes("avgpool2d", gk.Case((x,), params), reference=None)
 
 
-def engine_false_alarm(kind: str) -> pytest.MarkDecorator:
-    return pytest.mark.xfail(
-        strict=True, reason=f"gk.check false alarm ({kind}) on a correct layer; engine fix pending"
-    )
-
-
-@engine_false_alarm("D: precision allowance vs a cancelling float32 sum")
 def test_float32_linear_with_one_feature_passes_gk_check_at_seed_37482():
     case = _linear_case(
         np.random.default_rng(37482), lead=(2, 2), features=(1, 1), dtype="float32", layout="C"
@@ -120,7 +113,6 @@ def test_float32_linear_with_one_feature_passes_gk_check_at_seed_37482():
     assert result.passed, str(result)
 
 
-@engine_false_alarm("E: determinism allowance vs BLAS reordering in a cancelling float32 sum")
 def test_float32_linear_sigmoid_on_fortran_ordered_inputs_passes_gk_check_at_seed_37482():
     case = _linear_case(
         np.random.default_rng(37482), lead=(2, 2), features=(4, 1), dtype="float32", layout="F"

@@ -38,6 +38,9 @@ ELEMENTWISE_LIMIT = 512  # auto mode probes every element up to this many in tot
 ELEMENTWISE_MAX = 50_000  # element-wise beyond this many elements switches to projections
 ELEMENTWISE_SECONDS = 120.0  # ... and so does an estimated element-wise cost beyond this
 MAX_OUTPUT_BYTES = 4 * 2**30  # a forward returning more than this is refused unread
+# Output term scales cost one forward call; they matter where a handful of cancelling outputs
+# set the noise, not for a projection over 1e5 elements whose signal sums them all.
+TERMS_LIMIT = 100_000
 
 
 def check(
@@ -247,9 +250,9 @@ class _Session:
             self.calls,
         )
         objective.base_outputs = [b.float64(y) if d is not None else None for y, d in zip(ev.outputs, dy64)]
-        if terms is None:
+        if terms is None and sum(int(np.prod(tuple(ev.base[i].shape))) for i in usable) <= TERMS_LIMIT:
             objective.measure_terms(np.random.default_rng([self.plan.seed, 3]))
-        else:
+        elif terms is not None:
             objective.terms = terms  # per output: the same whatever grad_output weighs them
         noise_eps = objective_noise(ev.noise_eps)
         spread = objective.base_spread()

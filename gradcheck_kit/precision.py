@@ -21,7 +21,7 @@ from . import contracts
 from .backends import dtype_name, eps, float_rank, is_floating, to_numpy
 from .invoke import LayerCallError, call, outputs_of
 from .result import Finding, InputReport
-from .tolerances import ROUNDING_ULPS, precision_tolerance
+from .tolerances import ROUNDING_ULPS, precision_tolerance, smallest_normal
 
 NUDGE_ULPS = 4.0
 
@@ -80,7 +80,9 @@ class Evaluation:
         low_np, high_np = to_numpy(low).astype(np.float64), to_numpy(high).astype(np.float64)
         if low_np.shape != high_np.shape or low_np.size == 0:
             return None
-        allowed = precision_tolerance(max(eps(low), self.forward_eps), high_np)
+        allowed = precision_tolerance(
+            max(eps(low), self.forward_eps), high_np, smallest_normal(dtype_name(low))
+        )
         excess = np.abs(low_np - high_np) - allowed
         if (excess > 0).any():  # the same algorithm rounds ~eps(low)/eps(float64) times worse
             allowed = allowed + ROUNDING_ULPS * self.rounding_scale(i) * eps(low) / eps("float64")

@@ -1,0 +1,242 @@
+"""Registered layers as pytest items: one ``GradcheckItem`` per (layer, backend, dtype), named
+``gradcheck[<layer>-<backend>-<dtype>]``, under one ``GradcheckFile`` collector for the ini file
+that configures the run (node ids ``pyproject.toml::gradcheck[conv2d-numpy-float64]``).
+
+Every xdist worker collects the same items in the same order: layers sorted by name, then the
+backends and dtypes in the order the options give them.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import sys
+import traceback
+from importlib import import_module
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .settings import ENTRY_POINT_GROUP, Settings
+
+VIRTUAL_NODEID = "gradcheck"  # the collector's node id when there is no ini file
+
+
+def item_name(layer: str, backend: str, dtype: str) -> str:
+    return f"gradcheck[{layer}-{backend}-{dtype}]"
+
+
+def has_entry_points() -> bool:
+    return bool(entry_points(group=ENTRY_POINT_GROUP))
+
+
+def has_layers_to_collect(settings: Settings) -> bool:
+    return bool(settings.modules) or (settings.entry_points and has_entry_points())
+
+
+def base_dir(config: pytest.Config) -> Path:
+    """Where ``gradcheck_modules`` paths are relative to: the ini file's folder, else the rootdir."""
+    return config.inipath.parent if config.inipath is not None else config.rootpath
+
+
+def new_collector(parent: Any) -> GradcheckFile:
+    """The collector attached to the session (when the run was not pointed at the ini file)."""
+    config = parent.config
+    if config.inipath is None:
+        return GradcheckFile.from_parent(parent, path=config.rootpath, nodeid=VIRTUAL_NODEID)
+    try:
+        nodeid = config.inipath.relative_to(config.rootpath).as_posix()
+    except ValueError:  # the ini file lies outside the rootdir (-c elsewhere/pytest.ini)
+        nodeid = config.inipath.name
+    return GradcheckFile.from_parent(parent, path=config.inipath, nodeid=nodeid)
+
+
+# -- importing the layers -----------------------------------------------------------------------
+
+
+def load_layers(settings: Settings, base: Path) -> list[Any]:
+    """The ``LayerSpec`` of every layer registered by the ``gradcheck_modules`` and (when
+    enabled) the entry-point modules, sorted by name. A module counts for the layers registered
+    while it was imported and for those whose origin is the module or one of its submodules."""
+    from gradcheck_kit.registry import load_entry_points, registry
+
+    names: set[str] = set()
+    for entry in settings.modules:
+        before = set(registry.names())
+        module = _import(entry, base)
+        found = {s.name for s in registry.from_module(module)} | (set(registry.names()) - before)
+        if not found:
+            _warn_empty(entry)
+        names |= found
+    if settings.entry_points:
+        before = set(registry.names())
+        what = f"entry-point group {ENTRY_POINT_GROUP!r}"
+        modules = _guarded(lambda: load_entry_points(ENTRY_POINT_GROUP), what)
+        names |= set(registry.names()) - before
+        names |= {s.name for m in modules for s in registry.from_module(m)}
+    return [registry.get(name) for name in sorted(names)]
+
+
+def _import(entry: str, base: Path) -> str:
+    """Import a ``gradcheck_modules`` entry, a dotted name or a ``.py`` path; its module name."""
+    if entry.endswith(".py") or "/" in entry or os.sep in entry:
+        return _guarded(lambda: _import_path((base / entry).resolve()), f"gradcheck_modules entry {entry!r}")
+    return _guarded(lambda: _import_name(entry, base), f"gradcheck_modules entry {entry!r}")
+
+
+def _import_path(path: Path) -> str:
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist")
+    parts, root = ([] if path.stem == "__init__" else [path.stem]), path.parent
+    while (root / "__init__.py").is_file():  # the package it belongs to, as pytest's prepend mode
+        parts.insert(0, root.name)
+        root = root.parent
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    name = ".".join(parts)
+    module = import_module(name)
+    found = Path(getattr(module, "__file__", "") or "").resolve()
+    if found != path:
+        raise ImportError(f"{path} imports as module {name!r}, which is another file: {found}")
+    return name
+
+
+def _import_name(name: str, base: Path) -> str:
+    try:
+        import_module(name)
+    except ModuleNotFoundError as exc:
+        top = name.partition(".")[0]
+        local = (base / top).is_dir() or (base / f"{top}.py").is_file()
+        if exc.name != top or not local or str(base) in sys.path:
+            raise
+        sys.path.insert(0, str(base))  # a module beside the ini file, not installed
+        import_module(name)
+    return name
+
+
+def _guarded(load: Any, what: str) -> Any:
+    try:
+        return load()
+    except Exception as exc:
+        detail = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__, limit=-8))
+        raise GradcheckFile.CollectError(f"gradcheck-kit: cannot import {what}:\n{detail}") from exc
+
+
+def _warn_empty(entry: str) -> None:
+    import warnings
+
+    warnings.warn(
+        pytest.PytestConfigWarning(
+            f"gradcheck_modules entry {entry!r} registered no layers (gk.register(...) with the global "
+            "registry is what makes an item)"
+        ),
+        stacklevel=2,
+    )
+
+
+# -- the nodes ----------------------------------------------------------------------------------
+
+
+class GradcheckFile(pytest.File):
+    """The gradcheck items of the run; its path is the ini file that names ``gradcheck_modules``."""
+
+    def collect(self) -> Any:
+        from . import state
+
+        settings = state.settings(self.config)
+        for spec in load_layers(settings, base_dir(self.config)):
+            for backend in settings.backends:
+                for dtype in settings.dtypes:
+                    name = item_name(spec.name, backend, dtype)
+                    yield GradcheckItem.from_parent(self, name=name, spec=spec, backend=backend, dtype=dtype)
+
+
+class GradcheckItem(pytest.Item):
+    """``gk.property_check`` of one layer on one backend in one dtype, seeded with the run's
+    seed + crc32(node id); a failure shows the minimal failing case."""
+
+    def __init__(self, *, spec: Any, backend: str, dtype: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.spec, self.backend, self.dtype = spec, backend, dtype
+        self.result: Any = None
+        self.add_marker("gradcheck")
+        if backend.startswith(("cupy", "torch:cuda")):
+            self.add_marker("gpu")
+
+    @property
+    def seed(self) -> int:
+        from . import state
+
+        return state.settings(self.config).item_seed(self.nodeid)
+
+    def setup(self) -> None:
+        from gradcheck_kit.property import layer_cases
+
+        from . import state
+
+        reason = state.backend_problem(self.config, self.backend)
+        if reason is not None:
+            pytest.skip(reason)
+        layer_cases(self.spec, backend=self.backend, dtypes=(self.dtype,))  # no cases: an error
+
+    def runtest(self) -> None:
+        from gradcheck_kit.property import property_check
+
+        from . import state
+
+        settings = state.settings(self.config)
+        self.result = property_check(
+            self.spec,
+            backend=self.backend,
+            dtypes=(self.dtype,),
+            seed=self.seed,
+            profile=settings.resolved_profile(),
+            max_examples=settings.max_examples,
+            database=state.database(self.config),
+        )
+        if not self.result.passed:
+            pytest.fail(failure_text(self), pytrace=False)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        from gradcheck_kit.errors import GradcheckError
+
+        if isinstance(excinfo.value, GradcheckError):  # e.g. a layer registered without cases
+            return f"{self.name}: {type(excinfo.value).__name__}: {excinfo.value}"
+        return super().repr_failure(excinfo, style=style)
+
+    def reportinfo(self) -> tuple[Any, int | None, str]:
+        """Where the layer's forward is defined (``-vv`` shows it, junit's file and line)."""
+        try:
+            source = inspect.getsourcefile(self.spec.forward)
+            line = self.spec.forward.__code__.co_firstlineno - 1
+        except (TypeError, AttributeError):
+            source, line = None, None
+        return (Path(source) if source else self.path), line, self.name
+
+
+def failure_text(item: GradcheckItem) -> str:
+    """First line: the verdict in one line (pytest's short summary shows it); then the
+    property run's message (minimal case, cause, failing elements, replay) and how to rerun."""
+    result = item.result
+    cause = result.check.cause if result.check is not None else "check failed"
+    settings_seed = _global_seed(item)
+    lines = [
+        f"{item.spec.name} [{item.backend}, {item.dtype}]: {cause}; minimal case {result.description}",
+        result.message,
+        "  rerun:",
+        f"    pytest {_quote(item.nodeid)} --gradcheck-seed={settings_seed} "
+        f"(item seed {item.seed} = {settings_seed} + crc32(node id))",
+    ]
+    return "\n".join(lines)
+
+
+def _global_seed(item: GradcheckItem) -> int:
+    from . import state
+
+    return state.settings(item.config).seed
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "'\\''") + "'"

@@ -1,0 +1,105 @@
+"""What the plugin keeps per run, in ``config.stash``: the settings, when the run started, each
+backend's availability, the outcomes that reached this process (the controller under xdist)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import pytest
+
+from .settings import Settings, split
+
+
+@dataclass
+class State:
+    settings: Settings
+    started: float = field(default_factory=time.perf_counter)
+    started_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    backends: dict[str, str | None] = field(default_factory=dict)  # name -> why it cannot run
+    entries: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (node id, entry JSON)
+    engaged: bool | None = None
+    gpus: tuple[str, ...] | None = None
+
+
+KEY = pytest.StashKey[State]()
+
+
+def install(config: pytest.Config, settings: Settings) -> State:
+    config.stash[KEY] = State(settings)
+    return config.stash[KEY]
+
+
+def get(config: pytest.Config) -> State:
+    return config.stash[KEY]
+
+
+def settings(config: pytest.Config) -> Settings:
+    return config.stash[KEY].settings
+
+
+def is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def engaged(config: pytest.Config) -> bool:
+    """Whether this run uses the plugin: a gradcheck option or ini key, ``gradcheck_modules``,
+    or an installed package advertising layers. Otherwise the plugin prints and writes nothing."""
+    from .collect import has_layers_to_collect
+
+    state = get(config)
+    if state.engaged is None:
+        state.engaged = state.settings.explicit or has_layers_to_collect(state.settings)
+    return state.engaged
+
+
+def backend_problem(config: pytest.Config, backend: str) -> str | None:
+    """Why ``backend`` cannot run here (None when it can); asked once per run."""
+    known = get(config).backends
+    if backend not in known:
+        from gradcheck_kit.errors import InvalidArgument
+        from gradcheck_kit.property import backend_for
+
+        try:
+            backend_for(backend)
+            known[backend] = None
+        except InvalidArgument as exc:
+            known[backend] = str(exc)
+    return known[backend]
+
+
+def database(config: pytest.Config) -> str:
+    """The example database: ``$GRADCHECK_DATABASE`` (``none`` turns it off), else
+    ``<rootdir>/.hypothesis/gradcheck`` (one file per example: safe for xdist workers)."""
+    from gradcheck_kit import profiles
+
+    chosen = os.environ.get(profiles.DATABASE_ENV)
+    return chosen if chosen is not None else str(config.rootpath / profiles.DEFAULT_DATABASE)
+
+
+def gpus(config: pytest.Config) -> tuple[str, ...]:
+    """The GPUs to spread over xdist workers: ``--gradcheck-gpus``, else (when a GPU backend is
+    asked for) ``$CUDA_VISIBLE_DEVICES``, else every GPU ``nvidia-smi -L`` lists."""
+    state = get(config)
+    if state.gpus is None:
+        state.gpus = state.settings.gpus or (_visible_gpus() if state.settings.gpu_backends else ())
+    return state.gpus
+
+
+def _visible_gpus() -> tuple[str, ...]:
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return tuple(split(visible))
+    smi = shutil.which("nvidia-smi")
+    if smi is None:
+        return ()
+    try:
+        listing = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=20, check=False).stdout
+    except (OSError, subprocess.SubprocessError):
+        return ()
+    return tuple(str(i) for i, _ in enumerate(x for x in listing.splitlines() if x.startswith("GPU ")))

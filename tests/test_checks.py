@@ -216,3 +216,44 @@ def test_ties_in_a_large_input_are_found_and_judged_one_by_one():
     rare_ties[0, 0, 0, 1] = rare_ties[0, 0, 0, 0] = 9.0  # one tie, a window's maximum
     result = gk.check(s.forward, s.backward, (rare_ties,), s.params)
     assert result.passed and result.input("x").mode == "projection", str(result)
+
+
+EXTREME = [
+    (
+        "gaussian_filter1d",
+        lambda r: (r.standard_normal((2, 16)), np.asarray(0.0), np.asarray(0.05)),
+        {"taps": 9},
+    ),
+    (
+        "gaussian_filter1d_unscaled",
+        lambda r: (r.standard_normal((2, 16)), np.asarray(-1.7), np.asarray(0.2)),
+        {"taps": 9},
+    ),
+    ("sigmoid", lambda r: (r.standard_normal((3, 5)) * 40,), {}),
+    ("softmax_cross_entropy", lambda r: (r.standard_normal((4, 6)) * 1e4, r.integers(0, 6, 4)), {}),
+    (
+        "layer_norm",
+        lambda r: (r.standard_normal((3, 4)) * 1e3, r.standard_normal(4), r.standard_normal(4)),
+        {},
+    ),
+    (
+        "maxpool2d",
+        lambda r: (r.integers(-2, 3, (2, 3, 6, 6)).astype(float),),
+        {"kernel_size": 3, "stride": 1},
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "wrap", [lambda f: f, cast_to_float32, reject_float64], ids=["plain", "casts", "only32"]
+)
+@pytest.mark.parametrize(
+    ("name", "make", "params"), EXTREME, ids=[e[0] + str(k) for k, e in enumerate(EXTREME)]
+)
+def test_correct_reference_layers_pass_in_extreme_regimes_in_float32(name, make, params, wrap):
+    import reference_layers  # noqa: F401 - registers the layers
+
+    spec = gk.registry.get(name)
+    inputs = tuple(a.astype(np.float32) if a.dtype.kind == "f" else a for a in make(np.random.default_rng(0)))
+    result = gk.check(wrap(spec.forward), wrap(spec.backward), inputs, params)
+    assert result.passed, str(result)

@@ -146,11 +146,16 @@ class GradcheckFile(pytest.File):
         from . import state
 
         settings = state.settings(self.config)
-        for spec in load_layers(settings, base_dir(self.config)):
+        specs = load_layers(settings, base_dir(self.config))
+        problems = {b: state.backend_problem(self.config, b) for b in settings.backends} if specs else {}
+        for spec in specs:
             for backend in settings.backends:
                 for dtype in settings.dtypes:
                     name = item_name(spec.name, backend, dtype)
-                    yield GradcheckItem.from_parent(self, name=name, spec=spec, backend=backend, dtype=dtype)
+                    item = GradcheckItem.from_parent(self, name=name, spec=spec, backend=backend, dtype=dtype)
+                    if problems[backend] is not None:  # skipped with the reason, at the layer's line
+                        item.add_marker(pytest.mark.skip(reason=problems[backend]))
+                    yield item
 
 
 class GradcheckItem(pytest.Item):
@@ -226,7 +231,7 @@ def failure_text(item: GradcheckItem) -> str:
         f"{item.spec.name} [{item.backend}, {item.dtype}]: {cause}; minimal case {result.description}",
         result.message,
         "  rerun:",
-        f"    pytest {_quote(item.nodeid)} --gradcheck-seed={settings_seed} "
+        f"    pytest {_rerun_selector(item)} --gradcheck-seed={settings_seed} "
         f"(item seed {item.seed} = {settings_seed} + crc32(node id))",
     ]
     return "\n".join(lines)
@@ -236,6 +241,13 @@ def _global_seed(item: GradcheckItem) -> int:
     from . import state
 
     return state.settings(item.config).seed
+
+
+def _rerun_selector(item: GradcheckItem) -> str:
+    """The node id, or ``-k <name>`` when the collector is virtual (no ini file to name)."""
+    if item.parent is not None and item.parent.nodeid == VIRTUAL_NODEID:
+        return f"-k {_quote(item.name)}"
+    return _quote(item.nodeid)
 
 
 def _quote(text: str) -> str:

@@ -53,6 +53,7 @@ class Gradcheck:
         ``reference=True``, ``blob``, …). Returns the ``PropertyResult``."""
         from gradcheck_kit.property import property_check
 
+        __tracebackhide__ = True
         backend = backend or self.backends[0]
         self.require(backend)
         chosen = tuple(dtypes) if dtypes is not None else self.dtypes
@@ -73,6 +74,7 @@ class Gradcheck:
         Returns the ``CheckResult``."""
         from gradcheck_kit.checks import check
 
+        __tracebackhide__ = True
         if options.get("backend") is not None:
             self.require(options["backend"])
         options.setdefault("seed", self.seed % 2**32)
@@ -80,14 +82,20 @@ class Gradcheck:
 
     def require(self, backend: str) -> None:
         """Skip the test, with the reason, when ``backend`` cannot run here."""
+        __tracebackhide__ = True
         reason = state.backend_problem(self._item.config, backend)
         if reason is not None:
             pytest.skip(reason)
 
     def _keep(self, result: Any, dtype: str | None) -> Any:
+        from gradcheck_kit.errors import GradientMismatch
+
+        __tracebackhide__ = True
         self.results.append(result)
         self._item.stash.setdefault(FIXTURE_RESULTS, []).append((result, dtype))
-        return result.raise_for_failure()
+        if not result.passed:
+            raise GradientMismatch(result.message, result)
+        return result
 
     def __repr__(self) -> str:
         return (

@@ -153,8 +153,9 @@ class GradcheckFile(pytest.File):
                 for dtype in settings.dtypes:
                     name = item_name(spec.name, backend, dtype)
                     item = GradcheckItem.from_parent(self, name=name, spec=spec, backend=backend, dtype=dtype)
-                    if problems[backend] is not None:  # skipped with the reason, at the layer's line
-                        item.add_marker(pytest.mark.skip(reason=problems[backend]))
+                    reason = problems[backend]
+                    if reason is not None:  # skipped with the reason, at the layer's line
+                        item.add_marker(pytest.mark.skip(reason=reason))
                     yield item
 
 
@@ -166,6 +167,7 @@ class GradcheckItem(pytest.Item):
         super().__init__(**kwargs)
         self.spec, self.backend, self.dtype = spec, backend, dtype
         self.result: Any = None
+        self.seed_key = self.nodeid  # the node id as collected (a plugin may rewrite it later)
         self.add_marker("gradcheck")
         if backend.startswith(("cupy", "torch:cuda")):
             self.add_marker("gpu")
@@ -174,7 +176,7 @@ class GradcheckItem(pytest.Item):
     def seed(self) -> int:
         from . import state
 
-        return state.settings(self.config).item_seed(self.nodeid)
+        return state.settings(self.config).item_seed(self.seed_key)
 
     def setup(self) -> None:
         from gradcheck_kit.property import layer_cases

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from .settings import ENTRY_POINT_GROUP, Settings
+from .settings import DEFAULT_BACKENDS, DEFAULT_DTYPES, ENTRY_POINT_GROUP, Settings
 
 VIRTUAL_NODEID = "gradcheck"  # the collector's node id when there is no ini file
 
@@ -226,23 +226,33 @@ class GradcheckItem(pytest.Item):
 def failure_text(item: GradcheckItem) -> str:
     """First line: the verdict in one line (pytest's short summary shows it); then the
     property run's message (minimal case, cause, failing elements, replay) and how to rerun."""
-    result = item.result
+    from . import state
+
+    result, settings = item.result, state.settings(item.config)
     cause = result.check.cause if result.check is not None else "check failed"
-    settings_seed = _global_seed(item)
     lines = [
         f"{item.spec.name} [{item.backend}, {item.dtype}]: {cause}; minimal case {result.description}",
         result.message,
         "  rerun:",
-        f"    pytest {_rerun_selector(item)} --gradcheck-seed={settings_seed} "
-        f"(item seed {item.seed} = {settings_seed} + crc32(node id))",
+        f"    pytest {' '.join(rerun_arguments(item, settings))}",
+        f"    (item seed {item.seed} = --gradcheck-seed {settings.seed} + crc32({item.seed_key!r}))",
     ]
     return "\n".join(lines)
 
 
-def _global_seed(item: GradcheckItem) -> int:
-    from . import state
-
-    return state.settings(item.config).seed
+def rerun_arguments(item: GradcheckItem, settings: Settings) -> list[str]:
+    """What reruns this item alone with the same seed and search: its selector, the seed, and
+    the options that made it exist and shaped its search."""
+    args = [_rerun_selector(item), f"--gradcheck-seed={settings.seed}"]
+    if item.backend not in DEFAULT_BACKENDS:
+        args.append(f"--gradcheck-backends={item.backend}")
+    if item.dtype not in DEFAULT_DTYPES:
+        args.append(f"--gradcheck-dtypes={item.dtype}")
+    if settings.profile is not None:
+        args.append(f"--gradcheck-profile={settings.profile}")
+    if settings.max_examples is not None:
+        args.append(f"--gradcheck-max-examples={settings.max_examples}")
+    return args
 
 
 def _rerun_selector(item: GradcheckItem) -> str:

@@ -120,8 +120,22 @@ def _guarded(load: Any, what: str) -> Any:
     try:
         return load()
     except Exception as exc:
-        detail = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__, limit=-8))
-        raise GradcheckFile.CollectError(f"gradcheck-kit: cannot import {what}:\n{detail}") from exc
+        raise GradcheckFile.CollectError(
+            f"gradcheck-kit: cannot import {what}:\n{_user_traceback(exc)}"
+        ) from exc
+
+
+def _user_traceback(exc: BaseException) -> str:
+    """The traceback of an import error without the plugin's and importlib's own frames."""
+    ours = str(Path(__file__).parent)
+    frames = [
+        f
+        for f in traceback.extract_tb(exc.__traceback__)
+        if not f.filename.startswith((ours, "<frozen importlib"))
+        and "importlib" not in Path(f.filename).parts
+    ]
+    head = ["Traceback (most recent call last):\n", *traceback.format_list(frames)] if frames else []
+    return "".join(head + traceback.format_exception_only(type(exc), exc)).rstrip()
 
 
 def _warn_empty(entry: str) -> None:

@@ -50,6 +50,11 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(_Controller(config), "gradcheck-kit-controller")
 
 
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _state.KEY in config.stash:
+        _state.forget_layers(config)
+
+
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: Any) -> None:
     """pytest-xdist, on the controller: each worker gets the seed and, round-robin, a GPU."""

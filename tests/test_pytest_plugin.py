@@ -325,3 +325,17 @@ def test_importing_the_plugin_loads_neither_the_engine_nor_hypothesis_nor_torch(
     )
     result = pytester.run(sys.executable, "-c", code)
     result.stdout.fnmatch_lines(["loaded: []"])
+
+
+def test_a_session_leaves_the_registry_as_it_found_it(project):
+    """A second in-process session may register the same names from other modules."""
+    project.runpytest(*ARGS, "--co").assert_outcomes()
+    assert "tp_tanh" not in gk.registry and "tp_square" not in gk.registry
+    project.makepyfile(
+        tp_other=LAYERS.replace("def tanh_", "def other_tanh_")
+        .replace("tanh_forward,", "other_tanh_forward,")
+        .replace("tanh_backward,", "other_tanh_backward,")
+    )
+    project.makefile(".toml", pyproject=PYPROJECT.replace("tp_layers.py", "tp_other.py"))
+
+    assert collected(project, "pyproject.toml") == ITEMS

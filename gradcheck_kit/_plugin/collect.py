@@ -157,10 +157,13 @@ class GradcheckFile(pytest.File):
     """The gradcheck items of the run; its path is the ini file that names ``gradcheck_modules``."""
 
     def collect(self) -> Any:
+        from gradcheck_kit.registry import registry
+
         from . import state
 
-        settings = state.settings(self.config)
+        settings, before = state.settings(self.config), set(registry.names())
         specs = load_layers(settings, base_dir(self.config))
+        state.get(self.config).registered |= set(registry.names()) - before  # dropped at unconfigure
         problems = {b: state.backend_problem(self.config, b) for b in settings.backends} if specs else {}
         for spec in specs:
             for backend in settings.backends:

@@ -23,6 +23,7 @@ class State:
     started_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
     backends: dict[str, str | None] = field(default_factory=dict)  # name -> why it cannot run
     entries: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (node id, entry JSON)
+    registered: set[str] = field(default_factory=set)  # layers the collection added to gk.registry
     engaged: bool | None = None
     gpus: tuple[str, ...] | None = None
 
@@ -103,3 +104,12 @@ def _visible_gpus() -> tuple[str, ...]:
     except (OSError, subprocess.SubprocessError):
         return ()
     return tuple(str(i) for i, _ in enumerate(x for x in listing.splitlines() if x.startswith("GPU ")))
+
+
+def forget_layers(config: pytest.Config) -> None:
+    """Take the layers this run's collection registered out of ``gk.registry`` again, so that a
+    second session in the same process (``pytester``) starts from the registry the first found."""
+    from gradcheck_kit.registry import registry
+
+    for name in get(config).registered:
+        registry.remove(name)

@@ -162,8 +162,10 @@ class GradcheckFile(pytest.File):
         from . import state
 
         settings, before = state.settings(self.config), set(registry.names())
-        specs = load_layers(settings, base_dir(self.config))
-        state.get(self.config).registered |= set(registry.names()) - before  # dropped at unconfigure
+        try:
+            specs = load_layers(settings, base_dir(self.config))
+        finally:  # what this run registered is dropped at unconfigure
+            state.get(self.config).registered |= set(registry.names()) - before
         problems = {b: state.backend_problem(self.config, b) for b in settings.backends} if specs else {}
         for spec in specs:
             for backend in settings.backends:

@@ -6,28 +6,27 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
-from .adapters import LayerFunctions, from_autograd_function, from_cache_style, from_layer_object
-from .checks import check, check_case
-from .errors import (
-    CheckTimeout,
-    GradcheckError,
-    GradientMismatch,
-    InvalidArgument,
-    RegistrationError,
-)
+from .errors import CheckTimeout, GradcheckError, GradientMismatch, InvalidArgument, RegistrationError
 from .registry import Case, LayerSpec, Registry, load_entry_points, register, registry
-from .result import CheckResult, Finding, InputReport
 
 if TYPE_CHECKING:
     from . import profiles, strategies
+    from .adapters import LayerFunctions, from_autograd_function, from_cache_style, from_layer_object
+    from .checks import check, check_case
     from .property import PropertyResult, given_layer, layer_cases, property_check
+    from .result import CheckResult, Finding, InputReport
 
-# property testing imports hypothesis (~0.15 s): loaded on first use, not with the package
+# The rest loads on first use: the pytest plugin imports this package in every test run of every
+# project that installs it, and numpy (~0.1 s), hypothesis (~0.15 s) and torch must not come
+# along unless a gradient check is actually wanted. (``registry`` and ``errors`` are light and
+# stay eager: ``registry`` is also a submodule's name, which an import would otherwise rebind.)
 _LAZY = {
-    "PropertyResult": ".property",
-    "given_layer": ".property",
-    "layer_cases": ".property",
-    "property_check": ".property",
+    **dict.fromkeys(
+        ("LayerFunctions", "from_autograd_function", "from_cache_style", "from_layer_object"), ".adapters"
+    ),
+    **dict.fromkeys(("check", "check_case"), ".checks"),
+    **dict.fromkeys(("PropertyResult", "given_layer", "layer_cases", "property_check"), ".property"),
+    **dict.fromkeys(("CheckResult", "Finding", "InputReport"), ".result"),
     "profiles": ".profiles",
     "strategies": ".strategies",
 }
@@ -37,7 +36,14 @@ def __getattr__(name: str) -> Any:
     if name not in _LAZY:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     module = import_module(_LAZY[name], __name__)
-    return module if module.__name__.endswith("." + name) else getattr(module, name)
+    value = module if module.__name__.endswith("." + name) else getattr(module, name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __all__ = [
     "Case",

@@ -14,7 +14,6 @@ from importlib import import_module
 from importlib.metadata import entry_points
 from typing import Any
 
-from .backends import dtype_name, is_array
 from .errors import InvalidArgument, RegistrationError
 
 ENTRY_POINT_GROUP = "gradcheck_kit.layers"
@@ -35,6 +34,8 @@ class Case:
 
     def describe(self, names: Sequence[str] = ()) -> str:
         """``x float64[1,1,3,4], w [1,1,2,2], stride=2, padding=1``."""
+        from .backends import dtype_name, is_array  # numpy: not at import time (see __init__)
+
         parts, last_dtype = [], None
         for i, value in enumerate(self.inputs):
             name = names[i] if i < len(names) else f"input{i}"
@@ -45,6 +46,8 @@ class Case:
 
 
 def _describe_value(value: Any, last_dtype: str | None) -> str:
+    from .backends import dtype_name, is_array
+
     if not is_array(value):
         return repr(value)
     dtype = dtype_name(value)

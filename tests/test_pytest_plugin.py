@@ -10,9 +10,12 @@ import xml.etree.ElementTree as ET
 import zlib
 from pathlib import Path
 
+import hypothesis  # noqa: F401 - loaded before pytester snapshots sys.modules, because
+import numpy  # noqa: F401 - a C extension such as numpy cannot be imported twice in one process
 import pytest
 
 import gradcheck_kit as gk
+import gradcheck_kit.checks
 
 pytest_plugins = ["pytester"]
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import ast
 import os
 import re
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -431,6 +432,7 @@ def given_layer(
     dtypes: Sequence[str] | None = None,
     max_examples: int | None = None,
     argname: str = "case",
+    settings_: settings | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """``@given(case=layer_cases(layer, ...))`` for hand-written tests: the test receives a drawn
     ``gk.Case`` as ``case`` (or ``argname``) and checks it however it likes::
@@ -440,18 +442,28 @@ def given_layer(
             gk.check_case(gk.registry.get("conv2d"), case, mode="projection").raise_for_failure()
 
     It composes like ``@given``: other arguments, pytest fixtures and parametrize, ``@example``,
-    ``@seed`` and ``@reproduce_failure`` work as usual. Settings come from the loaded profile;
-    ``max_examples`` applies ``@settings(max_examples=...)`` on top (then do not add your own
-    ``@settings``; put every setting there instead).
+    ``@seed`` and ``@reproduce_failure`` work as usual. It applies ``@settings`` itself: the loaded
+    profile (or ``settings_``) with ``deadline=None`` (a gradient check's first call may import
+    torch) and ``max_examples`` if given, so pass other settings as ``settings_=`` rather than
+    stacking a second ``@settings``. Under pytest the test carries the ``gradcheck`` marker.
     """
     strategy = layer_cases(layer, backend=backend, dtypes=dtypes)
     _examples(max_examples)
 
     def decorate(test: Callable[..., Any]) -> Callable[..., Any]:
         wrapped = given(**{argname: strategy})(test)
-        return settings(max_examples=max_examples)(wrapped) if max_examples is not None else wrapped
+        extra: dict[str, Any] = {"deadline": None}
+        if max_examples is not None:
+            extra["max_examples"] = max_examples
+        return _marked(settings(settings_ or settings.default, **extra)(wrapped))
 
     return decorate
+
+
+def _marked(test: Callable[..., Any]) -> Callable[..., Any]:
+    """Under pytest, a ``given_layer`` test carries the ``gradcheck`` marker (``-m gradcheck``)."""
+    pytest = sys.modules.get("pytest")
+    return pytest.mark.gradcheck(test) if pytest is not None else test
 
 
 __all__ = [

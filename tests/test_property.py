@@ -219,8 +219,9 @@ def test_given_layer_hands_the_test_drawn_cases_and_composes_with_settings():
 
 
 def test_a_failing_given_layer_test_shrinks_and_prints_the_blob():
-    @settings(profiles.get_profile("ci"), database=None)
-    @gk.given_layer(planted.get("conv2d_batch"))
+    ci_without_database = settings(profiles.get_profile("ci"), database=None)
+
+    @gk.given_layer(planted.get("conv2d_batch"), settings_=ci_without_database)
     def check_batch(case):
         gk.check_case(planted.get("conv2d_batch"), case, mode="projection").raise_for_failure()
 

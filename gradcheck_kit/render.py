@@ -14,18 +14,26 @@ from .report import COLUMNS, ERROR, FAILED, PASSED, Run, finite
 
 
 def rows(run: Run) -> list[dict[str, str]]:
-    """Table rows (keys: ``COLUMNS``) as text: one per entry, or one per failing input of a
-    failed entry (its minimal case), numbers in 3 significant digits."""
-    out: list[dict[str, str]] = []
-    for entry in run.entries:
-        data = entry.to_dict()
-        failing = [r for r in data["inputs"] if r.get("passed") is False]
-        if entry.status == FAILED and failing:
-            out += [_row(data, r["name"], r, r.get("cause") or data["cause"]) for r in failing]
-        else:
-            name = "all" if entry.status == PASSED else "-"
-            out.append(_row(data, name, data, data["cause"] or data["reason"]))
-    return out
+    """Table rows (keys: ``COLUMNS``) as text for every entry of ``run``."""
+    return [row for entry in run.entries for row in entry_rows(entry.to_dict())]
+
+
+def entry_rows(data: dict[str, Any]) -> list[dict[str, str]]:
+    """One row per failing input of a failed entry (its minimal case), else one row; numbers in
+    3 significant digits."""
+    failing = [r for r in data["inputs"] if r.get("passed") is False]
+    if data["status"] == FAILED and failing:
+        return [_row(data, r["name"], r, r.get("cause") or data["cause"]) for r in failing]
+    name = "all" if data["status"] == PASSED else _finding_input(data) or "-"
+    return [_row(data, name, data, data["cause"] or data["reason"])]
+
+
+def _finding_input(data: dict[str, Any]) -> str | None:
+    """The input named by the first error finding (a contract failure), if any."""
+    result = data.get("result") or {}
+    check = result.get("check") if data.get("kind") == "property" else result
+    findings = (check or {}).get("findings") or []
+    return next((f.get("input") for f in findings if f.get("severity") == "error" and f.get("input")), None)
 
 
 def _row(data: dict[str, Any], name: str, numbers: dict[str, Any], cause: str | None) -> dict[str, str]:

@@ -258,9 +258,9 @@ def _harness_error(spec: LayerSpec, exc: BaseException) -> str:
         return first
     if isinstance(exc, (Unsatisfiable, FailedHealthCheck)):
         return (
-            f"layer {spec.name!r}: its cases strategy could not produce a case "
-            f"({type(exc).__name__}: {first}); accepted: a strategy of gk.Case that builds valid "
-            "configurations directly instead of filtering"
+            f"layer {spec.name!r}: its cases strategy could not produce a case; accepted: a strategy of "
+            f"gk.Case that builds valid configurations directly instead of filtering ({type(exc).__name__}: "
+            f"{first})"
         )
     return f"layer {spec.name!r}: drawing or checking a case raised {type(exc).__name__}: {first}"
 

@@ -174,3 +174,14 @@ def test_markdown_escapes_user_text_and_keeps_one_table_row_per_line(run):
     table = [line for line in md.splitlines() if line.startswith("|")]
     assert len(table) == 2 + 5 and all(line.count(" | ") == 9 for line in table[2:])
     assert md.count("<details>") == 2 and md.count("</pre>") == 2
+
+
+def test_the_readme_documents_every_key_of_the_run_and_of_an_entry(run):
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    schema = readme.split("## JSON report schema", 1)[1].split("```text", 1)[1].split("```", 1)[0]
+    top, entry = schema.split("ENTRY = {", 1)
+    assert set(re.findall(r'"(\w+)":', entry)) == set(run.to_dict()["entries"][0])
+    assert set(re.findall(r'"(\w+)":', top)) >= set(run.to_dict()) - {"entries"}

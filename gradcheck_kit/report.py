@@ -370,7 +370,7 @@ def _require_list(value: Any, where: str) -> None:
 
 def _filled(data: dict[str, Any]) -> dict[str, Any]:
     """A stored entry with every key the renderers read (older or hand-written files may lack some)."""
-    defaults = {
+    defaults: dict[str, Any] = {
         "dtype": None,
         "reason": None,
         "cause": None,

@@ -299,7 +299,7 @@ def test_a_timeout_during_an_import_does_not_break_the_process():
     )
 
 
-def test_error_messages_do_not_swallow_layer_output_into_the_json_on_stdout(tmp_path):
+def test_what_a_layer_prints_goes_to_stderr_so_the_json_on_stdout_stays_clean(tmp_path):
     (tmp_path / "chatty_layers.py").write_text(
         LAYERS.replace("return np.tanh(x)", "print('hi'); return np.tanh(x)")
     )

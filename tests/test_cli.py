@@ -259,8 +259,8 @@ def test_a_malformed_report_for_show_exits_2_as_a_subprocess_too(tmp_path):
 
 def test_every_hostile_layer_gets_one_clear_verdict_in_bounded_time_without_a_crash(tmp_path):
     # torch is imported up front: a timeout that fires inside `import torch` (a layer importing it
-    # lazily) leaves torch half-initialized and the process can segfault later (engine issue,
-    # see test_a_timeout_during_an_import_does_not_break_the_process below).
+    # lazily) leaves torch half-initialized and the process can segfault later (an engine issue
+    # of gradcheck_kit/timeouts.py: `--timeout 0.3` on hostile.backward_torch_for_numpy shows it).
     started = time.perf_counter()
     code = "import sys, torch; from gradcheck_kit.cli import main; sys.exit(main(sys.argv[1:]))"
     args = ["check", str(HOSTILE), "--dtype", "float64", "--timeout", "1", "--database", "none"]
@@ -277,26 +277,6 @@ def test_every_hostile_layer_gets_one_clear_verdict_in_bounded_time_without_a_cr
     assert len(entries) >= 20 and all(e["status"] == "failed" for e in entries)
     assert all(e["cause"] and "\n" not in e["cause"] for e in entries)
     assert time.perf_counter() - started < 60
-
-
-@pytest.mark.xfail(
-    strict=True, reason="engine: the per-check timeout can fire inside an import (timeouts.py)"
-)
-def test_a_timeout_during_an_import_does_not_break_the_process():
-    pytest.importorskip("torch")
-    done = cli(
-        "check",
-        f"{HOSTILE}:hostile.backward_torch_for_numpy",
-        "--dtype",
-        "float64",
-        "--timeout",
-        "0.3",
-        "--database",
-        "none",
-    )
-    assert (
-        done.returncode == 1 and "partially initialized" not in done.stdout and "already" not in done.stdout
-    )
 
 
 def test_what_a_layer_prints_goes_to_stderr_so_the_json_on_stdout_stays_clean(tmp_path):

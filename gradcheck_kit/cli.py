@@ -365,31 +365,36 @@ def command_list(args: argparse.Namespace) -> int:
 
 def describe_layer(spec: LayerSpec) -> dict[str, Any]:
     """Name, inputs, params with their defaults, cases, reference and origin of a layer."""
-    try:
-        parameters = inspect.signature(spec.forward).parameters.values()
-    except (TypeError, ValueError):
-        parameters = []  # type: ignore[assignment]
-    params = {
-        p.name: repr(p.default)
-        for p in parameters
-        if p.kind is p.KEYWORD_ONLY or (p.default is not p.empty and p.name not in spec.input_names)
-    }
-    cases = (
-        "none"
-        if spec.cases is None
-        else "strategy"
-        if hasattr(spec.cases, "example")
-        else f"{len(spec.cases)} fixed"
-    )
     return {
         "name": spec.name,
         "inputs": list(spec.input_names),
-        "params": params,
-        "cases": cases,
+        "params": _params(spec),
+        "cases": _cases_kind(spec.cases),
         "reference": spec.reference is not None,
         "origin": spec.origin,
         "description": spec.description,
     }
+
+
+def _params(spec: LayerSpec) -> dict[str, str]:
+    """Forward's keyword parameters (not inputs) with their defaults' repr, ``required`` if none."""
+    try:
+        parameters = list(inspect.signature(spec.forward).parameters.values())
+    except (TypeError, ValueError):
+        return {}
+    keyword = [p for p in parameters if p.kind is p.KEYWORD_ONLY or p.name not in spec.input_names]
+    kinds = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    return {
+        p.name: "required" if p.default is p.empty else repr(p.default)
+        for p in keyword
+        if p.kind not in kinds
+    }
+
+
+def _cases_kind(cases: Any) -> str:
+    if cases is None:
+        return "none"
+    return "strategy" if hasattr(cases, "example") else f"{len(cases)} fixed"
 
 
 def _words(value: Any) -> str:

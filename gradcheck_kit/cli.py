@@ -307,7 +307,7 @@ def _formats(args: argparse.Namespace) -> list[tuple[str, str]]:
     chosen = []
     for path in args.output:
         suffix = "." + path.rsplit(".", 1)[-1].lower() if "." in path else ""
-        fmt = args.format or SUFFIXES.get(suffix)
+        fmt = SUFFIXES.get(suffix) or args.format
         if fmt is None:
             raise InvalidArgument(
                 f"--output={path!r}: cannot tell the format from its suffix; accepted suffixes: "

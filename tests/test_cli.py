@@ -285,3 +285,12 @@ def test_what_a_layer_prints_goes_to_stderr_so_the_json_on_stdout_stays_clean(tm
     )
     done = cli("check", str(tmp_path / "chatty_layers.py"), *FAST, "--format", "json")
     assert done.returncode == 0 and json.loads(done.stdout)["passed"] is True and "hi" in done.stderr
+
+
+def test_the_output_format_comes_from_the_suffix_then_from_format():
+    from gradcheck_kit.cli import _formats, build_parser
+
+    args = build_parser().parse_args(
+        ["check", "x", "--format", "json", "--output", "a.HTML", "--output", "b"]
+    )
+    assert _formats(args) == [("a.HTML", "html"), ("b", "json")]

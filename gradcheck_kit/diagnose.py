@@ -346,7 +346,7 @@ def border_width(report: InputReport) -> int | None:
     if report.failing_map is None or report.numeric_map is None:
         return None
     failing, probed = report.failing_map, ~np.isnan(report.numeric_map)
-    axes = hypotheses.spatial_axes(failing.ndim)
+    axes = (0, 1) if failing.ndim == 2 else hypotheses.spatial_axes(failing.ndim)  # (H, W) images
     if not axes or not failing.any():
         return None
     for width in range(1, max(failing.shape[k] for k in axes) // 2):

@@ -166,6 +166,7 @@ class PropertyResult:
     seconds: float = 0.0
     check_seconds: float = 0.0
     max_rel_err: float = 0.0
+    max_abs_err: float = 0.0
     kinks: int = 0
     case: Case | None = None
     description: str | None = None
@@ -207,6 +208,7 @@ class PropertyResult:
             "failing_examples": self.failing_examples,
             "seconds": round(self.seconds, 6),
             "max_rel_err": self.max_rel_err if np.isfinite(self.max_rel_err) else None,
+            "max_abs_err": self.max_abs_err if np.isfinite(self.max_abs_err) else None,
             "kinks": self.kinks,
             "case": self.description,
             "drawn": drawn(self.case) if self.case is not None else None,
@@ -242,7 +244,7 @@ class _Run:
     def __init__(self, spec: LayerSpec, mode: str, options: dict[str, Any]) -> None:
         self.spec, self.mode, self.options = spec, mode, options
         self.examples = self.failing = self.kinks = 0
-        self.max_rel_err = self.seconds = 0.0
+        self.max_rel_err = self.max_abs_err = self.seconds = 0.0
         self.last: tuple[Case, CheckResult] | None = None
 
     def __call__(self, case: Case) -> None:
@@ -252,6 +254,7 @@ class _Run:
         self.examples += 1
         self.kinks += result.kinks
         self.max_rel_err = max(self.max_rel_err, result.max_rel_err)
+        self.max_abs_err = max(self.max_abs_err, result.max_abs_err)
         if not result.passed:
             self.failing += 1
             self.last = (case, result)
@@ -403,6 +406,7 @@ def _read_blob(result: PropertyResult, exc: BaseException) -> None:
 def _collect(result: PropertyResult, run: _Run) -> None:
     result.examples, result.failing_examples = run.examples, run.failing
     result.kinks, result.max_rel_err, result.check_seconds = run.kinks, run.max_rel_err, run.seconds
+    result.max_abs_err = run.max_abs_err
 
 
 def _explain_failure(result: PropertyResult, run: _Run, dtypes: Sequence[str] | None) -> None:

@@ -13,6 +13,8 @@ from .errors import GradientMismatch
 SCHEMA_VERSION = 1
 
 ERROR, WARNING = "error", "warning"
+CRASHES = ("exception", "structure", "timeout", "internal")  # finding kinds that end a check
+INVALIDATING = ("mutation", "determinism")  # finding kinds that make the gradient verdict moot
 
 
 @dataclass
@@ -143,11 +145,17 @@ class CheckResult:
 
     @property
     def cause(self) -> str | None:
-        """The one-line reason the check failed, or None when it passed."""
+        """The one-line reason the check failed, or None when it passed: a crash first, then a
+        write into the inputs or grad_output or a nondeterministic call (either one makes the
+        gradient comparison moot), then the first failing input, then any other finding."""
+        errors = self.errors
+        for kinds in (CRASHES, INVALIDATING):
+            first = next((f for f in errors if f.kind in kinds), None)
+            if first is not None:
+                return first.message
         for report in self.inputs:
             if not report.passed:
                 return f"{report.name}: {report.cause or 'gradient mismatch'}"
-        errors = self.errors
         return errors[0].message if errors else None
 
     @property

@@ -10,8 +10,8 @@ from .result import CheckResult, Finding, InputReport
 def render_text(result: CheckResult) -> str:
     verdict = "PASSED" if result.passed else "FAILED"
     lines = [f"gradcheck {result.name} [{result.backend}] {verdict}", f"  case: {result.case}"]
-    lines += [_input_line(r) for r in result.inputs]
     for report in result.inputs:
+        lines.append(_input_line(report))
         if not report.passed:
             lines += _failure_detail(report)
     lines += [_finding_line(f) for f in result.findings]

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import ctypes
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from .errors import CheckTimeout, InvalidArgument
 
@@ -39,9 +41,25 @@ def deadline(seconds: float | None) -> Iterator[None]:
             yield
 
 
+RETRY_SECONDS = 0.05  # how soon to try again when the limit falls inside an import
+
+
+def _importing(frame: Any) -> bool:
+    """True while ``frame`` or a caller runs the import machinery: an exception raised there can
+    leave a C extension half-initialised (torch then crashes the process), so the limit waits."""
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            return True
+        frame = frame.f_back
+    return False
+
+
 @contextmanager
 def _alarm(seconds: float) -> Iterator[None]:
-    def expire(signum: int, frame: object) -> None:
+    def expire(signum: int, frame: Any) -> None:
+        if _importing(frame):
+            signal.setitimer(signal.ITIMER_REAL, RETRY_SECONDS)
+            return
         raise CheckTimeout(f"the check ran longer than timeout={seconds:g} s")
 
     previous = signal.signal(signal.SIGALRM, expire)
@@ -59,8 +77,12 @@ def _watchdog(seconds: float) -> Iterator[None]:
     done = threading.Event()
 
     def watch() -> None:
-        if not done.wait(seconds):
-            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(target), ctypes.py_object(CheckTimeout))
+        if done.wait(seconds):
+            return
+        while _importing(sys._current_frames().get(target)):
+            if done.wait(RETRY_SECONDS):
+                return
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(target), ctypes.py_object(CheckTimeout))
 
     watcher = threading.Thread(target=watch, name="gradcheck-timeout", daemon=True)
     watcher.start()

@@ -85,3 +85,33 @@ def test_the_same_seed_gives_the_same_verdicts_and_numbers_for_every_hostile_lay
                 f.pop("traceback")
                 f["message"] = f["message"].split(" (calls so far")[0]
         assert first == second, name
+
+
+def test_a_timeout_never_interrupts_an_import(tmp_path, monkeypatch):
+    (tmp_path / "slow_to_import.py").write_text("import time\ntime.sleep(0.8)\nfinished = True\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    def forward(x):
+        import slow_to_import
+
+        return np.tanh(x) * slow_to_import.finished
+
+    result = gk.check(forward, lambda dy, x: (dy * (1 - np.tanh(x) ** 2),), (np.ones(3),), timeout=0.2)
+    import slow_to_import
+
+    assert slow_to_import.finished is True  # the module finished importing: no half-loaded state
+    assert result.finding("timeout") is not None
+
+
+@pytest.mark.parametrize(
+    ("name", "words"),
+    [
+        ("mutates_its_input", "forward wrote into x"),
+        ("mutates_grad_output", "backward wrote into grad_output"),
+        ("random_backward", "backward gave a different gradient"),
+        ("different_on_every_call", "forward gave a different output"),
+    ],
+)
+def test_the_cause_leads_with_what_makes_the_gradient_verdict_moot(name, words):
+    spec = gk.registry.get(f"hostile.{name}")
+    assert gk.check_case(spec, spec.cases[0]).cause.startswith(words)

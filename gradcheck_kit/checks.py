@@ -238,12 +238,12 @@ class _Session:
     ) -> Setup:
         """The gradient check's state; ``terms`` (output term scales) are measured when None."""
         b = self.b
-        dy64 = [b.float64(d) if d is not None else None for d in dy]
+        dy64 = [b.as_float64(d) if d is not None else None for d in dy]  # ours: no copy needed
         objective = Objective(
             self.plan.forward,
             self.plan.params,
             ev.base,
-            {i: b.float64(ev.base[i]) for i in usable},
+            {i: b.as_float64(ev.base[i]) for i in usable},
             ev.grid,
             dy64,
             b,
@@ -256,13 +256,15 @@ class _Session:
             objective.terms = terms  # per output: the same whatever grad_output weighs them
         noise_eps = objective_noise(ev.noise_eps)
         spread = objective.base_spread()
-        host_values = {i: to_numpy(objective.base64[i]).astype(np.float64) for i in usable}
+        host_values = {i: np.asarray(to_numpy(objective.base64[i]), dtype=np.float64) for i in usable}
+        # gradients are copied once: a layer may hand back a buffer its next backward call reuses
+        gradients64 = {i: b.float64(gradients[i]) for i in usable}
         return Setup(
             objective,
             noise_eps * spread,
             self.plan.names,
-            {i: b.float64(gradients[i]) for i in usable},
-            {i: to_numpy(gradients[i]).astype(np.float64) for i in usable},
+            gradients64,
+            {i: np.asarray(to_numpy(gradients64[i]), dtype=np.float64) for i in usable},
             host_values,
             {i: step_fraction(ev.grid[i]) for i in usable},
             {i: ev.analytic_eps[i] for i in usable},

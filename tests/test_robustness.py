@@ -94,6 +94,7 @@ def test_a_timeout_never_interrupts_an_import(tmp_path, monkeypatch):
     def forward(x):
         import slow_to_import
 
+        time.sleep(0.5)  # the limit, deferred past the import, lands here
         return np.tanh(x) * slow_to_import.finished
 
     result = gk.check(forward, lambda dy, x: (dy * (1 - np.tanh(x) ** 2),), (np.ones(3),), timeout=0.2)

@@ -67,11 +67,13 @@ class Objective:
             )
         return outputs
 
-    def evaluate(self, replaced: Mapping[int, Any]) -> list[Any]:
-        """Float64 copies of the outputs at the replaced point (None where no grad_output): a
-        layer may hand back one buffer it overwrites on its next call."""
+    def evaluate(self, replaced: Mapping[int, Any], *, keep: bool = True) -> list[Any]:
+        """The outputs at the replaced point in float64 (None where no grad_output). ``keep``
+        copies them: a layer may hand back one buffer that its next call overwrites, so outputs
+        used only before the next call need no copy."""
+        convert = self.backend.float64 if keep else self.backend.as_float64
         return [
-            self.backend.float64(y) if dy is not None else None
+            convert(y) if dy is not None else None
             for dy, y in zip(self.dy, self.outputs(replaced))
         ]
 
@@ -275,7 +277,7 @@ def direction_differences(
     b, xp = objective.backend, objective.backend.xp
     rows = np.zeros((6, len(directions)))
     for k, direction in enumerate(directions):
-        moved, outs = {}, {}
+        moved: dict[float, dict[int, Any]] = {}
         for sign in sides:
             row = 0 if sign > 0 else 1
             replaced, predicted, deltas = {}, 0.0, {}
@@ -285,8 +287,7 @@ def direction_differences(
                 deltas[i] = b.as_float64(fed) - x64
                 replaced[i] = fed
                 predicted += b.scalar(xp.sum(gradients64[i] * deltas[i]))
-            outs[sign] = objective.evaluate(replaced)
-            rows[row, k] = sign * objective.delta(outs[sign])
+            rows[row, k] = sign * objective.delta(objective.evaluate(replaced, keep=False))
             rows[row + 2, k] = predicted
             moved[sign] = deltas
         # one-sided calls stand in the mirror image of the plus step for the minus one

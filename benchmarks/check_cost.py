@@ -3,6 +3,11 @@ side in one run: gk.check (auto and projection mode) against torch.autograd.grad
 (fast_mode=True) for conv2d at three sizes, float64, on NumPy (the reference conv2d), torch CPU,
 and where a GPU is available CuPy and torch-CUDA.
 
+The unit is one forward+backward timed in a tight loop ("hot": the allocator hands the layer
+the same warm memory again and again). Inside a check the same calls run with other arrays alive
+and are slower for large layers; "in situ" divides by the layer's own calls timed inside the
+check instead, which is the check's overhead over the calls it needs.
+
     python benchmarks/check_cost.py [--repeats 3] [--sizes small,medium,large]
 """
 
@@ -58,7 +63,36 @@ def numpy_row(shape: tuple[int, ...], repeats: int, xp: Any = np) -> dict[str, f
     for mode in ("auto", "projection"):
         t = seconds(lambda m=mode: gk.check(spec.forward, spec.backward, inputs, PARAMS, mode=m), repeats)
         row[f"gk {mode}"] = t / unit
+    total, forward_s, backward_s = in_situ(spec.forward, spec.backward, inputs, xp)
+    row["gk in situ"] = total / (forward_s + backward_s)
     return row
+
+
+def in_situ(
+    forward: Callable[..., Any], backward: Callable[..., Any], inputs: Any, module: Any
+) -> tuple[float, float, float]:
+    """A projection check's time, and the mean forward and backward call timed inside it."""
+    spent = {"forward": [0.0, 0], "backward": [0.0, 0]}
+
+    def timed(fn: Callable[..., Any], key: str) -> Callable[..., Any]:
+        def run(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            out = fn(*args, **kwargs)
+            _sync(module)
+            spent[key][0] += time.perf_counter() - start
+            spent[key][1] += 1
+            return out
+
+        return run
+
+    gk.check(timed(forward, "forward"), timed(backward, "backward"), inputs, PARAMS, mode="projection")
+    for value in spent.values():
+        value[:] = [0.0, 0]
+    start = time.perf_counter()
+    gk.check(timed(forward, "forward"), timed(backward, "backward"), inputs, PARAMS, mode="projection")
+    total = time.perf_counter() - start
+    means = [t / max(n, 1) for t, n in spent.values()]
+    return total, means[0], means[1]
 
 
 def torch_row(shape: tuple[int, ...], repeats: int, device: str) -> dict[str, float]:
@@ -86,6 +120,9 @@ def torch_row(shape: tuple[int, ...], repeats: int, device: str) -> dict[str, fl
     for mode in ("auto", "projection"):
         t = seconds(lambda m=mode: gk.check(forward, backward, (x, w, b), PARAMS, mode=m), repeats)
         row[f"gk {mode}"] = t / unit
+    # torch's "backward" here is a VJP that runs the forward again: one call is the whole unit
+    total, _, vjp = in_situ(forward, backward, (x, w, b), torch)
+    row["gk in situ"] = total / vjp
     leaves = tuple(t.detach().requires_grad_(True) for t in (x, w, b))
     fast = seconds(
         lambda: torch.autograd.gradcheck(lambda *a: f(*a, **PARAMS), leaves, fast_mode=True), repeats
@@ -125,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--sizes", default=",".join(SIZES))
     args = parser.parse_args(argv)
-    columns = ["fwd+bwd ms", "gk auto", "gk projection", "torch fast"]
+    columns = ["fwd+bwd ms", "gk auto", "gk projection", "gk in situ", "torch fast"]
     print("check cost in units of one forward+backward (conv2d, float64, 3x3, stride 1, padding 1)")
     print(f"{'backend':11} {'shape':16} " + " ".join(f"{c:>13}" for c in columns))
     for name, row_of in backends():

@@ -297,8 +297,8 @@ def _special_elements(values: np.ndarray, *, exhaustive: bool) -> np.ndarray:
     full sort; a kink showing up later brings the exhaustive search after all."""
     flat = values.reshape(-1)
     special = flat == 0
-    if not exhaustive and flat.size > TIE_SAMPLE:
-        sample = np.sort(flat[np.random.default_rng(flat.size).choice(flat.size, TIE_SAMPLE, replace=False)])
+    if not exhaustive and flat.size > 4 * TIE_SAMPLE:
+        sample = np.sort(flat[:: flat.size // TIE_SAMPLE])  # evenly strided: no random draw to pay
         if not (sample[1:] == sample[:-1]).any():
             return np.flatnonzero(special)
     ordered = np.sort(flat)

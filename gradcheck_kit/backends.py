@@ -7,6 +7,7 @@ device. Detection looks in ``sys.modules`` and never imports CuPy or torch itsel
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -49,11 +50,22 @@ def backend_name(x: Any) -> str:
     )
 
 
+_DTYPE_NAMES: dict[Any, str] = {}
+
+
 def dtype_name(x: Any) -> str:
-    """'float32', 'int64', … for any backend's array or dtype."""
-    dtype = getattr(x, "dtype", x)
-    name = getattr(dtype, "name", None)  # NumPy and CuPy dtypes: fast, no str() formatting
-    return name if isinstance(name, str) else str(dtype).removeprefix("torch.")
+    """'float32', 'int64', … for any backend's array or dtype (memoized: NumPy formats the name
+    anew on every ``dtype.name``, and a check asks a few hundred times)."""
+    dtype = np.dtype(x) if isinstance(x, type) else getattr(x, "dtype", x)  # np.float32 is a type
+    try:
+        return _DTYPE_NAMES[dtype]
+    except (KeyError, TypeError):
+        pass
+    name = getattr(dtype, "name", None)
+    name = name if isinstance(name, str) else str(dtype).removeprefix("torch.")
+    with contextlib.suppress(TypeError):  # an unhashable dtype-like: just answer
+        _DTYPE_NAMES[dtype] = name
+    return name
 
 
 def is_floating(x: Any) -> bool:

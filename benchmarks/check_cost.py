@@ -6,7 +6,8 @@ and where a GPU is available CuPy and torch-CUDA.
 The unit is one forward+backward timed in a tight loop ("hot": the allocator hands the layer
 the same warm memory again and again). Inside a check the same calls run with other arrays alive
 and are slower for large layers; "in situ" divides by the layer's own calls timed inside the
-check instead, which is the check's overhead over the calls it needs.
+check instead, which is the check's overhead over the calls it needs (NumPy rows; torch's
+thread pool makes per-call times inside a check too erratic to divide by).
 
     python benchmarks/check_cost.py [--repeats 3] [--sizes small,medium,large]
 """
@@ -120,9 +121,6 @@ def torch_row(shape: tuple[int, ...], repeats: int, device: str) -> dict[str, fl
     for mode in ("auto", "projection"):
         t = seconds(lambda m=mode: gk.check(forward, backward, (x, w, b), PARAMS, mode=m), repeats)
         row[f"gk {mode}"] = t / unit
-    # torch's "backward" here is a VJP that runs the forward again: one call is the whole unit
-    total, _, vjp = in_situ(forward, backward, (x, w, b), torch)
-    row["gk in situ"] = total / vjp
     leaves = tuple(t.detach().requires_grad_(True) for t in (x, w, b))
     fast = seconds(
         lambda: torch.autograd.gradcheck(lambda *a: f(*a, **PARAMS), leaves, fast_mode=True), repeats

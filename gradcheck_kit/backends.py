@@ -136,12 +136,6 @@ class Backend:
     def scalar(self, x: Any) -> float:
         return float(x.item()) if hasattr(x, "item") else float(x)
 
-    def sync(self) -> None:
-        if self.name == "cupy":
-            sys.modules["cupy"].cuda.get_current_stream().synchronize()
-        elif self.name == "torch" and str(self.device).startswith("cuda"):
-            sys.modules["torch"].cuda.synchronize(self.device)
-
 
 def to_numpy(x: Any) -> np.ndarray:
     """Any backend's array as a host NumPy array (bfloat16 becomes float32). NumPy arrays come

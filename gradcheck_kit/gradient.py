@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .backends import Backend, to_numpy
+from .backends import Backend
 from .oracles.finite_diff import (
     Judgement,
     Objective,
@@ -27,7 +27,7 @@ from .oracles.finite_diff import (
 )
 from .oracles.taylor import taylor_test
 from .result import InputReport
-from .tolerances import analytic_slack, element_steps, input_scale
+from .tolerances import analytic_slack, element_steps
 
 REFINEMENTS = (8.0, 64.0)  # retry failing probes at t/8 and t/64: kinks and curvature fade
 BORDERLINE = 10.0  # a failure within 10x its tolerance earns a Taylor second opinion
@@ -393,8 +393,4 @@ def _fill_worst(
         report.worst_index = ()
 
 
-def host(x: Any) -> np.ndarray:
-    return to_numpy(x).astype(np.float64)
-
-
-__all__ = ["Setup", "elementwise_report", "input_scale", "projection_reports"]
+__all__ = ["Setup", "elementwise_report", "joint_direction", "judge_directions", "projection_reports"]

@@ -1,5 +1,7 @@
 """Misbehaving layers never break the harness: one failed result each, a one-line cause, bounded
-time, and the next layer still runs."""
+time, and the next layer still runs, through gk.check and through the CLI. (Bad configuration on
+the command line, exit 2 naming the value, is covered in test_cli.py; argument errors of
+gk.check in test_arguments.py; escaping of user text in test_report.py and test_html.py.)"""
 
 from __future__ import annotations
 
@@ -116,3 +118,28 @@ def test_a_timeout_never_interrupts_an_import(tmp_path, monkeypatch):
 def test_the_cause_leads_with_what_makes_the_gradient_verdict_moot(name, words):
     spec = gk.registry.get(f"hostile.{name}")
     assert gk.check_case(spec, spec.cases[0]).cause.startswith(words)
+
+
+def test_the_hostile_zoo_runs_through_the_cli_with_one_clear_verdict_each_and_no_crash(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    args = ["check", str(root / "tests" / "support" / "hostile_layers.py"), "--dtype", "float64"]
+    args += ["--timeout", "0.5", "--database", "none", "--output", str(tmp_path / "hostile.json")]
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "gradcheck_kit.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
+    assert done.returncode == 1, done.stderr[-2000:]  # failures, not a crash (139) or usage (2)
+    entries = json.loads((tmp_path / "hostile.json").read_text())["entries"]
+    assert len(entries) == len(HOSTILE) >= 20 and all(e["status"] == "failed" for e in entries)
+    assert all(e["cause"] and "\n" not in e["cause"] for e in entries)
+    assert time.perf_counter() - started < 60

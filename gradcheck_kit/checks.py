@@ -299,20 +299,29 @@ class _Session:
             if moved[i] is not None and tuple(moved[i].shape) == tuple(ev.gradients[i].shape)
         }
 
+    def _backward_as_evaluated(self, ev: precision.Evaluation, dy: list[Any]) -> list[Any]:
+        """Backward for another grad_output, called the way ``ev.gradients`` were: on the float64
+        base point when they came from the float64 run, else on fresh copies of the inputs."""
+        b = self.b
+        if ev.float64_backward:
+            dy64 = [b.float64(d) if d is not None else None for d in dy]
+            return self._call_backward(dy64, contracts.snapshot(b, ev.base))
+        return self._call_backward(dy, self._fresh_inputs())
+
     def _linearity_residuals(self, ev: precision.Evaluation, usable: list[int]) -> dict[int, np.ndarray]:
         """|g(dy) + g(d) - g(dy + d)| of the backward that produced ``ev.gradients``."""
-        b, own = self.b, not (ev.float64_backward or all(ev.grid[i] == "float64" for i in usable))
-        dy = [d if own or d is None else b.float64(d) for d in self.dy_values]
-        rng = np.random.default_rng([self.plan.seed, 2])
+        b, rng = self.b, np.random.default_rng([self.plan.seed, 2])
+        # the identity is exact only if dy + d is formed in the dtype the backward runs in
+        dy = [b.float64(d) if d is not None and ev.float64_backward else d for d in self.dy_values]
         other = [
             None if d is None else b.astype(b.from_numpy(rng.uniform(-1.5, 1.5, tuple(d.shape))), d.dtype)
             for d in dy
         ]
-        inputs = self._fresh_inputs() if own else contracts.snapshot(b, ev.base)
         try:
-            g_other = self._call_backward(other, inputs)
-            both = [None if d is None else d + e for d, e in zip(dy, other)]
-            g_both = self._call_backward(both, contracts.snapshot(b, inputs))
+            g_other = self._backward_as_evaluated(ev, other)
+            g_both = self._backward_as_evaluated(
+                ev, [None if d is None else d + e for d, e in zip(dy, other)]
+            )
         except LayerCallError:
             return {}
         out = {}
@@ -331,18 +340,11 @@ class _Session:
     ) -> Setup | None:
         """The same check with |grad_output| (see ``gradient._convex_retry``)."""
         dy = [self.b.xp.abs(d) if d is not None else None for d in self.dy_values]
-        if ev.float64_backward:
-            inputs, given = (
-                contracts.snapshot(self.b, ev.base),
-                [self.b.float64(d) if d is not None else None for d in dy],
-            )
-        else:
-            inputs, given = self._fresh_inputs(), dy
         try:
-            grads = self._call_backward(given, inputs)
+            grads = self._backward_as_evaluated(ev, dy)
         except LayerCallError:
             return None
-        _, ok = contracts.gradient_contract(grads, inputs, self.plan.names, usable)
+        _, ok = contracts.gradient_contract(grads, self.plan.inputs, self.plan.names, usable)
         if set(ok) != set(usable):
             return None
         return self._make_setup(ev, usable, dy, {i: grads[i] for i in usable}, terms)

@@ -72,10 +72,7 @@ class Objective:
         copies them: a layer may hand back one buffer that its next call overwrites, so outputs
         used only before the next call need no copy."""
         convert = self.backend.float64 if keep else self.backend.as_float64
-        return [
-            convert(y) if dy is not None else None
-            for dy, y in zip(self.dy, self.outputs(replaced))
-        ]
+        return [convert(y) if dy is not None else None for dy, y in zip(self.dy, self.outputs(replaced))]
 
     def delta(self, outputs: Sequence[Any]) -> float:
         """F(outputs) - F(base) as sum <dy, y - y0>: differencing outputs before reducing keeps
@@ -84,21 +81,6 @@ class Objective:
         for dy, y, y0 in zip(self.dy, outputs, self.base_outputs):
             if dy is not None:
                 total += self.backend.scalar(xp.sum(dy * (y - y0)))
-        return total
-
-    def value(self, outputs: Sequence[Any]) -> float:
-        xp, total = self.backend.xp, 0.0
-        for dy, y in zip(self.dy, outputs):
-            if dy is not None:
-                total += self.backend.scalar(xp.sum(dy * self.backend.float64(y)))
-        return total
-
-    def magnitude(self, outputs: Sequence[Any]) -> float:
-        """sum |dy * y|: the scale rounding noise in F is relative to."""
-        xp, total = self.backend.xp, 0.0
-        for dy, y in zip(self.dy, outputs):
-            if dy is not None:
-                total += self.backend.scalar(xp.sum(xp.abs(dy * self.backend.float64(y))))
         return total
 
     def changes(self, plus: Sequence[Any], minus: Sequence[Any]) -> tuple[float, int]:

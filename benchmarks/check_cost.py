@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, row_of in backends():
         for size in args.sizes.split(","):
             shape = SIZES[size]
-            repeats = 1 if size == "large" else args.repeats
+            repeats = args.repeats
             row = row_of(shape, repeats)
             cells = [f"{row[c]:13.2f}" if c in row else f"{'-':>13}" for c in columns]
             print(f"{name:11} {shape!s:16} " + " ".join(cells), flush=True)

@@ -26,7 +26,7 @@ from . import contracts, precision, timeouts
 from .backends import Backend, dtype_name, eps, is_array, is_floating, to_numpy
 from .errors import CheckTimeout
 from .explain import explain
-from .gradient import Setup, elementwise_report, projection_reports
+from .gradient import Setup, elementwise_report, projection_reports, signed_magnitudes
 from .invoke import LayerCallError, call, gradients_of, outputs_of
 from .oracles.finite_diff import Objective
 from .plan import Plan, positive_int
@@ -134,6 +134,7 @@ class _Session:
         self.outputs = y
         self.labels = ["output"] if len(y) == 1 else [f"output {k}" for k in range(len(y))]
         mutated = contracts.mutations("forward", plan.names, self.originals, plan.inputs)
+        self.forward_mutated = bool(mutated)
         self.add(mutated)
         if not self.allow_aliasing:
             self.add(contracts.aliasing(y, plan.inputs, plan.names))
@@ -163,9 +164,8 @@ class _Session:
             if not is_floating(out):
                 dy.append(None)
                 continue
-            signs = self.rng.choice([-1.0, 1.0], size=tuple(out.shape))
-            values = signs * self.rng.uniform(0.5, 1.5, size=tuple(out.shape))
-            dy.append(self.b.astype(self.b.from_numpy(values), out.dtype))
+            values = self.b.from_numpy(signed_magnitudes(self.rng, tuple(out.shape)))
+            dy.append(values if dtype_name(out) == "float64" else self.b.astype(values, out.dtype))
         return dy
 
     # -- stage 2 -----------------------------------------------------------------------------
@@ -173,9 +173,11 @@ class _Session:
         plan = self.plan
         dy_labels = ["grad_output"] if len(dy) == 1 else [f"grad_output[{k}]" for k in range(len(dy))]
         dy_before = contracts.snapshot(self.b, dy)
-        inputs_before = contracts.snapshot(self.b, plan.inputs)
+        # unless forward wrote into them, the caller's arrays still equal our private copies
+        inputs_before = contracts.snapshot(self.b, plan.inputs) if self.forward_mutated else self.originals
         grads = self._call_backward(dy, plan.inputs)
-        self.add(contracts.mutations("backward", dy_labels, dy_before, dy))
+        dy_mutated = contracts.mutations("backward", dy_labels, dy_before, dy)
+        self.add(dy_mutated)
         mutated = contracts.mutations("backward", plan.names, inputs_before, plan.inputs)
         self.add(mutated)
         computes_in = precision.lowest_float(self.outputs)
@@ -186,7 +188,8 @@ class _Session:
         self.add(nonfinite)
         broken = {f.input for f in nonfinite}
         usable = [i for i in usable if labels[i] not in broken]  # already failed, not comparable
-        again = self._call_backward(contracts.snapshot(self.b, dy_before), self._repeat_inputs(mutated))
+        repeat_dy = contracts.snapshot(self.b, dy_before) if dy_mutated else dy
+        again = self._call_backward(repeat_dy, self._repeat_inputs(mutated))
         self.add(
             contracts.repeats(
                 [grads[i] for i in usable],

@@ -53,13 +53,16 @@ class Setup:
     rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
     convex: Callable[[], Setup | None] | None = None  # the same check with |grad_output|
     _convex_setup: Any = None
+    _slack: dict[int, tuple[float, float]] = field(default_factory=dict)
 
     @property
     def backend(self) -> Backend:
         return self.objective.backend
 
     def slack(self, i: int) -> tuple[float, float]:
-        rtol, atol = analytic_slack(self.analytic_eps[i], self.host_gradients[i])
+        if i not in self._slack:  # asked per probe batch; the gradient's peak is a pass over it
+            self._slack[i] = analytic_slack(self.analytic_eps[i], self.host_gradients[i])
+        rtol, atol = self._slack[i]
         return (
             self.rtol if self.rtol is not None else rtol,
             self.atol if self.atol is not None else atol,
@@ -308,10 +311,21 @@ def _special_elements(values: np.ndarray, *, exhaustive: bool) -> np.ndarray:
     return np.flatnonzero(special)
 
 
+def signed_magnitudes(rng: np.random.Generator, shape: int | tuple[int, ...]) -> np.ndarray:
+    """Random signs times magnitudes in [0.5, 1.5): no coordinate is tiny. Computed in place
+    (each pass over a large input costs as much as a cheap layer's forward)."""
+    u = rng.random(shape)
+    u *= 2.0
+    u -= 1.0  # uniform in [-1, 1)
+    negative = u < 0
+    np.abs(u, out=u)
+    u += 0.5
+    np.negative(u, out=u, where=negative)
+    return u
+
+
 def _unit_coordinates(setup: Setup, mask: np.ndarray) -> np.ndarray:
-    """Random signs times magnitudes in [0.5, 1.5]: no coordinate is tiny."""
-    u = setup.rng.uniform(-1.0, 1.0, size=mask.size)
-    return np.copysign(0.5 + np.abs(u), u) * mask
+    return signed_magnitudes(setup.rng, mask.size) * mask
 
 
 def _scales(setup: Setup, i: int) -> np.ndarray:
@@ -328,13 +342,16 @@ def joint_direction(setup: Setup, inputs: list[int], specials: dict[int, np.ndar
     contribution <g_i, d_i> drowns another's (a tiny bias gradient next to a huge weight one)."""
     raw = {}
     for i in inputs:
-        mask = np.ones(setup.host_values[i].size)
-        mask[specials[i]] = 0.0
-        raw[i] = _unit_coordinates(setup, mask) * _scales(setup, i)
+        coordinates = signed_magnitudes(setup.rng, setup.host_values[i].size)
+        coordinates[specials[i]] = 0.0
+        coordinates *= _scales(setup, i)
+        raw[i] = coordinates
     weight = {i: float(np.linalg.norm(setup.host_gradients[i].reshape(-1) * raw[i])) for i in inputs}
     positive = [w for w in weight.values() if w > 0]
     smallest = min(positive) if positive else 1.0
-    return {i: _device(setup, i, raw[i] * _balance(weight[i], smallest)) for i in inputs}
+    for i in inputs:
+        raw[i] *= _balance(weight[i], smallest)
+    return {i: _device(setup, i, raw[i]) for i in inputs}
 
 
 def _balance(weight: float, smallest: float) -> float:

@@ -59,7 +59,10 @@ def input_scale(values: np.ndarray) -> float:
 
 def element_steps(values: np.ndarray, fraction: float) -> np.ndarray:
     """Per-element step: a fraction of the element's magnitude, never below the input's scale."""
-    return fraction * np.maximum(np.abs(values), input_scale(values))
+    steps = np.abs(values)
+    np.maximum(steps, input_scale(values), out=steps)
+    steps *= fraction
+    return steps
 
 
 def objective_noise(eps: float, magnitude: float = 1.0) -> float:

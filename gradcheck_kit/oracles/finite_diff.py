@@ -77,10 +77,10 @@ class Objective:
     def delta(self, outputs: Sequence[Any]) -> float:
         """F(outputs) - F(base) as sum <dy, y - y0>: differencing outputs before reducing keeps
         the float64 sum's own rounding (relative to all of F) out of the difference."""
-        xp, total = self.backend.xp, 0.0
+        total = 0.0
         for dy, y, y0 in zip(self.dy, outputs, self.base_outputs):
             if dy is not None:
-                total += self.backend.scalar(xp.sum(dy * (y - y0)))
+                total += self.backend.dot(dy, y - y0)
         return total
 
     def changes(self, plus: Sequence[Any], minus: Sequence[Any]) -> tuple[float, int]:
@@ -144,7 +144,8 @@ class Objective:
                     sizes.append(None)
                     continue
                 size = xp.abs(y)
-                rms = self.backend.scalar(xp.sqrt(xp.mean(y * y))) if y.size else 0.0
+                count = int(np.prod(tuple(y.shape)))
+                rms = float(np.sqrt(self.backend.dot(y, y) / count)) if count else 0.0
                 floor = rms
                 if measured is not None and measured.size:
                     size = xp.maximum(size, measured)
@@ -162,7 +163,7 @@ class Objective:
                 if dy is None:
                     continue
                 terms = xp.abs(dy) * size
-                squares += self.backend.scalar(xp.sum(terms * terms))
+                squares += self.backend.dot(terms, terms)
                 count += int(np.prod(tuple(dy.shape)))
             self._spread = float(np.sqrt(squares)) * 2.0 * float(np.sqrt(max(1.0, np.log2(max(count, 2)))))
         return self._spread
@@ -256,7 +257,7 @@ def direction_differences(
     sides: tuple[float, ...] = (1.0, -1.0),
 ) -> Differences:
     """Perturb all inputs in ``directions`` at once (one probe per direction), by ±step·d."""
-    b, xp = objective.backend, objective.backend.xp
+    b = objective.backend
     rows = np.zeros((6, len(directions)))
     for k, direction in enumerate(directions):
         moved: dict[float, dict[int, Any]] = {}
@@ -265,20 +266,27 @@ def direction_differences(
             replaced, predicted, deltas = {}, 0.0, {}
             for i, d in direction.items():
                 x64 = objective.base64[i]
-                fed = objective.feed(i, x64 + (sign * step) * d)
+                moved_to = d * (sign * step)
+                moved_to += x64  # (in place: no second temporary the size of the input)
+                fed = objective.feed(i, moved_to)
                 deltas[i] = b.as_float64(fed) - x64
                 replaced[i] = fed
-                predicted += b.scalar(xp.sum(gradients64[i] * deltas[i]))
+                predicted += b.dot(gradients64[i], deltas[i])
             rows[row, k] = sign * objective.delta(objective.evaluate(replaced, keep=False))
             rows[row + 2, k] = predicted
             moved[sign] = deltas
-        # one-sided calls stand in the mirror image of the plus step for the minus one
-        back = moved.get(-1.0) or {i: -step_i for i, step_i in moved[1.0].items()}
-        span = {i: moved[1.0][i] - back[i] for i in direction}
-        rows[4, k] = sum(b.scalar(xp.sum(xp.abs(gradients64[i] * span[i]))) for i in direction)
+        rows[4, k] = sum(_analytic_scale(b, gradients64[i], moved, i) for i in direction)
         rows[5, k] = objective.base_spread()
     ones = np.full(len(directions), step)
     return Differences(rows[0], rows[1], ones, ones.copy(), rows[2], rows[3], rows[4], rows[5])
+
+
+def _analytic_scale(b: Backend, g: Any, moved: Mapping[float, Mapping[int, Any]], i: int) -> float:
+    """sum |g| |x+ - x-| for input i: the scale of the analytic prediction's rounding. One-sided
+    calls stand in the mirror image of the plus step for the minus one (a span of twice it)."""
+    span = moved[1.0][i] - moved[-1.0][i] if -1.0 in moved else moved[1.0][i] * 2.0
+    span *= g  # in place: the span is ours and used once
+    return b.scalar(b.xp.sum(b.xp.abs(span)))
 
 
 def direction_pair(

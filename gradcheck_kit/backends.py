@@ -138,9 +138,11 @@ class Backend:
 
     def dot(self, a: Any, b: Any) -> float:
         """sum(a * b) over all elements, without the product's temporary where the library can
-        (NumPy and CuPy: one BLAS dot)."""
+        (one BLAS dot; torch's is for 1-d tensors of one dtype)."""
         if self.name == "torch":
-            return self.scalar((a * b).sum())
+            if a.dtype != b.dtype or a.is_complex():
+                return self.scalar((a * b).sum())
+            return self.scalar(sys.modules["torch"].dot(a.reshape(-1), b.reshape(-1)))
         return float(self.xp.vdot(a, b)) if self.name == "numpy" else self.scalar(self.xp.vdot(a, b))
 
 

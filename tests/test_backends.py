@@ -18,6 +18,28 @@ def test_same_values_treats_nan_as_equal_and_finds_the_first_difference():
     assert not backends.same_values(a, b) and backends.first_difference(a, b) == (2,)
 
 
+def test_same_values_tells_a_changed_nan_and_a_changed_integer_apart():
+    a = np.array([1.0, np.nan])
+    assert not backends.same_values(a, np.array([np.nan, 1.0]))
+    assert not backends.same_values(np.arange(3), np.array([0, 1, 3]))
+    assert backends.same_values(np.arange(3), np.arange(3))
+
+
+@pytest.mark.parametrize("library", ["numpy", "torch"])
+def test_dot_sums_the_product_over_every_element_of_any_layout(library):
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((3, 4, 5)), rng.standard_normal((5, 4, 3)).T  # b not contiguous
+    expected = float(np.sum(a * b))
+    if library == "torch":
+        torch = pytest.importorskip("torch")
+        a, b = torch.as_tensor(a), torch.as_tensor(b)
+        mixed = float(backends.backend_of([a]).dot(a, b.to(torch.float32)))
+        assert mixed == pytest.approx(expected, rel=1e-6)
+    backend = backends.backend_of([a])
+    assert backend.dot(a, b) == pytest.approx(expected, rel=1e-12)
+    assert backend.dot(a[0, 0, 0], b[0, 0, 0]) == pytest.approx(float(a[0, 0, 0] * b[0, 0, 0]))
+
+
 def test_shares_memory_sees_views_but_not_copies():
     x = np.arange(6.0).reshape(2, 3)
     assert backends.shares_memory(x, x.T) and not backends.shares_memory(x, x.copy())

@@ -32,8 +32,10 @@ def test_round_to_float32_lands_on_the_float32_grid():
 def test_a_smooth_function_passes_even_when_truncation_dominates():
     # F(x) = x^3 at x = 1: central differences carry h^2 truncation, shrinking 4x per halving
     x, h = 1.0, 1e-2
+
     def f(v):
         return v**3
+
     coarse = differences([f(x + h) - f(x)], [f(x) - f(x - h)], h, [3.0])
     fine = differences([f(x + h / 2) - f(x)], [f(x) - f(x - h / 2)], h / 2, [3.0])
     assert judge(coarse, fine, 1e-15, 0.0, 0.0).passed.all()

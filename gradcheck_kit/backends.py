@@ -146,6 +146,16 @@ class Backend:
         return float(self.xp.vdot(a, b)) if self.name == "numpy" else self.scalar(self.xp.vdot(a, b))
 
 
+    def sum_abs(self, scratch: Any) -> float:
+        """sum |scratch|, overwriting ``scratch`` with its absolute values (no temporary)."""
+        if self.name == "torch":
+            return self.scalar(scratch.abs_().sum())
+        if self.name == "numpy" and not isinstance(scratch, np.ndarray):
+            return float(abs(scratch))  # NumPy scalars (what arithmetic on 0-d arrays gives)
+        module = np if self.name == "numpy" else sys.modules["cupy"]
+        return self.scalar(module.sum(module.abs(scratch, out=scratch)))
+
+
 def to_numpy(x: Any) -> np.ndarray:
     """Any backend's array as a host NumPy array (bfloat16 becomes float32). NumPy arrays come
     back as they are, not copied: treat the result as read-only."""

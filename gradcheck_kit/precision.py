@@ -114,8 +114,9 @@ def evaluation_point(
     plan, b = session.plan, session.b
     names = plan.names
     if all(dtype_name(plan.inputs[i]) == "float64" for i in usable):
-        base = contracts.snapshot(b, session.originals)
-        return _in_own_dtype(base, y, grads, usable, names, session)
+        # our private copies, never handed to the layer before: differences start from them
+        # (a layer writing into its inputs was caught on the first call)
+        return _in_own_dtype(list(session.originals), y, grads, usable, names, session)
     base64 = [
         b.float64(x) if k in usable else x for k, x in enumerate(contracts.snapshot(b, session.originals))
     ]

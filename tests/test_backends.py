@@ -40,6 +40,17 @@ def test_dot_sums_the_product_over_every_element_of_any_layout(library):
     assert backend.dot(a[0, 0, 0], b[0, 0, 0]) == pytest.approx(float(a[0, 0, 0] * b[0, 0, 0]))
 
 
+@pytest.mark.parametrize("library", ["numpy", "torch"])
+def test_sum_abs_sums_magnitudes_of_arrays_and_scalars(library):
+    values = np.array([[-1.5, 2.0], [0.25, -4.0]])
+    if library == "torch":
+        torch = pytest.importorskip("torch")
+        values = torch.as_tensor(values)
+    backend = backends.backend_of([values])
+    assert backend.sum_abs(values * 1.0) == 7.75
+    assert backend.sum_abs(values[1, 1] * 1.0) == 4.0  # NumPy: a scalar, not an array
+
+
 def test_shares_memory_sees_views_but_not_copies():
     x = np.arange(6.0).reshape(2, 3)
     assert backends.shares_memory(x, x.T) and not backends.shares_memory(x, x.copy())

@@ -158,11 +158,11 @@ class Objective:
         """Rounding of many independently rounded outputs adds like a random walk: the root sum
         of squares of |dy| size, times sqrt(log2 n) for the float64 summation itself."""
         if self._spread is None:
-            xp, squares, count = self.backend.xp, 0.0, 0
+            squares, count = 0.0, 0
             for dy, size in zip(self.dy, self.sizes()):
                 if dy is None:
                     continue
-                terms = xp.abs(dy) * size
+                terms = dy * size  # squared next: no abs needed
                 squares += self.backend.dot(terms, terms)
                 count += int(np.prod(tuple(dy.shape)))
             self._spread = float(np.sqrt(squares)) * 2.0 * float(np.sqrt(max(1.0, np.log2(max(count, 2)))))
@@ -263,17 +263,14 @@ def direction_differences(
         moved: dict[float, dict[int, Any]] = {}
         for sign in sides:
             row = 0 if sign > 0 else 1
-            replaced, predicted, deltas = {}, 0.0, {}
+            replaced = {}
             for i, d in direction.items():
-                x64 = objective.base64[i]
                 moved_to = d * (sign * step)
-                moved_to += x64  # (in place: no second temporary the size of the input)
-                fed = objective.feed(i, moved_to)
-                deltas[i] = b.as_float64(fed) - x64
-                replaced[i] = fed
-                predicted += b.dot(gradients64[i], deltas[i])
+                moved_to += objective.base64[i]  # in place: no second temporary of the input's size
+                replaced[i] = objective.feed(i, moved_to)
             rows[row, k] = sign * objective.delta(objective.evaluate(replaced, keep=False))
-            rows[row + 2, k] = predicted
+            deltas = {i: _step_taken(b, fed, objective.base64[i]) for i, fed in replaced.items()}
+            rows[row + 2, k] = sum(b.dot(gradients64[i], deltas[i]) for i in direction)
             moved[sign] = deltas
         rows[4, k] = sum(_analytic_scale(b, gradients64[i], moved, i) for i in direction)
         rows[5, k] = objective.base_spread()
@@ -281,12 +278,26 @@ def direction_differences(
     return Differences(rows[0], rows[1], ones, ones.copy(), rows[2], rows[3], rows[4], rows[5])
 
 
+def _step_taken(b: Backend, fed: Any, x64: Any) -> Any:
+    """The step the layer really saw, measured after rounding to its grid: fed - x in float64.
+    Computed in place: ``fed`` is our own array and the layer's call on it is over (adapters
+    for stateful layers re-run forward before backward)."""
+    taken = b.as_float64(fed)
+    taken -= x64
+    return taken
+
+
 def _analytic_scale(b: Backend, g: Any, moved: Mapping[float, Mapping[int, Any]], i: int) -> float:
     """sum |g| |x+ - x-| for input i: the scale of the analytic prediction's rounding. One-sided
-    calls stand in the mirror image of the plus step for the minus one (a span of twice it)."""
-    span = moved[1.0][i] - moved[-1.0][i] if -1.0 in moved else moved[1.0][i] * 2.0
-    span *= g  # in place: the span is ours and used once
-    return b.scalar(b.xp.sum(b.xp.abs(span)))
+    calls stand in the mirror image of the plus step for the minus one (a span of twice it).
+    The steps are ours and used for nothing after this: the span reuses the plus step's memory."""
+    span = moved[1.0][i]
+    if -1.0 in moved:
+        span -= moved[-1.0][i]
+    else:
+        span *= 2.0
+    span *= g
+    return b.sum_abs(span)
 
 
 def direction_pair(

@@ -145,7 +145,6 @@ class Backend:
             return self.scalar(sys.modules["torch"].dot(a.reshape(-1), b.reshape(-1)))
         return float(self.xp.vdot(a, b)) if self.name == "numpy" else self.scalar(self.xp.vdot(a, b))
 
-
     def sum_abs(self, scratch: Any) -> float:
         """sum |scratch|, overwriting ``scratch`` with its absolute values (no temporary)."""
         if self.name == "torch":

@@ -24,12 +24,14 @@ import numpy as np
 
 from . import contracts, precision, timeouts
 from .backends import Backend, dtype_name, eps, is_array, is_floating, to_numpy
+from .directions import signed_magnitudes
 from .errors import CheckTimeout
 from .explain import explain
-from .gradient import Setup, elementwise_report, projection_reports, signed_magnitudes
+from .gradient import Setup, elementwise_report
 from .invoke import LayerCallError, call, gradients_of, outputs_of
 from .oracles.finite_diff import Objective
 from .plan import Plan, positive_int
+from .projection import projection_reports
 from .registry import Case
 from .result import WARNING, CheckResult, Finding
 from .tolerances import objective_noise, step_fraction

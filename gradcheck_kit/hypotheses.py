@@ -18,9 +18,11 @@ from typing import Any
 import numpy as np
 
 from .backends import to_numpy
-from .gradient import Setup, joint_direction, judge_directions
+from .directions import joint_direction
+from .gradient import Setup
 from .oracles.finite_diff import Objective
 from .oracles.taylor import TaylorResult, taylor_test
+from .projection import judge_directions
 from .tolerances import element_steps
 
 TRIALS = 2  # directions per hypothesis: both must pass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gradcheck_kit.gradient import signed_magnitudes
+from gradcheck_kit.directions import signed_magnitudes
 from gradcheck_kit.tolerances import element_steps, input_scale
 
 

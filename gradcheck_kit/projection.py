@@ -1,0 +1,216 @@
+"""Projection mode: one balanced random direction across all inputs, a handful of forward
+passes whatever the size. Only when it fails does it spend more, first per input, then
+element-wise on the worst block, to say which input and which element is wrong.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .directions import element_scales, joint_direction, on_device, special_elements, unit_coordinates
+from .gradient import (
+    BORDERLINE,
+    REFINEMENTS,
+    Setup,
+    adopt,
+    attach_maps,
+    fill_worst,
+    input_report,
+    judge_elements,
+)
+from .oracles.finite_diff import Judgement, direction_differences, direction_pair, judge, merge, subset
+from .oracles.taylor import taylor_test
+from .result import InputReport
+
+CONVERGING = 2.0  # a projection refines further while its error shrinks 2x per 8x smaller step
+SPREAD_LEAN = 4.0  # a pass whose spread allowance is over 4x its noise and slack gets confirmed
+DEEPEST = 8.0**5  # ... down to t/32768
+LOCALIZE_ELEMENTS = 64  # element-wise budget when localizing a failure in a large input
+SPECIAL_ELEMENTS = 128  # exact zeros and ties checked one by one in projection mode
+
+
+def projection_reports(setup: Setup, inputs: list[int], directions: int) -> list[InputReport]:
+    specials = {i: special_elements(setup.host_values[i], exhaustive=False) for i in inputs}
+    joint = [joint_direction(setup, inputs, specials) for _ in range(directions)]
+    verdict = judge_directions(setup, joint, inputs)
+    if not verdict.passed.all() and verdict.nonsmooth.any():
+        # a kink at the base point: look for every tie, not just the sampled ones, and retry
+        specials = {i: special_elements(setup.host_values[i], exhaustive=True) for i in inputs}
+        joint = [joint_direction(setup, inputs, specials) for _ in range(directions)]
+        verdict = judge_directions(setup, joint, inputs)
+    if verdict.passed.all():
+        return [_projection_pass(setup, i, specials[i], verdict) for i in inputs]
+    return [_per_input(setup, i, special_elements(setup.host_values[i], exhaustive=True)) for i in inputs]
+
+
+def judge_directions(
+    setup: Setup, directions: list[dict[int, Any]], inputs: list[int], *, quick: bool = False
+) -> Judgement:
+    """Verdicts along ``directions``; ``quick`` (ranking blocks while localizing) stops after the
+    usual refinements and skips the Taylor second opinion, which only flips pass/fail."""
+    rtol = max(setup.slack(i)[0] for i in inputs)
+
+    exact_steps = all(setup.objective.grid[i] == "float64" for i in inputs)
+
+    def at(scale: float, dirs: list[dict[int, Any]]) -> Judgement:
+        if scale == 1.0 and exact_steps:
+            coarse, fine = direction_pair(setup.objective, dirs, 1.0, setup.gradients64)
+        else:
+            coarse = direction_differences(setup.objective, dirs, 1.0 / scale, setup.gradients64)
+            fine = direction_differences(setup.objective, dirs, 0.5 / scale, setup.gradients64)
+        return judge(coarse, fine, setup.noise_eps, rtol, _direction_atol(setup, dirs, inputs))
+
+    verdict = at(1.0, directions)
+    size = _discrepancy(verdict)
+    pending = ~verdict.passed | (_leans_on_spread(verdict) & (not quick))
+    for depth, scale in enumerate(REFINEMENTS if quick else _direction_refinements(), 1):
+        if not pending.any():
+            break
+        retry = at(scale, [d for d, f in zip(directions, pending) if f])
+        verdict = _refine(verdict, pending, retry)
+        converging = _discrepancy(retry) <= size[pending] / CONVERGING
+        size[pending] = _discrepancy(retry)
+        keep_going = ~verdict.passed[pending] & (converging | (depth < len(REFINEMENTS)))
+        pending[pending] = keep_going | (_leans_on_spread(retry) & (not quick))
+    failing = ~verdict.passed & (not quick)
+    ratio = verdict.error / np.maximum(verdict.tolerance, 1e-300)
+    for k in np.flatnonzero(failing & (ratio <= BORDERLINE)):
+        opinion = taylor_test(setup.objective, directions[k], setup.gradients64, setup.noise)
+        verdict.passed[k] = bool(opinion.consistent)
+    return verdict
+
+
+def _discrepancy(verdict: Judgement) -> np.ndarray:
+    """How far off a probe is at its step: its error, or the spread between its two step
+    sizes if larger (a lucky cancellation can make the error small, not the spread)."""
+    return np.maximum(verdict.error, verdict.spread)
+
+
+def _leans_on_spread(verdict: Judgement) -> np.ndarray:
+    """Passes that owe themselves to a large measured finite-difference uncertainty.
+
+    For a smooth layer the spread between the steps is truncation, tiny in float64. Kinks
+    crossed by the step (millions of ReLUs within a step of 0) make both errors random and the
+    spread as large as a real gradient error, which then passes by cancellation now and then:
+    such a pass is confirmed at the next smaller step."""
+    floor = verdict.tolerance - 0.5 * verdict.spread  # noise and analytic slack
+    return verdict.passed & ~verdict.kink & (0.5 * verdict.spread > SPREAD_LEAN * floor)
+
+
+def _refine(verdict: Judgement, where: np.ndarray, retry: Judgement) -> Judgement:
+    """Fold a smaller step's verdicts (``retry``, one per probe in ``where``) in: failing probes
+    take its pass only where it resolves their discrepancy (``_adopt``); passes that leaned on
+    the spread take its verdict, pass or fail."""
+    was_passing = verdict.passed[where]
+    failing, confirming = where.copy(), where.copy()
+    failing[where], confirming[where] = ~was_passing, was_passing
+    verdict = adopt(verdict, failing, subset(retry, ~was_passing))
+    return merge(verdict, subset(retry, was_passing), confirming)
+
+
+def _direction_refinements() -> list[float]:
+    """t/8, t/64, then on by 8x while a probe's error keeps shrinking. A projection over
+    millions of elements of a piecewise-linear layer (ReLU, max pooling) crosses the kinks of
+    the elements within a step of theirs: about N*t crossings, an error shrinking with t, while
+    a wrong gradient's error stays. Each level costs four forward calls; the deepest step still
+    differences far above float64 rounding (relative noise ~eps * DEEPEST / t ~ 1e-7)."""
+    scales, scale = list(REFINEMENTS), REFINEMENTS[-1]
+    while scale < DEEPEST:
+        scale *= 8.0
+        scales.append(scale)
+    return scales
+
+
+def _direction_atol(setup: Setup, dirs: list[dict[int, Any]], inputs: list[int]) -> np.ndarray:
+    """Absolute analytic slack along each direction: sum over inputs of atol_i * |d_i|_1."""
+    xp = setup.backend.xp
+    out = np.zeros(len(dirs))
+    for k, d in enumerate(dirs):
+        for i in d:
+            atol = setup.slack(i)[1]
+            out[k] += atol * setup.backend.scalar(xp.sum(xp.abs(d[i])))
+    return out
+
+
+def _projection_pass(setup: Setup, i: int, special: np.ndarray, verdict: Judgement) -> InputReport:
+    shape = setup.host_values[i].shape
+    report = InputReport(
+        setup.names[i], i, shape, "", "projection", True, checked=int(np.prod(shape)) - special.size
+    )
+    fill_worst(report, verdict, None, shape)
+    if special.size:
+        _check_specials(setup, i, special, report)
+    return report
+
+
+def _check_specials(setup: Setup, i: int, special: np.ndarray, report: InputReport) -> None:
+    """Exact zeros and ties sit on kinks; projections cannot judge them, so probe them alone."""
+    chosen = special
+    if special.size > SPECIAL_ELEMENTS:
+        chosen = np.sort(setup.rng.choice(special, SPECIAL_ELEMENTS, replace=False))
+        report.note = f"{SPECIAL_ELEMENTS} of {special.size} exact zeros/ties checked one by one"
+    verdict = judge_elements(setup, i, chosen)
+    report.checked += chosen.size
+    report.kinks += int(verdict.kink.sum())
+    if not verdict.passed.all():
+        report.passed = False
+        report.failing = int((~verdict.passed).sum())
+        fill_worst(report, verdict, chosen, setup.host_values[i].shape)
+        attach_maps(report, setup, i, chosen, verdict)
+
+
+def _per_input(setup: Setup, i: int, special: np.ndarray) -> InputReport:
+    direction = joint_direction(setup, [i], {i: special})
+    verdict = judge_directions(setup, [direction], [i])
+    if verdict.passed.all():
+        return _projection_pass(setup, i, special, verdict)
+    return localize(setup, i, verdict)
+
+
+def localize(setup: Setup, i: int, projection: Judgement) -> InputReport:
+    """Confirm a failed projection element-wise on the worst block of input i."""
+    shape = setup.host_values[i].shape
+    block = _worst_block(setup, i, shape)
+    inside = np.zeros(shape, dtype=bool)
+    inside[tuple(block)] = True
+    index = np.flatnonzero(inside)
+    verdict = judge_elements(setup, i, index)
+    report = input_report(setup, i, "projection", index, verdict, shape)
+    report.block = tuple(block)
+    if report.passed:  # the block looked fine: the projection's evidence still stands
+        report.passed = False
+        fill_worst(report, projection, None, shape)
+    report.evidence["projection_error"] = float(projection.error.max())
+    report.evidence["projection_tolerance"] = float(projection.tolerance.max())
+    return report
+
+
+def block_shape(block: list[slice]) -> tuple[int, ...]:
+    return tuple(s.stop - s.start for s in block)
+
+
+def _worst_block(setup: Setup, i: int, shape: tuple[int, ...]) -> list[slice]:
+    """Halve the largest axis, keeping the half whose projection error is larger."""
+    block = [slice(0, n) for n in shape]
+    while int(np.prod(block_shape(block))) > LOCALIZE_ELEMENTS:
+        axis = int(np.argmax(block_shape(block)))
+        s = block[axis]
+        mid = (s.start + s.stop) // 2
+        halves = [slice(s.start, mid), slice(mid, s.stop)]
+        scores = [_block_score(setup, i, [*block[:axis], h, *block[axis + 1 :]]) for h in halves]
+        block[axis] = halves[int(np.argmax(scores))]
+    return block
+
+
+def _block_score(setup: Setup, i: int, block: list[slice]) -> float:
+    mask = np.zeros(setup.host_values[i].shape)
+    mask[tuple(block)] = 1.0
+    coordinates = unit_coordinates(setup, mask.reshape(-1)) * element_scales(setup, i)
+    direction = {i: on_device(setup, i, coordinates)}
+    verdict = judge_directions(setup, [direction], [i], quick=True)
+    return float(verdict.error[0] / max(verdict.tolerance[0], 1e-300))
+
+
+__all__ = ["judge_directions", "localize", "projection_reports"]

@@ -16,14 +16,15 @@ if TYPE_CHECKING:
 TIE_SAMPLE = 1 << 16
 
 
-def special_elements(values: np.ndarray, *, exhaustive: bool) -> np.ndarray:
-    """Flat indices of exact zeros and of values that occur more than once (ties).
+def special_elements(values: np.ndarray, *, exhaustive: bool, near_zero: float = 0.0) -> np.ndarray:
+    """Flat indices of zeros (|x| <= ``near_zero``: ReLU's, abs's kink) and of values that occur
+    more than once (ties).
 
     Sorting a large input costs a good part of a forward pass, so unless ``exhaustive`` ties are
     first looked for in a sample: data without a tie in 65536 draws (continuous values) skips the
     full sort; a kink showing up later brings the exhaustive search after all."""
     flat = values.reshape(-1)
-    special = flat == 0
+    special = np.abs(flat) <= near_zero
     if not exhaustive and flat.size > 4 * TIE_SAMPLE:
         sample = np.sort(flat[:: flat.size // TIE_SAMPLE])  # evenly strided: no random draw to pay
         if not (sample[1:] == sample[:-1]).any():

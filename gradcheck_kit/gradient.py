@@ -104,12 +104,14 @@ def _convex_retry(setup: Setup, i: int, flat_index: np.ndarray, verdict: Judgeme
     return verdict
 
 
-def adopt(verdict: Judgement, failing: np.ndarray, retry: Judgement) -> Judgement:
-    """Take a smaller step's pass only where it resolves the original discrepancy: the error
-    must shrink at least 4x (a wrong gradient's does not shrink with the step) and the retry's
-    own measured uncertainty must stay well below the error it explains (else it proves
-    nothing: a smaller step only buys more rounding noise)."""
-    before = verdict.error[failing]
+def adopt(
+    verdict: Judgement, failing: np.ndarray, retry: Judgement, before: np.ndarray | None = None
+) -> Judgement:
+    """Take a smaller step's pass only where it resolves the discrepancy (``before``: the
+    original error unless given): the error must shrink at least 4x (a wrong gradient's does
+    not shrink with the step) and the retry's own measured uncertainty must stay well below the
+    error it explains (else it proves nothing: a smaller step only buys more rounding noise)."""
+    before = verdict.error[failing] if before is None else before
     shrank = retry.error <= 0.25 * before
     resolves = retry.passed & shrank & (retry.spread + retry.error < 0.5 * before)
     better = np.zeros_like(failing)

@@ -23,26 +23,36 @@ from .gradient import (
 from .oracles.finite_diff import Judgement, direction_differences, direction_pair, judge, merge, subset
 from .oracles.taylor import taylor_test
 from .result import InputReport
+from .tolerances import input_scale
 
 CONVERGING = 2.0  # a projection refines further while its error shrinks 2x per 8x smaller step
 SPREAD_LEAN = 4.0  # a pass whose spread allowance is over 4x its noise and slack gets confirmed
 DEEPEST = 8.0**5  # ... down to t/32768
+STABLE = 0.25  # an error moving under 25% while the step shrinks 8x is the gradient's own
 LOCALIZE_ELEMENTS = 64  # element-wise budget when localizing a failure in a large input
 SPECIAL_ELEMENTS = 128  # exact zeros and ties checked one by one in projection mode
 
 
 def projection_reports(setup: Setup, inputs: list[int], directions: int) -> list[InputReport]:
-    specials = {i: special_elements(setup.host_values[i], exhaustive=False) for i in inputs}
+    specials = {i: _specials(setup, i, exhaustive=False) for i in inputs}
     joint = [joint_direction(setup, inputs, specials) for _ in range(directions)]
     verdict = judge_directions(setup, joint, inputs)
     if not verdict.passed.all() and verdict.nonsmooth.any():
         # a kink at the base point: look for every tie, not just the sampled ones, and retry
-        specials = {i: special_elements(setup.host_values[i], exhaustive=True) for i in inputs}
+        specials = {i: _specials(setup, i, exhaustive=True) for i in inputs}
         joint = [joint_direction(setup, inputs, specials) for _ in range(directions)]
         verdict = judge_directions(setup, joint, inputs)
     if verdict.passed.all():
         return [_projection_pass(setup, i, specials[i], verdict) for i in inputs]
-    return [_per_input(setup, i, special_elements(setup.host_values[i], exhaustive=True)) for i in inputs]
+    return [_per_input(setup, i, _specials(setup, i, exhaustive=True)) for i in inputs]
+
+
+def _specials(setup: Setup, i: int, *, exhaustive: bool) -> np.ndarray:
+    """Elements a projection must leave out: ties, and values so close to 0 that even the
+    smallest step we take (t / DEEPEST) crosses it: at a kink there for every step we have."""
+    values = setup.host_values[i]
+    near_zero = setup.fractions[i] * input_scale(values) / DEEPEST
+    return special_elements(values, exhaustive=exhaustive, near_zero=near_zero)
 
 
 def judge_directions(
@@ -64,54 +74,89 @@ def judge_directions(
 
     verdict = at(1.0, directions)
     size = _discrepancy(verdict)
-    pending = ~verdict.passed | (_leans_on_spread(verdict) & (not quick))
+    ratio = _ratio(verdict)  # each probe's error / tolerance at the smallest step it was given
+    errors = [np.full(len(directions), np.nan), _raw_error(verdict)]  # at the last two steps
+    pending = ~verdict.passed | (_unsettled(verdict) & (not quick))
     for depth, scale in enumerate(REFINEMENTS if quick else _direction_refinements(), 1):
         if not pending.any():
             break
         retry = at(scale, [d for d, f in zip(directions, pending) if f])
-        verdict = _refine(verdict, pending, retry)
+        verdict = _refine(verdict, pending, retry, size)
         converging = _discrepancy(retry) <= size[pending] / CONVERGING
-        size[pending] = _discrepancy(retry)
-        keep_going = ~verdict.passed[pending] & (converging | (depth < len(REFINEMENTS)))
-        pending[pending] = keep_going | (_leans_on_spread(retry) & (not quick))
-    failing = ~verdict.passed & (not quick)
-    ratio = verdict.error / np.maximum(verdict.tolerance, 1e-300)
+        size[pending], ratio[pending] = _discrepancy(retry), _ratio(retry)
+        errors[0][pending], errors[1][pending] = errors[1][pending], _raw_error(retry)
+        settled = _stable(errors[0][pending], errors[1][pending])  # a wrong gradient's signature
+        unresolved = converging | _kinked(retry) | ~settled | (depth < len(REFINEMENTS))
+        keep_going = ~verdict.passed[pending] & unresolved
+        pending[pending] = keep_going | (_unsettled(retry) & (not quick))
+    # A Taylor test arbitrates near-misses, judged at the smallest step (a wrong gradient can
+    # look borderline at the first step while kinks crossed by it blur the difference), unless
+    # the error already held still while the step shrank 8x: a wrong gradient's signature, and
+    # kinks make a Taylor test's observed orders erratic
+    failing = ~verdict.passed & ~_stable(errors[0], errors[1]) & (not quick)
     for k in np.flatnonzero(failing & (ratio <= BORDERLINE)):
         opinion = taylor_test(setup.objective, directions[k], setup.gradients64, setup.noise)
         verdict.passed[k] = bool(opinion.consistent)
     return verdict
 
 
+def _ratio(verdict: Judgement) -> np.ndarray:
+    return verdict.error / np.maximum(verdict.tolerance, 1e-300)
+
+
+def _raw_error(verdict: Judgement) -> np.ndarray:
+    """|numeric - analytic| at the finer step, also where a kink pass counted it as 0."""
+    return np.abs(verdict.numeric - verdict.analytic)
+
+
+def _stable(before: np.ndarray, after: np.ndarray) -> np.ndarray:
+    """The error held still while the step shrank 8x (NaN before: only one step seen)."""
+    with np.errstate(invalid="ignore"):
+        return np.abs(after - before) <= STABLE * after
+
+
+def _kinked(verdict: Judgement) -> np.ndarray:
+    """The one-sided slopes differ as much as the error: a kink crossed close to the base point
+    (an element a hair from ReLU's 0), which only a smaller step gets past. A wrong gradient of
+    a smooth function leaves the one-sided slopes together."""
+    plus, minus = verdict.one_sided
+    return np.abs(plus - minus) >= _raw_error(verdict)
+
+
 def _discrepancy(verdict: Judgement) -> np.ndarray:
     """How far off a probe is at its step: its error, or the spread between its two step
     sizes if larger (a lucky cancellation can make the error small, not the spread)."""
-    return np.maximum(verdict.error, verdict.spread)
+    return np.maximum(_raw_error(verdict), verdict.spread)
 
 
-def _leans_on_spread(verdict: Judgement) -> np.ndarray:
-    """Passes that owe themselves to a large measured finite-difference uncertainty.
+def _unsettled(verdict: Judgement) -> np.ndarray:
+    """Passes that owe themselves to a large measured finite-difference uncertainty or to a kink.
 
     For a smooth layer the spread between the steps is truncation, tiny in float64. Kinks
     crossed by the step (millions of ReLUs within a step of 0) make both errors random and the
-    spread as large as a real gradient error, which then passes by cancellation now and then:
-    such a pass is confirmed at the next smaller step."""
+    spread as large as a real gradient error, and open a gap between the one-sided slopes that
+    a wrong value can sit in: such passes are confirmed at the next smaller step, where fewer
+    kinks are crossed (a kink at the base point itself stays, down to the smallest step)."""
     floor = verdict.tolerance - 0.5 * verdict.spread  # noise and analytic slack
-    return verdict.passed & ~verdict.kink & (0.5 * verdict.spread > SPREAD_LEAN * floor)
+    return verdict.passed & (verdict.kink | (0.5 * verdict.spread > SPREAD_LEAN * floor))
 
 
-def _refine(verdict: Judgement, where: np.ndarray, retry: Judgement) -> Judgement:
+def _refine(verdict: Judgement, where: np.ndarray, retry: Judgement, last: np.ndarray) -> Judgement:
     """Fold a smaller step's verdicts (``retry``, one per probe in ``where``) in: failing probes
-    take its pass only where it resolves their discrepancy (``_adopt``); passes that leaned on
-    the spread take its verdict, pass or fail."""
+    take its pass only where it resolves their discrepancy, both the first one and the one at
+    the previous step (``last``, error or spread: a pass bought by noise at a tiny step
+    resolves neither);
+    unsettled passes take its verdict, pass or fail."""
     was_passing = verdict.passed[where]
     failing, confirming = where.copy(), where.copy()
     failing[where], confirming[where] = ~was_passing, was_passing
-    verdict = adopt(verdict, failing, subset(retry, ~was_passing))
+    before = np.minimum(verdict.error[failing], last[failing])
+    verdict = adopt(verdict, failing, subset(retry, ~was_passing), before)
     return merge(verdict, subset(retry, was_passing), confirming)
 
 
 def _direction_refinements() -> list[float]:
-    """t/8, t/64, then on by 8x while a probe's error keeps shrinking. A projection over
+    """t/8, t/64, then on by 8x while a probe's error keeps shrinking or kinks show. A projection over
     millions of elements of a piecewise-linear layer (ReLU, max pooling) crosses the kinks of
     the elements within a step of theirs: about N*t crossings, an error shrinking with t, while
     a wrong gradient's error stays. Each level costs four forward calls; the deepest step still

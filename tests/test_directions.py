@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gradcheck_kit.directions import signed_magnitudes
+from gradcheck_kit.directions import signed_magnitudes, special_elements
 from gradcheck_kit.tolerances import element_steps, input_scale
 
 
@@ -29,3 +29,9 @@ def test_element_steps_scale_with_each_value_but_never_fall_below_the_inputs_sca
     assert np.array_equal(values, before)  # computed in place on its own buffer, not the input's
     floor = 1e-5 * input_scale(values)
     assert np.allclose(steps, [floor, floor, max(3e-5, floor), 1e-3])
+
+
+def test_special_elements_are_zeros_near_zeros_and_ties():
+    values = np.array([0.0, 1e-12, -1e-12, 0.5, 0.5, 2.0, -3.0])
+    assert special_elements(values, exhaustive=True).tolist() == [0, 3, 4]
+    assert special_elements(values, exhaustive=True, near_zero=1e-11).tolist() == [0, 1, 2, 3, 4]

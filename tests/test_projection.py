@@ -1,0 +1,55 @@
+"""Projection mode at scale: kinks crossed by the step, refinement, confirmation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import gradcheck_kit as gk
+
+
+def relu(x):
+    return np.maximum(x, 0)
+
+
+def relu_backward_times(factor):
+    return lambda dy, x: (dy * (x > 0) * factor,)
+
+
+def crowded_at_the_kink(seed):
+    """20000 values whose bulk sits densely around ReLU's kink at 0 (a few large values set the
+    step): a projection crosses as many kinks as one over millions of N(0, 1) values does."""
+    x = np.random.default_rng(seed).standard_normal(20000) * 0.01
+    x[::100] *= 3000
+    return x
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_correct_relu_with_kinks_within_a_step_passes_projections(seed):
+    x = crowded_at_the_kink(seed)
+    result = gk.check(relu, relu_backward_times(1.0), (x,), mode="projection", seed=seed)
+    assert result.passed, str(result)
+    assert result.calls["forward"] <= 60  # a few refinements, not a localization
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_relu_gradient_one_percent_off_fails_even_where_kinks_blur_the_differences(seed):
+    x = crowded_at_the_kink(seed)
+    result = gk.check(relu, relu_backward_times(1.01), (x,), mode="projection", seed=seed)
+    assert not result.passed and not result.input("x").passed, str(result)
+
+
+def test_a_smooth_layer_is_not_refined_at_all():
+    x = np.random.default_rng(0).standard_normal((400, 300))
+    result = gk.check(np.sin, lambda dy, x: (dy * np.cos(x),), (x,), mode="projection")
+    assert result.passed and result.calls == {"forward": 5, "backward": 2}
+
+
+def test_values_a_hair_from_zero_are_left_out_of_projections_and_probed_one_by_one():
+    x = np.random.default_rng(0).standard_normal(5000)
+    x[[10, 20]] = [1e-13, -1e-14]  # closer to ReLU's kink than any step a projection takes
+    result = gk.check(relu, relu_backward_times(1.0), (x,), mode="projection")
+    report = result.input("x")
+    assert result.passed and report.checked == x.size, str(result)
+    assert report.kinks == 2  # probed alone, each seen as the kink it is
+    assert result.calls["forward"] <= 20  # no refining down through a kink no step gets past

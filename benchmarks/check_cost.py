@@ -22,6 +22,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -43,6 +44,21 @@ def seconds(fn: Callable[[], Any], repeats: int) -> np.ndarray:
         fn()
         times.append(time.perf_counter() - start)
     return np.array([min(times), statistics.median(times)])
+
+
+def interleaved(fns: dict[str, Callable[[], Any]], repeats: int) -> dict[str, np.ndarray]:
+    """``seconds`` for several functions run in turns, the order rotating every round: whichever
+    runs first after a change of memory footprint pays the page faults, so none always does."""
+    names = list(fns)
+    for name in names:
+        fns[name]()
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for round_ in range(repeats):
+        for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
+            start = time.perf_counter()
+            fns[name]()
+            times[name].append(time.perf_counter() - start)
+    return {name: np.array([min(t), statistics.median(t)]) for name, t in times.items()}
 
 
 def conv_inputs(shape: tuple[int, ...], rng: np.random.Generator) -> tuple[np.ndarray, ...]:
@@ -78,9 +94,11 @@ def numpy_row(layer: str, shape: tuple[int, ...], repeats: int, xp: Any = np) ->
 
     unit = seconds(forward_backward, repeats)
     row: dict[str, Any] = {"fwd+bwd ms": 1e3 * unit}
-    for mode in ("auto", "projection"):
-        t = seconds(lambda m=mode: gk.check(spec.forward, spec.backward, inputs, params, mode=m), repeats)
-        row[f"gk {mode}"] = t / unit
+    checks: dict[str, Callable[[], Any]] = {
+        f"gk {mode}": partial(gk.check, spec.forward, spec.backward, inputs, params, mode=mode)
+        for mode in ("auto", "projection")
+    }
+    row.update({name: t / unit for name, t in interleaved(checks, repeats).items()})
     situ = [in_situ(spec.forward, spec.backward, inputs, params, xp) for _ in range(repeats)]
     ratios = [total / (forward_s + backward_s) for total, forward_s, backward_s in situ]
     row["gk in situ"] = np.array([min(ratios), statistics.median(ratios)])
@@ -141,14 +159,15 @@ def torch_row(layer: str, shape: tuple[int, ...], repeats: int, device: str) -> 
 
     unit = seconds(forward_backward, repeats)
     row: dict[str, Any] = {"fwd+bwd ms": 1e3 * unit}
-    for mode in ("auto", "projection"):
-        t = seconds(lambda m=mode: gk.check(forward, backward, inputs, params, mode=m), repeats)
-        row[f"gk {mode}"] = t / unit
     leaves = tuple(t.detach().requires_grad_(True) for t in inputs)
-    fast = seconds(
-        lambda: torch.autograd.gradcheck(lambda *a: f(*a, **params), leaves, fast_mode=True), repeats
+    checks: dict[str, Callable[[], Any]] = {
+        f"gk {mode}": partial(gk.check, forward, backward, inputs, params, mode=mode)
+        for mode in ("auto", "projection")
+    }
+    checks["torch fast"] = lambda: torch.autograd.gradcheck(
+        lambda *a: f(*a, **params), leaves, fast_mode=True
     )
-    row["torch fast"] = fast / unit
+    row.update({name: t / unit for name, t in interleaved(checks, repeats).items()})
     return row
 
 

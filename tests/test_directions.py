@@ -35,3 +35,12 @@ def test_special_elements_are_zeros_near_zeros_and_ties():
     values = np.array([0.0, 1e-12, -1e-12, 0.5, 0.5, 2.0, -3.0])
     assert special_elements(values, exhaustive=True).tolist() == [0, 3, 4]
     assert special_elements(values, exhaustive=True, near_zero=1e-11).tolist() == [0, 1, 2, 3, 4]
+
+
+def test_chance_ties_are_not_special_in_a_first_look_but_quantized_data_is():
+    rng = np.random.default_rng(0)
+    float32_data = rng.standard_normal(300_000).astype(np.float32).astype(np.float64)
+    assert special_elements(float32_data, exhaustive=False).size == 0  # coincidences only
+    assert special_elements(float32_data, exhaustive=True).size > 0
+    quantized = rng.integers(-3, 4, 300_000).astype(np.float64)
+    assert special_elements(quantized, exhaustive=False).size == quantized.size  # zeros and ties

@@ -53,3 +53,12 @@ def test_values_a_hair_from_zero_are_left_out_of_projections_and_probed_one_by_o
     assert result.passed and report.checked == x.size, str(result)
     assert report.kinks == 2  # probed alone, each seen as the kink it is
     assert result.calls["forward"] <= 20  # no refining down through a kink no step gets past
+
+
+@pytest.mark.parametrize("shape", [(400, 600), (600, 600)], ids=["sorted", "sampled"])
+def test_float32_inputs_full_of_chance_ties_cost_no_extra_calls(shape):
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    result = gk.check(np.tanh, lambda dy, x: (dy * (1 - np.tanh(x) ** 2),), (x,), mode="projection")
+    assert result.passed, str(result)
+    # forward twice and in float64, three differences; backward twice and in float64
+    assert result.calls == {"forward": 6, "backward": 3}

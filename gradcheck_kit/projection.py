@@ -5,6 +5,8 @@ element-wise on the worst block, to say which input and which element is wrong.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -73,32 +75,59 @@ def judge_directions(
             fine = direction_differences(setup.objective, dirs, 0.5 / scale, setup.gradients64)
         return judge(coarse, fine, setup.noise_eps, rtol, _direction_atol(setup, dirs, inputs))
 
+    verdict, trail = _descend(at, directions, quick)
+    if not quick:
+        _second_opinions(setup, directions, verdict, trail)
+    return verdict
+
+
+@dataclass
+class _Trail:
+    """What each probe showed at the smallest steps it was given."""
+
+    size: np.ndarray  # discrepancy: error or spread, whichever is larger
+    ratio: np.ndarray  # error / tolerance
+    errors: list[np.ndarray]  # raw errors at the last two steps (NaN: only one step seen)
+
+
+def _descend(
+    at: Callable[[float, list[dict[int, Any]]], Judgement], directions: list[dict[int, Any]], quick: bool
+) -> tuple[Judgement, _Trail]:
+    """The first look, then smaller steps for the probes not yet settled: failing ones (the
+    usual refinements, then on while converging, kinked or moving) and, unless ``quick``, passes
+    that leaned on the spread or a kink."""
     verdict = at(1.0, directions)
-    size = _discrepancy(verdict)
-    ratio = _ratio(verdict)  # each probe's error / tolerance at the smallest step it was given
-    errors = [np.full(len(directions), np.nan), _raw_error(verdict)]  # at the last two steps
+    trail = _Trail(
+        _discrepancy(verdict), _ratio(verdict), [np.full(len(directions), np.nan), _raw_error(verdict)]
+    )
     pending = ~verdict.passed | (_unsettled(verdict) & (not quick))
     for depth, scale in enumerate(REFINEMENTS if quick else _direction_refinements(), 1):
         if not pending.any():
             break
         retry = at(scale, [d for d, f in zip(directions, pending) if f])
-        verdict = _refine(verdict, pending, retry, size)
-        converging = _discrepancy(retry) <= size[pending] / CONVERGING
-        size[pending], ratio[pending] = _discrepancy(retry), _ratio(retry)
+        verdict = _refine(verdict, pending, retry, trail.size)
+        converging = _discrepancy(retry) <= trail.size[pending] / CONVERGING
+        trail.size[pending], trail.ratio[pending] = _discrepancy(retry), _ratio(retry)
+        errors = trail.errors
         errors[0][pending], errors[1][pending] = errors[1][pending], _raw_error(retry)
         settled = _stable(errors[0][pending], errors[1][pending])  # a wrong gradient's signature
         unresolved = converging | _kinked(retry) | ~settled | (depth < len(REFINEMENTS))
         keep_going = ~verdict.passed[pending] & unresolved
         pending[pending] = keep_going | (_unsettled(retry) & (not quick))
-    # A Taylor test arbitrates near-misses, judged at the smallest step (a wrong gradient can
-    # look borderline at the first step while kinks crossed by it blur the difference), unless
-    # the error already held still while the step shrank 8x: a wrong gradient's signature, and
-    # kinks make a Taylor test's observed orders erratic
-    failing = ~verdict.passed & ~_stable(errors[0], errors[1]) & (not quick)
-    for k in np.flatnonzero(failing & (ratio <= BORDERLINE)):
+    return verdict, trail
+
+
+def _second_opinions(
+    setup: Setup, directions: list[dict[int, Any]], verdict: Judgement, trail: _Trail
+) -> None:
+    """A Taylor test arbitrates near-misses, judged at the smallest step (a wrong gradient can
+    look borderline at the first step while kinks crossed by it blur the difference), unless the
+    error already held still while the step shrank 8x: a wrong gradient's signature, and kinks
+    make a Taylor test's observed orders erratic."""
+    failing = ~verdict.passed & ~_stable(*trail.errors)
+    for k in np.flatnonzero(failing & (trail.ratio <= BORDERLINE)):
         opinion = taylor_test(setup.objective, directions[k], setup.gradients64, setup.noise)
         verdict.passed[k] = bool(opinion.consistent)
-    return verdict
 
 
 def _ratio(verdict: Judgement) -> np.ndarray:

@@ -143,7 +143,7 @@ class Backend:
             if a.dtype != b.dtype or a.is_complex():
                 return self.scalar((a * b).sum())
             return self.scalar(sys.modules["torch"].dot(a.reshape(-1), b.reshape(-1)))
-        return float(self.xp.vdot(a, b)) if self.name == "numpy" else self.scalar(self.xp.vdot(a, b))
+        return self.scalar(self.xp.vdot(a, b))
 
     def sum_abs(self, scratch: Any) -> float:
         """sum |scratch|, overwriting ``scratch`` with its absolute values (no temporary)."""

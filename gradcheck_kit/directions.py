@@ -67,6 +67,11 @@ def on_device(setup: Setup, i: int, flat: np.ndarray) -> Any:
     return setup.backend.from_numpy(flat.reshape(setup.host_values[i].shape))
 
 
+def masked_direction(setup: Setup, i: int, mask: np.ndarray) -> dict[int, Any]:
+    """A direction over input i alone, on the elements ``mask`` (flat) selects, scaled per element."""
+    return {i: on_device(setup, i, unit_coordinates(setup, mask) * element_scales(setup, i))}
+
+
 def joint_direction(setup: Setup, inputs: list[int], specials: dict[int, np.ndarray]) -> dict[int, Any]:
     """One direction over all inputs, each input's share rescaled so that no input's
     contribution <g_i, d_i> drowns another's (a tiny bias gradient next to a huge weight one)."""
@@ -95,4 +100,4 @@ def _balance(weight: float, smallest: float) -> float:
     return 1.0 if weight <= 0 else float(np.clip(smallest / weight, 1e-3, 1.0))
 
 
-__all__ = ["joint_direction", "signed_magnitudes", "special_elements"]
+__all__ = ["joint_direction", "masked_direction", "signed_magnitudes", "special_elements"]

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from .backends import Backend
-from .directions import element_scales, on_device, unit_coordinates
+from .directions import masked_direction
 from .oracles.finite_diff import Judgement, Objective, element_differences, judge, merge, subset
 from .oracles.taylor import taylor_test
 from .result import InputReport
@@ -135,7 +135,7 @@ def _second_opinion_elements(setup: Setup, i: int, index: np.ndarray, verdict: J
         return verdict
     mask = np.zeros(setup.host_values[i].size)
     mask[index[failing]] = 1.0
-    direction = {i: on_device(setup, i, unit_coordinates(setup, mask) * element_scales(setup, i))}
+    direction = masked_direction(setup, i, mask)
     result = taylor_test(setup.objective, direction, setup.gradients64, setup.noise, first_step=1.0)
     if result.consistent:
         verdict.passed[failing] = True

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .directions import element_scales, joint_direction, on_device, special_elements, unit_coordinates
+from .directions import joint_direction, masked_direction, special_elements
 from .gradient import (
     BORDERLINE,
     REFINEMENTS,
@@ -246,7 +246,7 @@ def _check_specials(setup: Setup, i: int, special: np.ndarray, report: InputRepo
 def _specials_pass_together(setup: Setup, i: int, special: np.ndarray) -> bool:
     mask = np.zeros(setup.host_values[i].size)
     mask[special] = 1.0
-    direction = {i: on_device(setup, i, unit_coordinates(setup, mask) * element_scales(setup, i))}
+    direction = masked_direction(setup, i, mask)
     return bool(judge_directions(setup, [direction], [i]).passed.all())
 
 
@@ -296,8 +296,7 @@ def _worst_block(setup: Setup, i: int, shape: tuple[int, ...]) -> list[slice]:
 def _block_score(setup: Setup, i: int, block: list[slice]) -> float:
     mask = np.zeros(setup.host_values[i].shape)
     mask[tuple(block)] = 1.0
-    coordinates = unit_coordinates(setup, mask.reshape(-1)) * element_scales(setup, i)
-    direction = {i: on_device(setup, i, coordinates)}
+    direction = masked_direction(setup, i, mask.reshape(-1))
     verdict = judge_directions(setup, [direction], [i], quick=True)
     return float(verdict.error[0] / max(verdict.tolerance[0], 1e-300))
 

@@ -263,19 +263,27 @@ def direction_differences(
         moved: dict[float, dict[int, Any]] = {}
         for sign in sides:
             row = 0 if sign > 0 else 1
-            replaced = {}
-            for i, d in direction.items():
-                moved_to = d * (sign * step)
-                moved_to += objective.base64[i]  # in place: no second temporary of the input's size
-                replaced[i] = objective.feed(i, moved_to)
-            rows[row, k] = sign * objective.delta(objective.evaluate(replaced, keep=False))
-            deltas = {i: _step_taken(b, fed, objective.base64[i]) for i, fed in replaced.items()}
-            rows[row + 2, k] = sum(b.dot(gradients64[i], deltas[i]) for i in direction)
-            moved[sign] = deltas
+            change, predicted, moved[sign] = step_along(objective, direction, sign * step, gradients64)
+            rows[row, k], rows[row + 2, k] = sign * change, predicted
         rows[4, k] = sum(_analytic_scale(b, gradients64[i], moved, i) for i in direction)
         rows[5, k] = objective.base_spread()
     ones = np.full(len(directions), step)
     return Differences(rows[0], rows[1], ones, ones.copy(), rows[2], rows[3], rows[4], rows[5])
+
+
+def step_along(
+    objective: Objective, direction: Mapping[int, Any], s: float, gradients64: Mapping[int, Any]
+) -> tuple[float, float, dict[int, Any]]:
+    """F(x + s·d) - F(x), the analytic prediction <g, step taken>, and the steps taken (float64,
+    after rounding to each input's grid): one forward call."""
+    b, replaced = objective.backend, {}
+    for i, d in direction.items():
+        moved_to = d * s
+        moved_to += objective.base64[i]  # in place: no second temporary of the input's size
+        replaced[i] = objective.feed(i, moved_to)
+    change = objective.delta(objective.evaluate(replaced, keep=False))
+    taken = {i: _step_taken(b, fed, objective.base64[i]) for i, fed in replaced.items()}
+    return change, sum(b.dot(gradients64[i], taken[i]) for i in direction), taken
 
 
 def _step_taken(b: Backend, fed: Any, x64: Any) -> Any:

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .finite_diff import Objective
+from .finite_diff import Objective, step_along
 
 
 @dataclass
@@ -55,16 +55,11 @@ def taylor_test(
     halvings: int = 6,
 ) -> TaylorResult:
     """Residuals of the first-order Taylor expansion along ``direction`` for shrinking h."""
-    b, xp = objective.backend, objective.backend.xp
     steps, residuals = [], []
     for k in range(halvings + 1):
         h = first_step * 0.5**k
-        replaced, predicted = {}, 0.0
-        for i, d in direction.items():
-            fed = objective.feed(i, objective.base64[i] + h * d)
-            predicted += b.scalar(xp.sum(gradients64[i] * (b.float64(fed) - objective.base64[i])))
-            replaced[i] = fed
-        residuals.append(abs(objective.delta(objective.evaluate(replaced)) - predicted))
+        change, predicted, _ = step_along(objective, direction, h, gradients64)
+        residuals.append(abs(change - predicted))
         steps.append(h)
     orders = [
         float(np.log2(r0 / r1)) if r0 > 0 and r1 > 0 else float("nan")

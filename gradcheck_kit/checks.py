@@ -91,11 +91,17 @@ class _Session:
     def __init__(self, plan: Plan, reference: Any, allow_aliasing: bool, max_bytes: int) -> None:
         self.plan, self.reference, self.allow_aliasing = plan, reference, allow_aliasing
         self.max_bytes, self.forward_seconds = max_bytes, 0.0
+        self.linear = True  # backward is linear in grad_output (until a check says otherwise)
         self.b: Backend = plan.backend
         self.calls: Counter[str] = Counter()
         self.rng = np.random.default_rng(plan.seed)
         self.result = CheckResult(plan.name, self.b.label(), plan.case, plan.seed)
-        self.result.settings = {"mode": plan.mode, "rtol": plan.rtol, "atol": plan.atol}
+        self.result.settings = {
+            "mode": plan.mode,
+            "rtol": plan.rtol,
+            "atol": plan.atol,
+            "reference": reference is not None,
+        }
 
     def add(self, findings: list[Finding]) -> None:
         self.result.findings.extend(findings)
@@ -127,6 +133,8 @@ class _Session:
             from .oracles.torch_autograd import compare_with_reference
 
             self.add(compare_with_reference(self, y, dy, grads, usable))
+        if not self.result.inputs and not self.result.errors:
+            self.add([_nothing_differentiated(plan)])
 
     # -- stage 1 -----------------------------------------------------------------------------
     def _forward_stage(self) -> tuple[Any, ...]:
@@ -179,7 +187,8 @@ class _Session:
         dy_before = contracts.snapshot(self.b, dy)
         # unless forward wrote into them, the caller's arrays still equal our private copies
         inputs_before = contracts.snapshot(self.b, plan.inputs) if self.forward_mutated else self.originals
-        grads = self._call_backward(dy, plan.inputs)
+        # copied: a layer may hand back buffers that its next call overwrites
+        grads = contracts.snapshot(self.b, self._call_backward(dy, plan.inputs))
         dy_mutated = contracts.mutations("backward", dy_labels, dy_before, dy)
         self.add(dy_mutated)
         mutated = contracts.mutations("backward", plan.names, inputs_before, plan.inputs)
@@ -192,18 +201,36 @@ class _Session:
         self.add(nonfinite)
         broken = {f.input for f in nonfinite}
         usable = [i for i in usable if labels[i] not in broken]  # already failed, not comparable
-        repeat_dy = contracts.snapshot(self.b, dy_before) if dy_mutated else dy
-        again = self._call_backward(repeat_dy, self._repeat_inputs(mutated))
-        self.add(
-            contracts.repeats(
-                [grads[i] for i in usable],
-                [again[i] for i in usable],
-                [f"gradient for {plan.names[i]}" for i in usable],
-                "backward",
-            )
-        )
         self.dy_values = dy_before
+        self.add(self._repeat_backward(grads, usable, self._repeat_inputs(mutated)))
         return grads, usable
+
+    def _repeat_backward(self, grads: list[Any], usable: list[int], inputs: Sequence[Any]) -> list[Finding]:
+        """Backward again, on -2 grad_output: a backward is linear in grad_output, and scaling by
+        a power of two commutes with rounding, so a deterministic one returns exactly -2 times
+        the first gradients. One call thus checks repeatability and linearity together (an
+        additive term, a grad_output ignored, used nonlinearly); only a mismatch costs two more
+        calls, on the same grad_outputs again, to tell nondeterminism from nonlinearity."""
+        labels = [f"gradient for {self.plan.names[i]}" for i in usable]
+        scale = contracts.exact_scale(self.dy_values)
+        scaled = contracts.scaled(self.b, self.dy_values, scale)
+        expected = contracts.scaled(self.b, [grads[i] for i in usable], scale)
+        second = self._backward_copies(scaled, inputs, usable)
+        if not contracts.repeats(expected, second, labels, "backward"):
+            return []
+        third = self._backward_copies(contracts.scaled(self.b, self.dy_values, scale), inputs, usable)
+        changed = contracts.repeats(second, third, labels, "backward")
+        if not changed:
+            fourth = self._backward_copies(contracts.snapshot(self.b, self.dy_values), inputs, usable)
+            changed = contracts.repeats([grads[i] for i in usable], fourth, labels, "backward")
+        if changed:
+            return changed
+        self.linear = False
+        return contracts.nonlinear(expected, second, labels, scale)
+
+    def _backward_copies(self, dy: list[Any], inputs: Sequence[Any], usable: list[int]) -> list[Any]:
+        grads = self._call_backward(dy, inputs)
+        return [self.b.copy(grads[i]) if is_array(grads[i]) else grads[i] for i in usable]
 
     def _call_backward(self, dy: list[Any], inputs: Sequence[Any]) -> list[Any]:
         plan = self.plan
@@ -330,7 +357,11 @@ class _Session:
         return self._call_backward(dy, self._fresh_inputs())
 
     def _linearity_residuals(self, ev: precision.Evaluation, usable: list[int]) -> dict[int, np.ndarray]:
-        """|g(dy) + g(d) - g(dy + d)| of the backward that produced ``ev.gradients``."""
+        """|g(dy) + g(d) - g(dy + d)| of the backward that produced ``ev.gradients``: its rounding,
+        measured, when it is linear in grad_output; nothing when it is not (a nonlinear
+        backward's residual is its bug, which must not pass for rounding)."""
+        if not self.linear:
+            return {}
         b, rng = self.b, np.random.default_rng([self.plan.seed, 2])
         # the identity is exact only if dy + d is formed in the dtype the backward runs in
         dy = [b.float64(d) if d is not None and ev.float64_backward else d for d in self.dy_values]
@@ -413,6 +444,18 @@ def _refuse_huge(outputs: tuple[Any, ...], limit: int, inputs: Sequence[Any]) ->
             f"returned {size / 2**30:.3g} GiB of outputs for {given} bytes of inputs "
             f"(max_output_bytes={limit}); refusing to read them",
         )
+
+
+def _nothing_differentiated(plan: Plan) -> Finding:
+    """A check that compared no gradient proves nothing: it must not read as a pass."""
+    if plan.diff:
+        why = "no gradient could be compared with finite differences"
+    elif any(is_floating(x) for x in plan.inputs):
+        why = "wrt selects no input"
+    else:
+        kinds = ", ".join(f"{n} {dtype_name(x)}" for n, x in zip(plan.names, plan.inputs) if is_array(x))
+        why = f"no input is floating ({kinds}: integer inputs are taken as labels; pass float arrays)"
+    return Finding("nothing_differentiated", f"nothing was differentiated, so backward went unchecked: {why}")
 
 
 def _internal_finding(exc: Exception) -> Finding:

@@ -28,7 +28,9 @@ from .tolerances import repeat_tolerance
 
 
 def snapshot(backend: Backend, arrays: Sequence[Any]) -> list[Any]:
-    return [backend.copy(a) if is_array(a) else a for a in arrays]
+    """Copies of the backend's own arrays; anything else (another library's array, which the
+    gradient contract reports) is kept as it is."""
+    return [backend.copy(a) if is_array(a) and backend_name(a) == backend.name else a for a in arrays]
 
 
 def mutations(
@@ -54,7 +56,10 @@ def mutations(
 
 
 def aliasing(outputs: Sequence[Any], inputs: Sequence[Any], names: Sequence[str]) -> list[Finding]:
-    """Outputs sharing memory with inputs: a later in-place update would corrupt the input."""
+    """Outputs sharing memory with inputs: a warning, not a bug. Views (``A[..., ::k]``,
+    ``x.reshape``, ``x.T``) are idiomatic, and the gradient is the same; what can go wrong is an
+    in-place update of the output later (``out += ...``, an optimizer step), which writes into
+    the input too. A write the check actually observes is a ``mutation`` failure of its own."""
     found = []
     for k, y in enumerate(outputs):
         for name, x in zip(names, inputs):
@@ -62,7 +67,10 @@ def aliasing(outputs: Sequence[Any], inputs: Sequence[Any], names: Sequence[str]
                 found.append(
                     Finding(
                         "aliasing",
-                        f"forward output {k} shares memory with input {name} (a view of it); return a copy",
+                        f"forward output {k} shares memory with input {name} (a view of it): an in-place "
+                        f"update of the output downstream would also change {name}; harmless for a pure "
+                        "view, return a copy otherwise (allow_aliasing=True silences this warning)",
+                        severity=WARNING,
                         input=name,
                     )
                 )
@@ -180,6 +188,51 @@ def repeats(first: Sequence[Any], second: Sequence[Any], labels: Sequence[str], 
         if worst > allowed:
             where = tuple(int(v) for v in np.unravel_index(int(np.argmax(delta)), delta.shape))
             found.append(_repeat_finding(stage, label, where, worst, allowed))
+    return found
+
+
+def exact_scale(dy: Sequence[Any]) -> float:
+    """A factor by which scaling grad_output scales a linear backward's result exactly: -2 (a
+    power of two commutes with rounding; the sign catches a grad_output used through |dy|),
+    or -1 where doubling could overflow a 16-bit dtype."""
+    wide = all(float_rank(d) >= float_rank("float32") for d in dy if d is not None)
+    return -2.0 if wide else -1.0
+
+
+def scaled(backend: Backend, arrays: Sequence[Any], factor: float) -> list[Any]:
+    """New arrays ``factor * a`` (None stays None)."""
+    return [backend.copy(a) * factor if is_array(a) else a for a in arrays]
+
+
+def nonlinear(expected: Sequence[Any], second: Sequence[Any], labels: Sequence[str], scale: float) -> list[Finding]:
+    """Findings for gradients that did not scale with grad_output (``expected``: scale times the
+    first gradients; ``second``: backward at scale times grad_output)."""
+    found = []
+    for label, want, got in zip(labels, expected, second):
+        if not (is_array(want) and is_array(got)) or want.shape != got.shape or not is_floating(got):
+            continue
+        a, b = to_numpy(want).astype(np.float64), to_numpy(got).astype(np.float64)
+        peak = float(np.max(np.abs(a))) if a.size else 0.0
+        with np.errstate(invalid="ignore"):
+            delta = np.nan_to_num(np.abs(a - b), nan=np.inf)
+        if not delta.size or float(delta.max()) <= repeat_tolerance(eps(got), peak, a.size):
+            continue
+        where = tuple(int(v) for v in np.unravel_index(int(np.argmax(delta)), delta.shape))
+        if np.array_equal(a / scale, b):  # the same as the first call's
+            pattern, how = "grad_output_ignored", "is the same whatever grad_output is (grad_output ignored)"
+        else:
+            pattern = "not_linear_in_grad_output"
+            how = "has a part that does not scale with grad_output (an additive term, or grad_output used nonlinearly)"
+        found.append(
+            Finding(
+                "linearity",
+                f"backward is not linear in grad_output: the {label} {how}; at {list(where)} it gave "
+                f"{b[where]:.6g} for {scale:g} x grad_output where {scale:g} x the first call's is {a[where]:.6g}",
+                input=label.removeprefix("gradient for "),
+                where=where,
+                details={"scale": scale, "expected": float(a[where]), "got": float(b[where]), "pattern": pattern},
+            )
+        )
     return found
 
 

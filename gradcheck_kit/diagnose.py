@@ -259,12 +259,11 @@ def _chain_factor(ev: Evidence, setup: Setup | None, i: int) -> list[Pattern]:
 
 
 def _chain_candidates(setup: Setup, i: int) -> dict[str, np.ndarray]:
+    # (a backward that never multiplied grad_output in ignores it: the linearity contract of
+    # ``checks`` names that exactly, as ``grad_output_ignored``)
     x = setup.host_values[i]
-    dy = hypotheses.grad_output(setup)
     out: dict[str, np.ndarray] = {}
     outputs = [hypotheses.to_numpy(y) for y in setup.objective.base_outputs if y is not None]
-    if len(dy) == 1 and dy[0] is not None:
-        out["grad_output (the upstream gradient was not multiplied in)"] = dy[0]
     with np.errstate(over="ignore", invalid="ignore"):
         s = 1 / (1 + np.exp(-x))
         out["sigmoid'(x) = s(1 - s)"] = s * (1 - s)

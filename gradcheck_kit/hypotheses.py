@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from .backends import to_numpy
-from .directions import joint_direction
+from .directions import joint_direction, special_elements
 from .gradient import Setup
 from .oracles.finite_diff import Objective
 from .oracles.taylor import TaylorResult, taylor_test
@@ -77,11 +77,17 @@ def holds(setup: Setup | None, i: int, valid: np.ndarray | None = None) -> Verdi
     directions confined to the ``valid`` elements (all by default)."""
     if setup is None:
         return Verdict(False, float("inf"))
-    excluded = {i: np.array([], dtype=np.int64) if valid is None else np.flatnonzero(~valid.reshape(-1))}
-    directions = [joint_direction(setup, [i], excluded) for _ in range(TRIALS)]
+    # zeros and ties sit on kinks, where any value between the one-sided slopes passes: they
+    # cannot tell one explanation from another, so the directions leave them out
+    excluded = set(special_elements(setup.host_values[i], exhaustive=True).tolist())
+    if valid is not None:
+        excluded |= set(np.flatnonzero(~valid.reshape(-1)).tolist())
+    left_out = {i: np.array(sorted(excluded), dtype=np.int64)}
+    directions = [joint_direction(setup, [i], left_out) for _ in range(TRIALS)]
     verdict = judge_directions(setup, directions, [i])
     scale = np.maximum(np.abs(verdict.numeric), 1e-300)
-    return Verdict(bool(verdict.passed.all()), float(np.max(verdict.error / scale)))
+    explained = bool(verdict.passed.all()) and not verdict.kink.any()
+    return Verdict(explained, float(np.max(verdict.error / scale)))
 
 
 def grad_output(setup: Setup) -> list[np.ndarray | None]:

@@ -14,7 +14,8 @@ SCHEMA_VERSION = 1
 
 ERROR, WARNING = "error", "warning"
 CRASHES = ("exception", "structure", "timeout", "internal")  # finding kinds that end a check
-INVALIDATING = ("mutation", "determinism")  # finding kinds that make the gradient verdict moot
+# finding kinds that make the gradient verdict moot (or explain it better than any map can)
+INVALIDATING = ("mutation", "determinism", "linearity")
 
 
 @dataclass
@@ -169,6 +170,8 @@ class CheckResult:
                 names.append("input_mutated")
             elif finding.kind == "determinism":
                 names.append("nondeterministic")
+            elif finding.kind == "linearity":
+                names.append(finding.details.get("pattern", "not_linear_in_grad_output"))
         return list(dict.fromkeys(names))
 
     def input(self, name: str) -> InputReport:

@@ -17,7 +17,16 @@ def render_text(result: CheckResult) -> str:
     lines += [_finding_line(f) for f in result.findings]
     calls = ", ".join(f"{k} {v}" for k, v in sorted(result.calls.items()))
     lines.append(f"  seed {result.seed}; calls: {calls}; {result.seconds:.3f} s")
+    if result.passed and not result.settings.get("reference", True):
+        lines.append(f"  {NO_REFERENCE}")
     return "\n".join(lines)
+
+
+# A backward that is the exact gradient of a wrong forward passes any gradient check.
+NO_REFERENCE = (
+    "note: backward matches this forward; a bug in the forward itself is invisible without a "
+    "reference: add reference=<a torch function of the same math>"
+)
 
 
 def _input_line(r: InputReport) -> str:

@@ -28,6 +28,11 @@ def test_each_hostile_layer_gets_one_failed_result_with_a_one_line_cause(name):
     assert all(f.traceback for f in raised)
 
 
+def test_a_layer_returning_a_view_of_its_input_passes_with_a_warning():
+    result = gk.check(lambda x: x[::-1], lambda dy, x: (dy[::-1],), (np.arange(6.0),))
+    assert result.passed and not result.finding("aliasing").is_error
+
+
 def test_a_hang_is_stopped_by_the_timeout_and_named():
     spec = gk.registry.get("hostile.hangs_in_a_loop")
     result = gk.check_case(spec, spec.cases[0], timeout=0.5)

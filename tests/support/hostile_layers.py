@@ -98,7 +98,6 @@ HOSTILE: dict[str, tuple[Any, Any]] = {
     "backward_torch_for_numpy": (np.tanh, _torch_gradient),
     "forward_nan": (_nan_forward, _tanh_backward),
     "backward_inf": (np.tanh, _inf_backward),
-    "returns_a_view_of_its_input": (lambda x: x[::-1], lambda dy, x: (dy[::-1],)),
     "mutates_its_input": (_mutating_forward, _tanh_backward),
     "mutates_grad_output": (np.tanh, _mutating_backward),
     "huge_output": (_huge, _tanh_backward),

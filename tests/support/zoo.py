@@ -519,7 +519,7 @@ def specimens() -> list[Specimen]:
             relu_backward_no_chain,
             _relu_inputs_with_zeros,
             buggy=True,
-            cause="missing_chain_factor",
+            cause="grad_output_ignored",
         ),
         S(
             "relu-mutates-dy",

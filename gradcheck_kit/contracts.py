@@ -204,7 +204,9 @@ def scaled(backend: Backend, arrays: Sequence[Any], factor: float) -> list[Any]:
     return [backend.copy(a) * factor if is_array(a) else a for a in arrays]
 
 
-def nonlinear(expected: Sequence[Any], second: Sequence[Any], labels: Sequence[str], scale: float) -> list[Finding]:
+def nonlinear(
+    expected: Sequence[Any], second: Sequence[Any], labels: Sequence[str], scale: float
+) -> list[Finding]:
     """Findings for gradients that did not scale with grad_output (``expected``: scale times the
     first gradients; ``second``: backward at scale times grad_output)."""
     found = []
@@ -215,25 +217,26 @@ def nonlinear(expected: Sequence[Any], second: Sequence[Any], labels: Sequence[s
         peak = float(np.max(np.abs(a))) if a.size else 0.0
         with np.errstate(invalid="ignore"):
             delta = np.nan_to_num(np.abs(a - b), nan=np.inf)
-        if not delta.size or float(delta.max()) <= repeat_tolerance(eps(got), peak, a.size):
-            continue
-        where = tuple(int(v) for v in np.unravel_index(int(np.argmax(delta)), delta.shape))
-        if np.array_equal(a / scale, b):  # the same as the first call's
-            pattern, how = "grad_output_ignored", "is the same whatever grad_output is (grad_output ignored)"
-        else:
-            pattern = "not_linear_in_grad_output"
-            how = "has a part that does not scale with grad_output (an additive term, or grad_output used nonlinearly)"
-        found.append(
-            Finding(
-                "linearity",
-                f"backward is not linear in grad_output: the {label} {how}; at {list(where)} it gave "
-                f"{b[where]:.6g} for {scale:g} x grad_output where {scale:g} x the first call's is {a[where]:.6g}",
-                input=label.removeprefix("gradient for "),
-                where=where,
-                details={"scale": scale, "expected": float(a[where]), "got": float(b[where]), "pattern": pattern},
-            )
-        )
+        if delta.size and float(delta.max()) > repeat_tolerance(eps(got), peak, a.size):
+            found.append(_nonlinear_finding(label, a, b, delta, scale))
     return found
+
+
+def _nonlinear_finding(label: str, a: np.ndarray, b: np.ndarray, delta: np.ndarray, scale: float) -> Finding:
+    where = tuple(int(v) for v in np.unravel_index(int(np.argmax(delta)), delta.shape))
+    if np.array_equal(a / scale, b):  # the same as the first call's
+        pattern, how = "grad_output_ignored", "is the same whatever grad_output is (grad_output ignored)"
+    else:
+        pattern = "not_linear_in_grad_output"
+        how = "has a part that does not scale with grad_output (an additive term, or a nonlinear use of it)"
+    return Finding(
+        "linearity",
+        f"backward is not linear in grad_output: the {label} {how}; at {list(where)} it gave "
+        f"{b[where]:.6g} for {scale:g} x grad_output where {scale:g} x the first call's is {a[where]:.6g}",
+        input=label.removeprefix("gradient for "),
+        where=where,
+        details={"scale": scale, "expected": float(a[where]), "got": float(b[where]), "pattern": pattern},
+    )
 
 
 def _repeat_finding(stage: str, label: str, where: tuple[int, ...], worst: float, allowed: float) -> Finding:

@@ -12,6 +12,7 @@ Each returns a ``LayerFunctions`` (forward, backward) pair, so ``gk.check(*pair,
 
 from __future__ import annotations
 
+import copy
 import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
@@ -62,56 +63,72 @@ def _split_cache(value: Any) -> tuple[Any, Any]:
     return value[0], value[1]
 
 
+class LayerObjectFunctions(LayerFunctions):
+    """The (forward, backward) pair of a layer object, plus what the adapter found on it:
+    ``weights`` (copies of the layer's current weight arrays, in the pair's order),
+    ``weight_paths`` (``W`` or ``conv1d_stride1.W``), ``gradient_paths`` and ``input_names``.
+    Check every parameter with ``gk.check(*pair, (A, *pair.weights))``."""
+
+    weights: tuple[Any, ...]
+    weight_paths: tuple[str, ...]
+    gradient_paths: tuple[str | None, ...]
+    input_names: tuple[str, ...]
+
+    def describe(self) -> str:
+        """``weights: conv1d_stride1.W (gradient conv1d_stride1.dLdW), ...``."""
+        parts = [
+            f"{path} (gradient {grad or 'looked up after backward'})"
+            for path, grad in zip(self.weight_paths, self.gradient_paths)
+        ]
+        return "weights: " + (", ".join(parts) if parts else "none found")
+
+
 def from_layer_object(
     layer: Any,
-    weights: Mapping[str, str] | Sequence[str] = (),
+    weights: Mapping[str, str] | Sequence[str] | None = None,
     *,
-    inputs: Sequence[str] = ("A",),
+    inputs: Sequence[str] | None = None,
     forward: str = "forward",
     backward: str = "backward",
-) -> LayerFunctions:
-    """Wrap a stateful layer. ``weights`` maps each weight attribute to its gradient attribute
-    (``{"W": "dLdW", "b": "dLdb"}``); a plain list of names looks for ``dLd<name>``,
-    ``d<name>`` or ``grad_<name>``. The pair takes ``(*inputs, *weights)``: check it with
-    ``gk.check(*pair, (A, layer.W, layer.b))``. backward re-runs forward first, so the layer's
-    cache always belongs to the inputs being differentiated."""
-    mapping = dict(weights) if isinstance(weights, Mapping) else {w: "" for w in weights}
+) -> LayerObjectFunctions:
+    """Wrap a stateful layer (``layer.forward(A)``, then ``layer.backward(dLdZ)`` returning dLdA
+    and leaving gradient attributes such as ``layer.dLdW``), called the way a training
+    framework calls it: on a fresh copy of ``layer`` for every call (the caller's object is
+    never changed), its gradient attributes zeroed before backward and copied after.
+
+    ``weights`` maps weight attributes to their gradient attributes (``{"W": "dLdW"}``; a list
+    of names looks the gradients up: ``dLd<name>``, ``d<name>``, ``grad_<name>``, ``<name>_grad``).
+    None finds the weights: float arrays with such a gradient attribute beside them, on the
+    layer or one level down (``self.conv1d_stride1.W``), else the conventionally named ones (W,
+    b, weight, bias, gamma, beta). The pair takes ``(*inputs, *weights)``: check it with
+    ``gk.check(*pair, (A, *pair.weights))``; weights left out are not differentiated. Keyword
+    params reach forward (``{"eval": True}``) and those backward accepts by name."""
+    from . import layer_object as lo
+
     for method in (forward, backward):
         if not callable(getattr(layer, method, None)):
             raise InvalidArgument(f"layer {type(layer).__name__} has no callable {method!r}")
-    for attr in mapping:
-        if not hasattr(layer, attr):
-            raise InvalidArgument(f"weights names {attr!r}, which {type(layer).__name__} does not have")
-    n = len(inputs)
-
-    def load(args: Sequence[Any]) -> Any:
-        for attr, value in zip(mapping, args[n:]):
-            setattr(layer, attr, value)
-        return getattr(layer, forward)(*args[:n])
+    found = lo.discover(layer) if weights is None else lo.from_mapping(layer, weights)
+    names = tuple(inputs) if inputs is not None else lo.required_inputs(getattr(layer, forward))
+    calls = lo.Calls(layer, found, len(names), forward, backward)
 
     def fwd(*args: Any, **params: Any) -> Any:
-        return load(args)
+        return calls.forward(*args, **params)
 
     def bwd(grad_output: Any, *args: Any, **params: Any) -> Any:
-        load(args)
-        d_inputs = getattr(layer, backward)(grad_output)
-        d_inputs = d_inputs if isinstance(d_inputs, (tuple, list)) else (d_inputs,)
-        return (*d_inputs[:n], *(_gradient_attr(layer, w, g) for w, g in mapping.items()))
+        return calls.backward(grad_output, *args, **params)
 
     label = type(layer).__name__
-    names = list(inputs) + list(mapping)
-    return LayerFunctions(
-        _named(fwd, names, grad_first=False, label=label),
-        _named(bwd, names, grad_first=True, label=f"{label}.backward"),
+    all_names = [*names, *(w.name for w in found)]
+    pair = LayerObjectFunctions(
+        _named(fwd, all_names, grad_first=False, label=label),
+        _named(bwd, all_names, grad_first=True, label=f"{label}.backward"),
     )
-
-
-def _gradient_attr(layer: Any, weight: str, given: str) -> Any:
-    candidates = [given] if given else [f"dLd{weight}", f"d{weight}", f"grad_{weight}", f"{weight}_grad"]
-    for name in candidates:
-        if hasattr(layer, name):
-            return getattr(layer, name)
-    raise AttributeError(f"{type(layer).__name__}.backward set none of {candidates} for weight {weight!r}")
+    pair.weights = tuple(copy.deepcopy(lo.resolve(layer, w.path)) for w in found)
+    pair.weight_paths = tuple(w.path for w in found)
+    pair.gradient_paths = tuple(w.gradient for w in found)
+    pair.input_names = names
+    return pair
 
 
 def from_autograd_function(function: Any, *, inputs: Sequence[str] | None = None) -> LayerFunctions:

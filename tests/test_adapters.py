@@ -122,3 +122,192 @@ def test_autograd_function_params_are_passed_positionally_after_the_inputs():
     x = torch.randn(3, dtype=torch.float64)
     result = gk.check(*gk.from_autograd_function(Scale), (x,), {"factor": 3.0})
     assert result.passed, str(result)
+
+
+# -- layer objects as a training framework uses them -------------------------------------------
+
+
+class Conv1dStride1:
+    """mytorch style: gradients created in __init__ and accumulated (zero_grads() zeroes them)."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, seed=0):
+        r = np.random.default_rng(seed)
+        self.W = r.standard_normal((out_channels, in_channels, kernel_size))
+        self.b = r.standard_normal(out_channels)
+        self.dLdW, self.dLdb = np.zeros(self.W.shape), np.zeros(self.b.shape)
+
+    def forward(self, A):
+        self.A = A
+        k = self.W.shape[2]
+        windows = np.stack([A[:, :, i : i + A.shape[2] - k + 1] for i in range(k)], axis=-1)
+        return np.einsum("nctk,fck->nft", windows, self.W) + self.b[None, :, None]
+
+    def backward(self, dLdZ):
+        k = self.W.shape[2]
+        windows = np.stack([self.A[:, :, i : i + self.A.shape[2] - k + 1] for i in range(k)], axis=-1)
+        self.dLdW += np.einsum("nctk,nft->fck", windows, dLdZ)
+        self.dLdb += dLdZ.sum(axis=(0, 2))
+        dLdA = np.zeros_like(self.A)
+        for i in range(k):
+            dLdA[:, :, i : i + dLdZ.shape[2]] += np.einsum("nft,fc->nct", dLdZ, self.W[:, :, i])
+        return dLdA
+
+
+class Downsample1d:
+    def __init__(self, factor):
+        self.factor = factor
+
+    def forward(self, A):
+        self.width = A.shape[2]
+        return A[:, :, :: self.factor]  # a view: idiomatic and correct
+
+    def backward(self, dLdZ):
+        dLdA = np.zeros((*dLdZ.shape[:2], self.width))
+        dLdA[:, :, :: self.factor] = dLdZ
+        return dLdA
+
+
+class Conv1d:
+    """Weights live one level down, on a member object."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride, seed=0):
+        self.conv1d_stride1 = Conv1dStride1(in_channels, out_channels, kernel_size, seed)
+        self.downsample1d = Downsample1d(stride)
+
+    def forward(self, A):
+        return self.downsample1d.forward(self.conv1d_stride1.forward(A))
+
+    def backward(self, dLdZ):
+        return self.conv1d_stride1.backward(self.downsample1d.backward(dLdZ))
+
+
+class RebindingLinear:
+    """dW/db naming; backward fills the old buffers with 0, then rebinds new ones."""
+
+    def __init__(self):
+        self.W, self.b = rng.standard_normal((3, 4)), rng.standard_normal(3)
+        self.dW, self.db = np.zeros((3, 4)), np.zeros(3)
+
+    def forward(self, x):
+        self.x = x
+        return x @ self.W.T + self.b
+
+    def backward(self, dy):
+        self.dW.fill(0)
+        self.dW = dy.T @ self.x
+        self.db = dy.sum(0)
+        return dy @ self.W
+
+
+class BatchNorm1d:
+    """forward(Z, eval=False): the keyword selects the mode; train mode updates running stats."""
+
+    def __init__(self, features):
+        self.BW, self.Bb = rng.standard_normal(features), rng.standard_normal(features)
+        self.dLdBW, self.dLdBb = np.zeros(features), np.zeros(features)
+        self.running_M, self.running_V = rng.standard_normal(features), 1 + rng.random(features)
+
+    def forward(self, Z, eval=False):
+        if eval:
+            self.mean, self.var, self.eval = self.running_M, self.running_V, True
+        else:
+            self.mean, self.var, self.eval = Z.mean(0), Z.var(0), False
+            self.running_M = 0.9 * self.running_M + 0.1 * self.mean
+            self.running_V = 0.9 * self.running_V + 0.1 * self.var
+        self.Z, self.NZ = Z, (Z - self.mean) / np.sqrt(self.var + 1e-8)
+        return self.BW * self.NZ + self.Bb
+
+    def backward(self, dLdBZ):
+        self.dLdBW += (dLdBZ * self.NZ).sum(0)
+        self.dLdBb += dLdBZ.sum(0)
+        dNZ = dLdBZ * self.BW
+        inv = 1 / np.sqrt(self.var + 1e-8)
+        if self.eval:
+            return dNZ * inv
+        n = self.Z.shape[0]
+        return inv / n * (n * dNZ - dNZ.sum(0) - self.NZ * (dNZ * self.NZ).sum(0))
+
+
+def _state(layer):
+    """Every attribute of a layer and its member objects, arrays copied."""
+    out = {}
+    for name, value in vars(layer).items():
+        out[name] = _state(value) if hasattr(value, "__dict__") else np.copy(value)
+    return out
+
+
+def _same_state(a, b):
+    return a.keys() == b.keys() and all(
+        _same_state(a[k], b[k]) if isinstance(a[k], dict) else np.array_equal(a[k], b[k]) for k in a
+    )
+
+
+def test_accumulating_gradient_attributes_are_zeroed_before_each_backward_and_copied_after():
+    layer = Conv1dStride1(2, 3, 3)
+    layer.dLdW += 5.0  # left over from a training step: zero_grads() would clear it
+    pair = gk.from_layer_object(layer)
+    A = rng.standard_normal((2, 2, 7))
+    result = gk.check(*pair, (A, *pair.weights))
+    assert result.passed, str(result)
+    assert [r.name for r in result.inputs] == ["A", "W", "b"]
+
+
+def test_weights_on_a_member_object_are_found_and_where_is_said():
+    layer = Conv1d(2, 3, 3, stride=2)
+    pair = gk.from_layer_object(layer)
+    assert pair.weight_paths == ("conv1d_stride1.W", "conv1d_stride1.b")
+    assert "conv1d_stride1.dLdW" in pair.describe()
+    result = gk.check(*pair, (rng.standard_normal((2, 2, 9)), *pair.weights))
+    assert result.passed, str(result)
+    explicit = gk.from_layer_object(layer, {"W": "dLdW", "b": "dLdb"})
+    assert explicit.weight_paths == pair.weight_paths
+
+
+def test_a_weight_that_cannot_be_found_is_refused_naming_the_candidates():
+    with pytest.raises(gk.InvalidArgument, match=r"'V'.*conv1d_stride1\.W"):
+        gk.from_layer_object(Conv1d(2, 3, 3, stride=2), {"V": "dLdV"})
+
+
+def test_the_dw_naming_family_and_rebound_buffers_work_without_spelling_them():
+    layer = RebindingLinear()
+    pair = gk.from_layer_object(layer)
+    assert pair.gradient_paths == ("dW", "db")
+    result = gk.check(*pair, (rng.standard_normal((5, 4)), *pair.weights))
+    assert result.passed, str(result)
+
+
+def test_keyword_params_reach_forward_and_the_callers_object_is_left_exactly_as_it_was():
+    layer = BatchNorm1d(4)
+    before = _state(layer)
+    pair = gk.from_layer_object(layer)
+    assert pair.weight_paths == ("BW", "Bb")  # the running statistics have no gradient: not weights
+    Z = rng.standard_normal((6, 4))
+    for mode in (False, True):
+        result = gk.check(*pair, (Z, *pair.weights), {"eval": mode})
+        assert result.passed, str(result)
+    assert _same_state(before, _state(layer))
+
+
+def test_eval_mode_reaches_the_layer_so_a_train_mode_backward_fails_there():
+    class TrainOnlyBackward(BatchNorm1d):
+        def backward(self, dLdBZ):
+            self.eval = False  # forgets the mode: the train-mode formula in eval mode
+            return super().backward(dLdBZ)
+
+    layer = TrainOnlyBackward(4)
+    pair = gk.from_layer_object(layer)
+    Z = rng.standard_normal((6, 4))
+    assert gk.check(*pair, (Z, *pair.weights), {"eval": False}).passed
+    assert not gk.check(*pair, (Z, *pair.weights), {"eval": True}).passed
+
+
+def test_activations_whose_backward_returns_the_local_derivative_are_chained():
+    class Tanh:
+        def forward(self, Z):
+            self.A = np.tanh(Z)
+            return self.A
+
+        def backward(self):  # dA/dZ, multiplied by the caller (some course years' convention)
+            return 1 - self.A**2
+
+    assert gk.check(*gk.from_layer_object(Tanh()), (rng.standard_normal((3, 4)),)).passed

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from . import contracts, precision, timeouts
+from . import contracts, precision, ties, timeouts
 from .backends import Backend, dtype_name, eps, is_array, is_floating, to_numpy
 from .directions import signed_magnitudes
 from .errors import CheckTimeout
@@ -250,6 +250,7 @@ class _Session:
         setup = self._setup(evaluation, usable)
         reports = self._reports(setup, usable)
         for report in reports:
+            ties.amend(setup, report)
             report.dtype = dtype_name(self.plan.inputs[report.index])
             if not report.passed:
                 explain(report, setup, first_input=report.index == usable[0], params=self.plan.params)

@@ -82,7 +82,9 @@ class Evidence:
 def diagnose(report: InputReport, setup: Setup | None, *, first_input: bool) -> list[Pattern]:
     """Named patterns that fit this failing input, best first (possibly none)."""
     evidence = Evidence.of(report)
-    found: list[Pattern] = []
+    found: list[Pattern] = _ties(report)
+    if found:
+        return found
     if evidence is not None and evidence.numeric.size:
         found += _factor(evidence)
         if not found:
@@ -94,6 +96,44 @@ def diagnose(report: InputReport, setup: Setup | None, *, first_input: bool) -> 
     if not found and evidence is not None:
         found += _structure(evidence)
     return found
+
+
+def _ties(report: InputReport) -> list[Pattern]:
+    """Every element passed alone, but groups of tied elements fail together (``ties``): their
+    gradients summed are too large (each tied maximum got the full gradient) or too small."""
+    groups = report.evidence.get("ties") or []
+    if not groups or not report.evidence.get("ties_alone"):
+        return []
+    ratios = [g["analytic"] / g["numeric"] for g in groups if g["numeric"]]
+    count = sum(g["elements"] for g in groups)
+    if ratios and all(r > 1 + 10 * FIT for r in ratios):
+        return [
+            Pattern(
+                "tie_gradient_duplicated",
+                f"tied elements each got the full gradient: along the {count} tied elements together "
+                f"the analytic slope is {_ratio_words(ratios)} the true one (a mask like window == "
+                "window.max() picks every tied maximum); give it to one of them or split it",
+                1.0,
+                {"ratios": ratios},
+            )
+        ]
+    if ratios and all(0 <= r < 1 - 10 * FIT for r in ratios):
+        return [
+            Pattern(
+                "tie_gradient_dropped",
+                f"tied elements got too little gradient: along the {count} tied elements together the "
+                f"analytic slope is {_ratio_words(ratios)} the true one; one of them (or each, split) "
+                "must receive it",
+                1.0,
+                {"ratios": ratios},
+            )
+        ]
+    return []
+
+
+def _ratio_words(ratios: list[float]) -> str:
+    low, high = min(ratios), max(ratios)
+    return f"{low:.3g}×" if high - low <= FIT * high else f"{low:.3g}× to {high:.3g}×"
 
 
 def _relative_residual(a: np.ndarray, b: np.ndarray) -> float:

@@ -88,20 +88,29 @@ def _convex_retry(setup: Setup, i: int, flat_index: np.ndarray, verdict: Judgeme
     of one coordinate do not bound every valid subgradient. With |grad_output| such an F is
     convex, where they do: failing kinks get a second look under |grad_output|."""
     suspects = ~verdict.passed & verdict.nonsmooth
-    if not suspects.any() or setup.convex is None:
+    if not suspects.any():
         return verdict
-    if setup._convex_setup is None:
-        setup._convex_setup = setup.convex() or False
-    convex = setup._convex_setup
-    if not convex:
+    convex = convex_of(setup)
+    if convex is None:
         return verdict
-    convex.convex = None
     retry = judge_elements(convex, i, flat_index[suspects])
     accepted = retry.passed & retry.kink
     verdict.passed[np.flatnonzero(suspects)[accepted]] = True
     verdict.kink[np.flatnonzero(suspects)[accepted]] = True
     verdict.error[np.flatnonzero(suspects)[accepted]] = 0.0
     return verdict
+
+
+def convex_of(setup: Setup) -> Setup | None:
+    """The same check with |grad_output|, built once on first use (None when the layer's
+    backward cannot give it). Only the caller's own setup has one: ``convex`` is None in it."""
+    if setup.convex is None:
+        return None
+    if setup._convex_setup is None:  # None: not built yet; False: could not be built
+        setup._convex_setup = setup.convex() or False
+        if setup._convex_setup:
+            setup._convex_setup.convex = None
+    return setup._convex_setup or None
 
 
 def adopt(
@@ -194,4 +203,4 @@ def fill_worst(
         report.worst_index = ()
 
 
-__all__ = ["BORDERLINE", "REFINEMENTS", "Setup", "adopt", "elementwise_report", "judge_elements"]
+__all__ = ["BORDERLINE", "REFINEMENTS", "Setup", "adopt", "convex_of", "elementwise_report", "judge_elements"]

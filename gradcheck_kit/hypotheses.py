@@ -82,6 +82,8 @@ def holds(setup: Setup | None, i: int, valid: np.ndarray | None = None) -> Verdi
     excluded = set(special_elements(setup.host_values[i], exhaustive=True).tolist())
     if valid is not None:
         excluded |= set(np.flatnonzero(~valid.reshape(-1)).tolist())
+    if len(excluded) >= setup.host_values[i].size:
+        return Verdict(False, float("inf"))  # nothing left to tell explanations apart with
     left_out = {i: np.array(sorted(excluded), dtype=np.int64)}
     directions = [joint_direction(setup, [i], left_out) for _ in range(TRIALS)]
     verdict = judge_directions(setup, directions, [i])

@@ -244,11 +244,12 @@ class _Session:
         evaluation = precision.evaluation_point(self, y, grads, usable)
         if evaluation is None:
             return
-        self.evaluation = evaluation
-        evaluation.rounding = lambda: self._linearity_residuals(evaluation, usable)
-        evaluation.jitter = lambda: self._jitter(evaluation, usable)
-        setup = self._setup(evaluation, usable)
-        reports = self._reports(setup, usable)
+        setup, reports = self._judge(evaluation, usable)
+        failing = [r.index for r in reports if not r.passed]
+        rounded = precision.rounded_inside(self, evaluation, failing) if failing else {}
+        if rounded:  # the layer rounds those inputs to a coarser grid: difference on that grid
+            evaluation = precision.regrid(self, evaluation, rounded)
+            setup, reports = self._judge(evaluation, usable)
         for report in reports:
             ties.amend(setup, report)
             report.dtype = dtype_name(self.plan.inputs[report.index])
@@ -257,6 +258,13 @@ class _Session:
         self.result.inputs.extend(reports)
         self.add(evaluation.precision_findings(reports))
         self.result.settings.update(evaluation.settings)
+
+    def _judge(self, evaluation: precision.Evaluation, usable: list[int]) -> tuple[Setup, list[Any]]:
+        self.evaluation = evaluation
+        evaluation.rounding = lambda: self._linearity_residuals(evaluation, usable)
+        evaluation.jitter = lambda: self._jitter(evaluation, usable)
+        setup = self._setup(evaluation, usable)
+        return setup, self._reports(setup, usable)
 
     def _setup(self, ev: precision.Evaluation, usable: list[int]) -> Setup:
         setup = self._make_setup(ev, usable, self.dy_values, ev.gradients, None)
@@ -337,7 +345,8 @@ class _Session:
         b, nudge = self.b, precision.NUDGE_ULPS * eps("float64")
 
         def nudged(x: Any) -> Any:
-            return x * (1 + nudge * b.from_numpy(signed_magnitudes(rng, tuple(x.shape))))
+            x *= 1 + nudge * b.from_numpy(signed_magnitudes(rng, tuple(x.shape)))  # 0-d stays an array
+            return x
 
         inputs = [nudged(x) if k in usable else x for k, x in enumerate(contracts.snapshot(b, ev.base))]
         dy = [nudged(b.float64(d)) if d is not None else None for d in self.dy_values]
@@ -372,9 +381,11 @@ class _Session:
         ]
         try:
             g_other = self._backward_as_evaluated(ev, other)
-            g_both = self._backward_as_evaluated(
-                ev, [None if d is None else d + e for d, e in zip(dy, other)]
-            )
+            both = contracts.snapshot(b, other)
+            for d, e in zip(dy, both):
+                if e is not None:
+                    e += d  # in place: 0-d arrays stay arrays
+            g_both = self._backward_as_evaluated(ev, both)
         except LayerCallError:
             return {}
         out = {}
@@ -425,8 +436,9 @@ class _Session:
         mode = self.plan.mode
         if mode == "auto":
             mode = "elementwise" if total <= ELEMENTWISE_LIMIT else "projection"
-        mode = self._within_budget(mode, total)
-        self.result.settings["mode_used"] = mode
+        if "mode_used" not in self.result.settings:  # (asked again when the grid changes)
+            self.result.settings["mode_used"] = self._within_budget(mode, total)
+        mode = self.result.settings["mode_used"]
         if mode == "elementwise":
             return [elementwise_report(setup, i) for i in usable]
         # One random direction misses a bug only if <error, d> falls under the tolerance: with

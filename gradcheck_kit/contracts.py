@@ -200,8 +200,12 @@ def exact_scale(dy: Sequence[Any]) -> float:
 
 
 def scaled(backend: Backend, arrays: Sequence[Any], factor: float) -> list[Any]:
-    """New arrays ``factor * a`` (None stays None)."""
-    return [backend.copy(a) * factor if is_array(a) else a for a in arrays]
+    """New arrays ``factor * a`` (None stays None), scaled in place: 0-d arrays stay arrays."""
+    out = snapshot(backend, arrays)
+    for a in out:
+        if is_array(a):
+            a *= factor
+    return out
 
 
 def nonlinear(

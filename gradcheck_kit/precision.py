@@ -11,6 +11,7 @@ epsilon. A layer that rejects float64 is differenced in its own dtype, said in t
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -223,6 +224,85 @@ def _dtype_generic(
         if dtype_name(plan.inputs[i]) != "float64":
             ev.pairs[i] = (grads[i], grads64[i])
     return ev
+
+
+# Grids a layer may round its float64 inputs to before computing, finest first, with their
+# mantissa bits: a nudge of 2^-(bits + 3) relative stays below half an ulp of each.
+ROUNDING_GRIDS = {"float32": 23, "float16": 10, "bfloat16": 7}
+
+
+def rounded_inside(session: Any, ev: Evaluation, inputs: list[int]) -> dict[int, str]:
+    """The inputs among ``inputs`` that the layer rounds to a coarser grid before computing, and
+    that grid: a float64 kernel that casts to float32 first (``x.astype(np.float32)``) and
+    returns float64, as NumPy 1.x's promotion often makes it, is a staircase at float64's
+    scale. A nudge smaller than half a grid ulp, at a point on that grid, then leaves every
+    output bit for bit the same. Two forward calls per grid tried; only asked when a check on
+    the float64 grid failed (on the coarser grid a correct layer passes)."""
+    # float16 and bfloat16 are not nested: each is tried, the coarsest that holds is taken
+    grids = [g for g in ROUNDING_GRIDS if g != "bfloat16" or session.b.name == "torch"]
+    found = {}
+    for i in inputs:
+        if ev.grid.get(i) != "float64" or not _rounds_to(session, ev, i, grids[0]):
+            continue
+        held = [g for g in grids if g == grids[0] or _rounds_to(session, ev, i, g)]
+        found[i] = max(held, key=eps)
+    return found
+
+
+def _rounds_to(session: Any, ev: Evaluation, i: int, grid: str) -> bool:
+    b, plan = session.b, session.plan
+    on_grid = b.astype(b.astype(ev.base[i], grid), "float64")
+    host = to_numpy(on_grid)
+    if not np.all(np.isfinite(host)) or not np.any(host):
+        return False  # out of the grid's range, or nothing a nudge could move
+    signs = b.from_numpy(np.random.default_rng([plan.seed, 5]).choice([-1.0, 1.0], size=host.shape))
+    # below half an ulp (rounds back onto the grid), and, on the finest grid, 1/16 relative: an
+    # input that moves no output even then is not rounded but unused (its gradient must be 0)
+    factors = [2.0 ** -(ROUNDING_GRIDS[grid] + 3)] + ([2.0**-4] if grid == "float32" else [])
+    at = _outputs_at(session, ev, i, on_grid)
+    for k, factor in enumerate(factors):
+        nudged = b.copy(on_grid)
+        nudged *= 1 + factor * signs  # in place: 0-d arrays stay arrays
+        moved = _outputs_at(session, ev, i, nudged)
+        same = all(_same(a, c) for a, c in zip(at, moved) if is_floating(a))
+        if same != (k == 0):
+            return False
+    return True
+
+
+def _outputs_at(session: Any, ev: Evaluation, i: int, value: Any) -> tuple[Any, ...]:
+    b, plan = session.b, session.plan
+    point = [value if k == i else x for k, x in enumerate(contracts.snapshot(b, ev.base))]
+    return outputs_of(call(plan.forward, point, plan.params, "forward (grid)", session.calls), b.name)
+
+
+def regrid(session: Any, ev: Evaluation, grids: dict[int, str]) -> Evaluation:
+    """``ev`` with the inputs in ``grids`` rounded to their grid and differenced on it, with that
+    grid's epsilon for the rounding the outputs carry."""
+    b, plan = session.b, session.plan
+    base = [
+        b.astype(b.astype(x, grids[k]), "float64") if k in grids else x
+        for k, x in enumerate(contracts.snapshot(b, ev.base))
+    ]
+    y = outputs_of(call(plan.forward, base, plan.params, "forward (float64)", session.calls), b.name)
+    coarsest = max(grids.values(), key=eps)
+    grid = {i: grids.get(i, g) for i, g in ev.grid.items()}
+    settings = dict(ev.settings)
+    settings["grid"] = {plan.names[i]: g for i, g in grid.items()}
+    settings["rounded_inside"] = {plan.names[i]: g for i, g in grids.items()}
+    return dataclasses.replace(
+        ev,
+        base=base,
+        outputs=y,
+        grid=grid,
+        analytic_eps={i: max(e, eps(grid[i])) for i, e in ev.analytic_eps.items()},
+        noise_eps=max(ev.noise_eps, eps(coarsest)),
+        settings=settings,
+        rounding=None,
+        _rounding=None,
+        jitter=None,
+        _jitter=None,
+    )
 
 
 def _forward_discrepancy(y: tuple[Any, ...], y64: tuple[Any, ...]) -> float:

@@ -257,3 +257,53 @@ def test_correct_reference_layers_pass_in_extreme_regimes_in_float32(name, make,
     inputs = tuple(a.astype(np.float32) if a.dtype.kind == "f" else a for a in make(np.random.default_rng(0)))
     result = gk.check(wrap(spec.forward), wrap(spec.backward), inputs, params)
     assert result.passed, str(result)
+
+
+def _rounds_to_float32_returns_float64(fn):
+    """A kernel casting to float32 first and handing back float64 (NumPy 1.x's promotion makes
+    such layers out of float32-casting code: a float32 scalar divided by a Python int)."""
+
+    def wrapped(*args, **kwargs):
+        args = [
+            a.astype(np.float32) if isinstance(a, np.ndarray) and a.dtype.kind == "f" else a for a in args
+        ]
+        out = fn(*args, **kwargs)
+
+        def up(o):
+            return o.astype(np.float64) if isinstance(o, (np.ndarray, np.generic)) else o
+
+        return tuple(up(o) for o in out) if isinstance(out, tuple) else up(out)
+
+    return wrapped
+
+
+@pytest.mark.parametrize("mode", ["elementwise", "projection"])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("name", ["softmax-ce", "gaussian", "batchnorm", "linear"])
+def test_a_layer_rounding_to_float32_inside_but_returning_float64_is_checked_on_float32(name, dtype, mode):
+    s = by_name(name)
+    forward = _rounds_to_float32_returns_float64(s.forward)
+    backward = _rounds_to_float32_returns_float64(s.backward)
+    result = gk.check(forward, backward, s.inputs(dtype), s.params, mode=mode)
+    assert result.passed, str(result)
+    assert set(result.settings["rounded_inside"].values()) == {"float32"}
+
+
+def test_a_bug_in_a_layer_rounding_to_float32_inside_is_still_caught():
+    s = by_name("softmax-ce-missing-mean")
+    forward = _rounds_to_float32_returns_float64(s.forward)
+    backward = _rounds_to_float32_returns_float64(s.backward)
+    result = gk.check(forward, backward, s.inputs("float32"), s.params)
+    assert not result.passed and result.patterns == ["constant_factor"], str(result)
+
+
+def test_an_input_the_forward_ignores_is_not_taken_for_a_rounded_one():
+    def forward(x, w):
+        return np.tanh(x) + 0.0 * w.sum()
+
+    def backward(dy, x, w):
+        return dy * (1 - np.tanh(x) ** 2), np.full_like(w, 1e-3)
+
+    rng = np.random.default_rng(0)
+    result = gk.check(forward, backward, (rng.standard_normal(4), rng.standard_normal(3)))
+    assert not result.passed and "rounded_inside" not in result.settings

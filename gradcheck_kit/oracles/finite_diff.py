@@ -171,8 +171,8 @@ class Objective:
     def feed(self, i: int, values64: Any) -> Any:
         """Round float64 ``values64`` to input i's grid, then to the dtype the layer is fed."""
         b, fed = self.backend, dtype_name(self.base[i])
-        if self.grid[i] == "float64" == fed:
-            return values64  # a fresh array already: nothing to round or convert
+        if self.grid[i] == "float64" == fed:  # a fresh array already: nothing to round or convert
+            return np.asarray(values64) if b.name == "numpy" else values64  # (0-d math gives scalars)
         grid_values = b.astype(values64, self.grid[i])
         return grid_values if self.grid[i] == fed else b.astype(grid_values, fed)
 

@@ -19,64 +19,15 @@ nondeterminism) name their own cause.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
 import numpy as np
 
-from . import hypotheses
+from . import hypotheses, signatures
+from .evidence import FIT, Evidence, Pattern, pct, relative_residual
 from .gradient import Setup
 from .result import InputReport
-
-FIT = 1e-3  # a map fit must explain the analytic gradient to 0.1%
-
-
-@dataclass
-class Pattern:
-    name: str
-    message: str
-    fit: float
-    details: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "message": self.message, "fit": self.fit, "details": self.details}
-
-
-@dataclass
-class Evidence:
-    """The probed part of one input's maps, flattened, and the whole maps for structure."""
-
-    analytic: np.ndarray
-    numeric: np.ndarray
-    failing: np.ndarray
-    probed: np.ndarray
-    report: InputReport
-
-    @classmethod
-    def of(cls, report: InputReport) -> Evidence | None:
-        """Probed elements, kinks left out: at a kink the numeric slope is not a gradient."""
-        if report.numeric_map is None or report.analytic_map is None:
-            return None
-        probed = ~np.isnan(report.numeric_map)
-        if report.kink_map is not None:
-            probed &= ~report.kink_map
-        failing = report.failing_map if report.failing_map is not None else np.zeros_like(probed)
-        return cls(report.analytic_map[probed], report.numeric_map[probed], failing[probed], probed, report)
-
-    @property
-    def complete(self) -> bool:
-        """Every element probed, except kinks (whose numeric value stands in as NaN)."""
-        kinks = self.report.kink_map if self.report.kink_map is not None else False
-        return bool((self.probed | kinks).all())
-
-    def maps(self) -> tuple[np.ndarray, np.ndarray]:
-        """Analytic and numeric maps with kinks set to agree (they carry no evidence)."""
-        A, N = self.report.analytic_map, self.report.numeric_map
-        assert A is not None and N is not None  # Evidence.of checked them
-        N = N.copy()
-        N[~self.probed] = A[~self.probed]
-        return A, N
 
 
 def diagnose(report: InputReport, setup: Setup | None, *, first_input: bool) -> list[Pattern]:
@@ -86,9 +37,11 @@ def diagnose(report: InputReport, setup: Setup | None, *, first_input: bool) -> 
     if found:
         return found
     if evidence is not None and evidence.numeric.size:
-        found += _factor(evidence)
+        found += signatures.zero_maps(evidence) or _factor(evidence)
         if not found:
             found += _chain_factor(evidence, setup, report.index)
+        if not found and setup is not None:
+            found += signatures.normalized_axis(evidence, setup.host_values[report.index])
     if not found:
         found += _transforms(evidence, setup, report, first_input)
     if not found and setup is not None:
@@ -136,11 +89,6 @@ def _ratio_words(ratios: list[float]) -> str:
     return f"{low:.3g}×" if high - low <= FIT * high else f"{low:.3g}× to {high:.3g}×"
 
 
-def _relative_residual(a: np.ndarray, b: np.ndarray) -> float:
-    scale = float(np.linalg.norm(a))
-    return float(np.linalg.norm(a - b)) / scale if scale > 0 else float("inf")
-
-
 def _factor(ev: Evidence) -> list[Pattern]:
     """A = c N everywhere probed."""
     n, a = ev.numeric, ev.analytic
@@ -148,25 +96,33 @@ def _factor(ev: Evidence) -> list[Pattern]:
     if denominator == 0:
         return []
     c = float(a @ n) / denominator
-    residual = _relative_residual(a, c * n)
+    residual = relative_residual(a, c * n)
     if residual > FIT or abs(c - 1) < 10 * FIT or c == 0:
         return []
-    if np.count_nonzero(n) < 2 and not _simple(c):
-        return []  # one number is proportional to any other: only a simple ratio says something
+    if _distinct(n) < 3 and not _simple(c):
+        return []  # two numbers fit some ratio or other: only a simple one says something
     if abs(c + 1) < 10 * FIT:
         return [
-            Pattern("sign_flipped", f"sign flipped: analytic = -numeric (fit {_pct(residual)})", 1 - residual)
+            Pattern("sign_flipped", f"sign flipped: analytic = -numeric (fit {pct(residual)})", 1 - residual)
         ]
     ratio = _fraction(c)
     words = f"{c:.6g}" + (f" ≈ {ratio}" if ratio else "")
     return [
         Pattern(
             "constant_factor",
-            f"gradient off by a constant factor: analytic = {words} × numeric (fit {_pct(residual)})",
+            f"gradient off by a constant factor: analytic = {words} × numeric (fit {pct(residual)})",
             1 - residual,
             {"factor": c, "fraction": ratio},
         )
     ]
+
+
+def _distinct(values: np.ndarray) -> int:
+    """How many different nonzero magnitudes (to 1e-6) ``values`` holds."""
+    magnitudes = np.abs(values[values != 0])
+    if not magnitudes.size:
+        return 0
+    return int(np.unique(np.round(np.log(magnitudes) / 1e-6)).size)
 
 
 def _fraction(c: float) -> str | None:
@@ -182,10 +138,6 @@ def _simple(c: float) -> bool:
     return abs(guess.numerator) <= 16 and abs(float(guess) - c) <= 1e-6 * abs(c)
 
 
-def _pct(residual: float) -> str:
-    return f"{100 * (1 - residual):.2f}%"
-
-
 def _transforms(
     ev: Evidence | None, setup: Setup | None, report: InputReport, first_input: bool
 ) -> list[Pattern]:
@@ -195,11 +147,30 @@ def _transforms(
     A = report.analytic_map if report.analytic_map is not None else None
     if A is None:
         return []
-    for name, message, inverse, valid in _candidates(A, first_input, setup):
+    candidates = [c for c in _candidates(A, first_input, setup) if _moved(A, c[2], c[3]) >= MOVED_MIN]
+    for name, message, inverse, valid in candidates:
         fit = _transform_fit(ev, setup, report.index, inverse, valid)
-        if fit is not None:
-            return [Pattern(name, f"{message} (fit {_pct(fit)})", 1 - fit)]
+        if fit is None:
+            continue
+        if any(other != name and _coincide(inverse, alt, valid) for other, _, alt, _ in candidates):
+            return []  # another transform predicts the same gradient here: this case cannot tell
+        return [Pattern(name, f"{message} (fit {pct(fit)})", 1 - fit)]
     return []
+
+
+MOVED_MIN = 4  # a transform fitted on fewer moved elements fits small cases by coincidence
+
+
+def _moved(A: np.ndarray, inverse: np.ndarray, valid: np.ndarray | None) -> int:
+    """How many elements the transform changes (where it is defined)."""
+    keep = np.ones(A.shape, dtype=bool) if valid is None else valid
+    scale = float(np.max(np.abs(A))) if A.size else 0.0
+    return int(np.count_nonzero((np.abs(inverse - A) > FIT * scale) & keep))
+
+
+def _coincide(a: np.ndarray, b: np.ndarray, valid: np.ndarray | None) -> bool:
+    keep = np.ones(a.shape, dtype=bool) if valid is None else valid
+    return relative_residual(a[keep], b[keep]) <= 2 * FIT
 
 
 def _candidates(
@@ -268,7 +239,7 @@ def _transform_fit(
     if ev is not None and ev.complete:
         _, N = ev.maps()
         keep = np.ones(N.shape, dtype=bool) if valid is None else valid
-        residual = _relative_residual(inverse[keep], N[keep])
+        residual = relative_residual(inverse[keep], N[keep])
         return residual if residual <= FIT else None
     if setup is None:
         return None
@@ -285,12 +256,12 @@ def _chain_factor(ev: Evidence, setup: Setup | None, i: int) -> list[Pattern]:
     for label, factor in candidates.items():
         if factor.shape != A.shape:
             continue
-        residual = _relative_residual(N, factor * A)
-        if residual <= FIT and _relative_residual(N, A) > 10 * FIT:
+        residual = relative_residual(N, factor * A)
+        if residual <= FIT and relative_residual(N, A) > 10 * FIT:
             return [
                 Pattern(
                     "missing_chain_factor",
-                    f"missing chain-rule factor: numeric / analytic = {label} (fit {_pct(residual)})",
+                    f"missing chain-rule factor: numeric / analytic = {label} (fit {pct(residual)})",
                     1 - residual,
                     {"factor": label},
                 )
@@ -329,7 +300,8 @@ def _hypotheses(setup: Setup, i: int) -> list[Pattern]:
         "grad_output placed undilated",
     }
     held = [(name, v) for name, test in hypotheses.HYPOTHESES.items() if (v := test(setup, i)).holds]
-    held.sort(key=lambda pair: not pair[1].exact)  # a match on the whole input beats a partial one
+    if len(held) > 1:
+        return []  # several explanations fit this case equally: it cannot tell them apart
     return [
         Pattern(
             name, f"{messages[name]} (relative error {v.relative_error:.1e})", max(0.0, 1 - v.relative_error)

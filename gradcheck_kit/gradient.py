@@ -183,6 +183,16 @@ def attach_maps(report: InputReport, setup: Setup, i: int, index: np.ndarray, ve
     report.analytic_map = setup.host_gradients[i].reshape(shape).copy()
 
 
+def relative_error(error: np.ndarray, numeric: np.ndarray) -> float:
+    """The largest error relative to the numeric gradient (elements near 0 measured against a
+    thousandth of its peak); inf when the numeric gradient is 0 everywhere and the error is not:
+    a relative error of 1e303 would only hide that."""
+    scale = float(np.max(np.abs(numeric))) if numeric.size else 0.0
+    if scale == 0.0:
+        return float("inf") if float(np.max(error, initial=0.0)) > 0 else 0.0
+    return float(np.max(error / np.maximum(np.abs(numeric), 1e-3 * scale)))
+
+
 def fill_worst(
     report: InputReport, verdict: Judgement, index: np.ndarray | None, shape: tuple[int, ...]
 ) -> None:
@@ -190,10 +200,8 @@ def fill_worst(
         return
     ratio = verdict.error / np.maximum(verdict.tolerance, 1e-300)
     k = int(np.argmax(ratio)) if not verdict.passed.all() else int(np.argmax(verdict.error))
-    scale = max(float(np.max(np.abs(verdict.numeric))), 1e-300)
-    rel = verdict.error / np.maximum(np.abs(verdict.numeric), 1e-3 * scale)
     report.max_abs_err = float(verdict.error.max())
-    report.max_rel_err = float(rel.max())
+    report.max_rel_err = relative_error(verdict.error, verdict.numeric)
     report.numeric = float(verdict.numeric[k])
     report.analytic = float(verdict.analytic[k])
     report.tolerance = float(verdict.tolerance[k])

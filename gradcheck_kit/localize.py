@@ -55,7 +55,9 @@ def _stride_grid(failing: np.ndarray, probed: np.ndarray, stride: int | None) ->
     axes = spatial_axes(failing.ndim)
     if not axes:
         return None
-    for s in [stride] if stride and stride > 1 else [2, 3]:
+    if not stride or stride < 2:
+        return None  # a grid the layer does not have would be a coincidence of a small case
+    for s in [stride]:
         on = np.ones(failing.shape, dtype=bool)
         for k in axes:
             index = np.arange(failing.shape[k]) % s == 0

@@ -33,9 +33,10 @@ def _input_line(r: InputReport) -> str:
     shape = ",".join(str(n) for n in r.shape)
     status = "ok" if r.passed else "FAIL"
     kinks = f", {r.kinks} kinks" if r.kinks else ""
+    relative = "- (numeric gradient 0)" if r.max_rel_err == float("inf") else _num(r.max_rel_err)
     return (
         f"  {status:4} {r.name} {r.dtype}[{shape}] {r.mode}: max abs err {_num(r.max_abs_err)}, "
-        f"max rel err {_num(r.max_rel_err)} over {r.checked} probes{kinks}"
+        f"max rel err {relative} over {r.checked} probes{kinks}"
     )
 
 

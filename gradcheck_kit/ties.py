@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from .directions import RARE_TIES, TIE_SAMPLE, element_scales, on_device
-from .gradient import Setup, convex_of
+from .gradient import Setup, convex_of, relative_error
 from .oracles.finite_diff import Judgement
 from .projection import judge_directions
 from .result import InputReport
@@ -143,7 +143,7 @@ def amend(setup: Setup, report: InputReport) -> None:
     worst = max(failures, key=lambda f: abs(f.numeric - f.analytic))
     error = abs(worst.numeric - worst.analytic)
     report.max_abs_err = max(report.max_abs_err, error)
-    report.max_rel_err = max(report.max_rel_err, error / max(abs(worst.numeric), 1e-300))
+    report.max_rel_err = max(report.max_rel_err, relative_error(np.array([error]), np.array([worst.numeric])))
     if report.worst_index is None or report.failing == sum(f.elements.size for f in failures):
         report.numeric, report.analytic = worst.numeric, worst.analytic
         report.worst_index = tuple(int(v) for v in np.unravel_index(int(worst.elements[0]), shape))

@@ -70,16 +70,21 @@ def test_errors_confined_to_some_batch_items_are_localized():
     assert "only in batch items [1, 2]" in report.evidence["where"]
 
 
-def test_errors_only_off_the_stride_grid_are_localized():
-    def backward(dy, x):
+def test_errors_only_off_the_stride_grid_are_localized_for_a_strided_layer_only():
+    def forward(x, stride=1):
+        return np.sin(x)
+
+    def backward(dy, x, stride=1):
         dx = dy * np.cos(x)
         dx[:, :, 1::2, :] += 0.3
         dx[:, :, :, 1::2] += 0.3
         return (dx,)
 
     x = np.random.default_rng(1).standard_normal((1, 1, 6, 6))
-    report = gk.check(np.sin, backward, (x,), {}, wrt=0).input("x")
+    report = gk.check(forward, backward, (x,), {"stride": 2}, wrt=0).input("x")
     assert report.evidence["where"] == "only off the stride-2 grid"
+    unstrided = gk.check(forward, backward, (x,), {}, wrt=0).input("x")
+    assert "grid" not in unstrided.evidence["where"]  # no grid the layer does not have
 
 
 def test_border_only_errors_report_the_band_width():

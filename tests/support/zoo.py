@@ -559,6 +559,7 @@ def specimens() -> list[Specimen]:
             batchnorm_backward_with("missing_mean_term"),
             _bn_inputs,
             buggy=True,
+            cause="missing_mean_term",
         ),
         S("layernorm-eps-dropped", layernorm, layernorm_backward_with("eps_dropped"), _ln_inputs, buggy=True),
         S(

@@ -103,7 +103,8 @@ def print_tally(tally: Tally, *, all_rows: bool) -> None:
     for r in shown:
         diagnosis = f"{r.diagnosed}/{r.checks} {r.expect}" if r.expect else ""
         kind = "bug" if r.buggy else "ok"
-        print(f"  {r.name:{width}}  {r.style:10} {kind:4} {r.checks:6} {r.failed:6} {r.wrong:5}  {diagnosis}")
+        line = f"  {r.name:{width}}  {r.style:10} {kind:4} {r.checks:6} {r.failed:6} {r.wrong:5}  {diagnosis}"
+        print(line.rstrip())
         for cause, config in list(r.causes.items())[:3]:
             print(f"      {config}: {cause}")
     print_summary(tally)
@@ -284,9 +285,9 @@ def main(argv: list[str] | None = None) -> int:
 
     runners: dict[str, Callable[[], Tally]] = {
         "realistic": lambda: battery_realistic(seeds(3, 1), args.only),
-        "zoo": lambda: battery_zoo(seeds(5, 1), args.only),
-        "kinks": lambda: battery_kinks(seeds(20, 5)),
-        "precision": lambda: battery_precision(seeds(5, 1), args.examples or (50 if args.quick else 200)),
+        "zoo": lambda: battery_zoo(seeds(5, 2), args.only),
+        "kinks": lambda: battery_kinks(seeds(20, 10)),
+        "precision": lambda: battery_precision(seeds(5, 2), args.examples or (100 if args.quick else 200)),
     }
     wrong = 0
     for name in chosen:

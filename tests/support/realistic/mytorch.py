@@ -65,6 +65,26 @@ class LinearDW:
         return dLdZ @ self.W
 
 
+class LinearDWTransposed(LinearDW):
+    """BUG: dW = A^T dLdZ, the (in, out) transpose of the (out, in) gradient (silent when square)."""
+
+    def backward(self, dLdZ: np.ndarray) -> np.ndarray:
+        dLdA = super().backward(dLdZ)
+        self.dW = self.A.T @ dLdZ
+        return dLdA
+
+
+class LinearFloat64Ones(Linear):
+    """Linear as most students write it: ``np.ones((N, 1))`` is float64, so a float32 A gives a
+    float64 Z (and float64 dLdb). Not a bug: every gradient is exact for the function computed."""
+
+    def forward(self, A: np.ndarray) -> np.ndarray:
+        self.A = A
+        self.N = A.shape[0]
+        self.Ones = np.ones((self.N, 1))
+        return A @ self.W.T + self.Ones @ self.b.T
+
+
 class LinearAveragedDW(Linear):
     """BUG: dLdW is divided by the batch size (averaging that belongs in the loss)."""
 
@@ -603,3 +623,17 @@ def resolve(obj: Any, path: str) -> Any:
     for part in path.split("."):
         obj = getattr(obj, part)
     return obj
+
+
+def assign(obj: Any, path: str, value: Any) -> None:
+    """Set the attribute at a dotted path."""
+    *owners, attr = path.split(".")
+    setattr(resolve(obj, ".".join(owners)) if owners else obj, attr, value)
+
+
+def has(obj: Any, path: str) -> bool:
+    try:
+        resolve(obj, path)
+    except AttributeError:
+        return False
+    return True

@@ -63,10 +63,10 @@ def run(
     specimen: RealSpecimen, *, dtype: str = "float64", seed: int = 0, mode: str = "auto"
 ) -> gk.CheckResult:
     """Build ``specimen``'s trial from ``default_rng(seed)`` in ``dtype`` and ``gk.check`` it.
-    Anything raised on the way (an adapter refusing the layer, gk.check itself) becomes a
+    Anything raised while checking (an adapter refusing the layer, gk.check itself) becomes a
     failed result with an ``exception`` finding, so a battery counts it like any other verdict."""
+    trial = specimen.trial(dtype, seed)  # outside the try: a broken specimen is the zoo's bug
     try:
-        trial = specimen.trial(dtype, seed)
         if trial.layer is not None:
             return _check_layer(trial, name=specimen.name, seed=seed, mode=mode)
         return gk.check(
@@ -191,25 +191,12 @@ def layer(
         obj = factory()
         for path, grad_path in weights.items():
             shape = np.shape(mt.resolve(obj, path))
-            _assign(obj, path, rng.standard_normal(shape).astype(dtype))
-            if _has(obj, grad_path):
-                _assign(obj, grad_path, np.zeros(shape, dtype=dtype))
+            mt.assign(obj, path, rng.standard_normal(shape).astype(dtype))
+            if mt.has(obj, grad_path):
+                mt.assign(obj, grad_path, np.zeros(shape, dtype=dtype))
         return Trial(layer=obj, inputs=(make(rng, dtype),), params=dict(params or {}), weights=weights)
 
     return build
-
-
-def _assign(obj: Any, path: str, value: Any) -> None:
-    *owners, attr = path.split(".")
-    setattr(mt.resolve(obj, ".".join(owners)) if owners else obj, attr, value)
-
-
-def _has(obj: Any, path: str) -> bool:
-    try:
-        mt.resolve(obj, path)
-    except AttributeError:
-        return False
-    return True
 
 
 # -- the catalogue --------------------------------------------------------------------------------
@@ -474,6 +461,12 @@ def _mytorch() -> list[RealSpecimen]:
     return [
         ok("mytorch-linear", k, layer(lambda: mt.Linear(4, 3), normal(5, 4), LINEAR)),
         ok("mytorch-linear-dW-db", k, layer(lambda: mt.LinearDW(4, 3), normal(5, 4), {"W": "dW", "b": "db"})),
+        ok(
+            "mytorch-linear-float64-ones",
+            k,
+            layer(lambda: mt.LinearFloat64Ones(4, 3), normal(5, 4), LINEAR),
+            dtypes=("float32",),
+        ),
         ok("mytorch-sigmoid", k, layer(mt.Sigmoid, normal(4, 5, scale=2.0))),
         ok("mytorch-tanh", k, layer(mt.Tanh, normal(4, 5, scale=2.0))),
         ok("mytorch-relu", k, layer(mt.ReLU, normal(4, 5))),
@@ -534,6 +527,13 @@ def _mytorch_bugs() -> list[RealSpecimen]:
             k,
             layer(lambda: mt.LinearDbWrongAxis(4, 3), normal(3, 4), LINEAR),
             "dLdb sums over the features instead of the batch; N == out hides the shape",
+        ),
+        bug(
+            "mytorch-linear-dW-transposed",
+            k,
+            layer(lambda: mt.LinearDWTransposed(4, 4), normal(5, 4), {"W": "dW", "b": "db"}),
+            "dW = A^T dLdZ, the transpose of the (out, in) gradient (W square)",
+            "transposed_axes",
         ),
         bug(
             "mytorch-linear-forgets-dLdZ",

@@ -17,7 +17,7 @@ verdict was wrong.
 - ``precision``: float32 property checks of five reference layers over seeds (5); any failure
   is a false alarm.
 
-``--quick`` shrinks seeds and examples (about 2-3 minutes on 2 cores).
+``--quick`` shrinks seeds and examples (about a minute on 2 cores; the full run about 4).
 """
 
 from __future__ import annotations
@@ -72,6 +72,7 @@ class Tally:
     title: str
     rows: dict[str, Row] = field(default_factory=dict)
     seconds: float = 0.0
+    unit: str = "specimens"  # what a row is, for the summary
 
     def row(self, name: str, buggy: bool, **extra: Any) -> Row:
         if name not in self.rows:
@@ -114,11 +115,10 @@ def print_summary(tally: Tally) -> None:
     alarms, correct, alarm_rows, correct_rows = tally.side(buggy=False)
     passes, buggy, pass_rows, buggy_rows = tally.side(buggy=True)
     print(f"  false alarms: {alarms} of {correct} correct checks", end="")
-    print(f" ({alarm_rows} of {correct_rows} correct specimens)")
+    print(f" ({alarm_rows} of {correct_rows} correct {tally.unit})")
     if buggy:
-        print(
-            f"  false passes: {passes} of {buggy} buggy checks ({pass_rows} of {buggy_rows} buggy specimens)"
-        )
+        print(f"  false passes: {passes} of {buggy} buggy checks", end="")
+        print(f" ({pass_rows} of {buggy_rows} buggy {tally.unit})")
     for r in tally.rows.values():
         if not r.judged:
             print(f"  {r.name}: caught {r.failed} of {r.checks} (reported, not scored)")
@@ -180,9 +180,8 @@ def reject_float64(fn: Callable[..., Any]) -> Callable[..., Any]:
 def battery_zoo(seeds: int, only: str | None) -> Tally:
     from tests.support.zoo import specimens
 
-    tally = Tally(
-        f"zoo: tests/support/zoo.py x float64/float32 x elementwise/projection x {seeds} seeds + wrappers"
-    )
+    title = f"zoo: tests/support/zoo.py x float64/float32 x elementwise/projection x {seeds} seeds + wrappers"
+    tally = Tally(title, unit="specimen/wrapper rows")
     zoo = _selected(specimens(), only)
     for s in zoo:
         row = tally.row(s.name, s.buggy, style="zoo")
@@ -218,7 +217,7 @@ def crowded_at_the_kink(seed: int) -> np.ndarray:
 
 
 def battery_kinks(seeds: int) -> Tally:
-    tally = Tally(f"kinks: ReLU over 20000 values crowded at 0, projection mode, {seeds} seeds")
+    tally = Tally(f"kinks: ReLU over 20000 values crowded at 0, projection mode, {seeds} seeds", unit="rows")
 
     def relu(x: np.ndarray) -> np.ndarray:
         return np.maximum(x, 0)
@@ -249,7 +248,9 @@ PRECISION_LAYERS = (
 def battery_precision(seeds: int, examples: int) -> Tally:
     import reference_layers  # noqa: F401 - registers the layers
 
-    tally = Tally(f"precision: float32 property checks, {examples} examples x {seeds} seeds per layer")
+    tally = Tally(
+        f"precision: float32 property checks, {examples} examples x {seeds} seeds per layer", unit="layers"
+    )
     for name in PRECISION_LAYERS:
         row = tally.row(name, False, style="property")
         for seed in range(seeds):
@@ -271,11 +272,13 @@ def _selected(items: Iterable[Any], only: str | None) -> list[Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--battery", choices=("all", *BATTERIES), default="all")
-    parser.add_argument("--quick", action="store_true", help="fewer seeds and examples (~2-3 minutes)")
+    parser.add_argument(
+        "--quick", action="store_true", help="fewer seeds and examples (about a minute on 2 cores)"
+    )
     parser.add_argument("--seeds", type=int, help="seeds per configuration (default: the battery's)")
     parser.add_argument("--examples", type=int, help="examples per property check (precision)")
     parser.add_argument("--only", help="realistic/zoo: only specimens whose name contains this")
-    parser.add_argument("--all-rows", action="store_true", help="print every row, not only wrong ones")
+    parser.add_argument("--all-rows", action="store_true", help="zoo: print every row, not only wrong ones")
     args = parser.parse_args(argv)
     chosen = BATTERIES if args.battery == "all" else (args.battery,)
     print(f"gradcheck_kit {gk.__file__}; numpy {np.__version__}")

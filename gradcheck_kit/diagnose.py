@@ -41,13 +41,13 @@ def diagnose(report: InputReport, setup: Setup | None, *, first_input: bool) -> 
         if not found:
             found += _chain_factor(evidence, setup, report.index)
         if not found and setup is not None:
-            found += signatures.normalized_axis(evidence, setup.host_values[report.index])
+            found += signatures.normalized_axis(evidence, setup.host_values[report.index], first_input)
     if not found:
         found += _transforms(evidence, setup, report, first_input)
     if not found and setup is not None:
         found += _hypotheses(setup, report.index)
     if not found and evidence is not None:
-        found += _structure(evidence)
+        found += _structure(evidence, padded(setup.objective.params if setup is not None else {}))
     return found
 
 
@@ -97,7 +97,7 @@ def _factor(ev: Evidence) -> list[Pattern]:
         return []
     c = float(a @ n) / denominator
     residual = relative_residual(a, c * n)
-    if residual > FIT or abs(c - 1) < 10 * FIT or c == 0:
+    if residual > FIT or abs(c - 1) <= 10 * residual or c == 0:  # c tells from 1 by its own fit
         return []
     if _distinct(n) < 3 and not _simple(c):
         return []  # two numbers fit some ratio or other: only a simple one says something
@@ -220,6 +220,15 @@ def _candidates(
     return out
 
 
+def padded(params: Any) -> bool:
+    """Whether the layer pads its input (CS231n's conv_param dicts included)."""
+    found = dict(params)
+    for value in params.values():
+        if isinstance(value, dict):
+            found.update(value)
+    return _padding({"padding": found.get("padding", found.get("pad", 0))}) > 0
+
+
 def _padding(params: Any) -> int:
     padding = params.get("padding", 0)
     values = (
@@ -292,10 +301,10 @@ def _hypotheses(setup: Setup, i: int) -> list[Pattern]:
     messages = {
         "kernel_not_rotated": "kernel not rotated 180° in dX: the analytic dX is the true dX of the "
         "180°-rotated problem (a correlation where a convolution was due)",
-        "batch_sum_missing": "sum over the batch missing: the analytic gradient is batch item 0's "
+        "batch_sum_missing": "sum over the batch missing: the analytic gradient is batch item {which}'s "
         "contribution alone",
         "filter_sum_missing": "sum over filters (channels of grad_output) missing: the analytic "
-        "gradient is filter 0's contribution alone",
+        "gradient is filter {which}'s contribution alone",
         "stride_grid": "dY not dilated by the stride: the analytic gradient is stride 1's with "
         "grad_output placed undilated",
     }
@@ -304,25 +313,30 @@ def _hypotheses(setup: Setup, i: int) -> list[Pattern]:
         return []  # several explanations fit this case equally: it cannot tell them apart
     return [
         Pattern(
-            name, f"{messages[name]} (relative error {v.relative_error:.1e})", max(0.0, 1 - v.relative_error)
+            name,
+            f"{messages[name].format(which=v.which)} (relative error {v.relative_error:.1e})",
+            max(0.0, 1 - v.relative_error),
         )
         for name, v in held[:1]
     ]
 
 
-def _structure(ev: Evidence) -> list[Pattern]:
-    return _overwrite(ev) or _border(ev)
+def _structure(ev: Evidence, padded: bool) -> list[Pattern]:
+    return _overwrite(ev) or _border(ev, padded)
 
 
 def _overwrite(ev: Evidence) -> list[Pattern]:
-    """Failures exactly where an element feeds several outputs: the second write won."""
+    """Failures exactly where an element feeds several windows: the second write won. An
+    element in one window moves that window's outputs in every channel, so the fewest outputs
+    any element moves is one window's worth; elements moving more sit in several."""
     moved = ev.report.moved_map
     if moved is None:
         return []
     moved = moved[ev.probed]
-    if np.isnan(moved).any() or not ev.failing.any():
+    if np.isnan(moved).any() or not ev.failing.any() or not (moved > 0).any():
         return []
-    shared, single = moved >= 2, moved == 1
+    one_window = float(moved[moved > 0].min())
+    shared, single = moved > one_window, moved == one_window
     if ev.failing[~shared].any() or not (single & ~ev.failing).any():
         return []
     share = float(ev.failing[shared].mean())
@@ -338,8 +352,8 @@ def _overwrite(ev: Evidence) -> list[Pattern]:
     ]
 
 
-def _border(ev: Evidence) -> list[Pattern]:
-    band = border_width(ev.report)
+def _border(ev: Evidence, padded: bool) -> list[Pattern]:
+    band = border_width(ev.report, padded=padded)
     if band is None:
         return []
     return [
@@ -352,12 +366,17 @@ def _border(ev: Evidence) -> list[Pattern]:
     ]
 
 
-def border_width(report: InputReport) -> int | None:
-    """The narrowest border band holding every failure, when the interior is probed and clean."""
+def border_width(report: InputReport, *, padded: bool = False) -> int | None:
+    """The narrowest border band holding every failure, when the interior is probed and clean.
+    Borders are those of the spatial axes of N x C x spatial inputs; a 2-d input's rows and
+    columns count as an (H, W) image only for a ``padded`` layer: in a (batch, classes) matrix
+    failures along its edges are a coincidence of a small case."""
     if report.failing_map is None or report.numeric_map is None:
         return None
     failing, probed = report.failing_map, ~np.isnan(report.numeric_map)
-    axes = (0, 1) if failing.ndim == 2 else hypotheses.spatial_axes(failing.ndim)  # (H, W) images
+    if failing.ndim == 2 and not padded:
+        return None
+    axes = (0, 1) if failing.ndim == 2 else hypotheses.spatial_axes(failing.ndim)
     if not axes or not failing.any():
         return None
     for width in range(1, max(failing.shape[k] for k in axes) // 2):

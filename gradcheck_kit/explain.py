@@ -13,7 +13,8 @@ from .result import InputReport
 
 def explain(report: InputReport, setup: Setup, *, first_input: bool, params: Mapping[str, Any]) -> None:
     patterns = diagnose.diagnose(report, setup, first_input=first_input)
-    where = localize.describe(report, first_input=first_input, stride=_stride(params))
+    pads = diagnose.padded(params)
+    where = localize.describe(report, first_input=first_input, stride=_stride(params), pads=pads)
     taylor = hypotheses.taylor_orders(setup, report.index, report.failing_map)
     report.taylor_orders = [round(o, 3) for o in taylor.orders]
     report.evidence["taylor"] = taylor.to_dict()

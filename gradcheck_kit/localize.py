@@ -10,7 +10,9 @@ from .hypotheses import spatial_axes
 from .result import InputReport
 
 
-def describe(report: InputReport, *, first_input: bool, stride: int | None = None) -> str | None:
+def describe(
+    report: InputReport, *, first_input: bool, stride: int | None = None, pads: bool = False
+) -> str | None:
     """One phrase such as ``only in batch items [1, 2]`` or ``everywhere``, or None."""
     if report.failing_map is None or report.numeric_map is None:
         return None
@@ -20,7 +22,7 @@ def describe(report: InputReport, *, first_input: bool, stride: int | None = Non
     share = failing[probed].mean()
     subsets = [_axis_subset(failing, probed, a, _axis_name(a, failing.ndim, first_input)) for a in (0, 1)]
     parts = [p for p in subsets if p is not None]
-    width = border_width(report)
+    width = border_width(report, padded=pads)
     if width is not None:
         parts.append(f"only on the borders (width {width})")
     grid = _stride_grid(failing, probed, stride)

@@ -16,6 +16,7 @@ checked element by element for the report: which input, which elements, numeric 
 from __future__ import annotations
 
 import ast
+import contextlib
 import os
 import re
 import sys
@@ -25,8 +26,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from hypothesis import Phase, given, reproduce_failure, settings
 from hypothesis import __version__ as hypothesis_version
-from hypothesis import given, reproduce_failure, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 from hypothesis.database import ExampleDatabase
@@ -172,6 +173,7 @@ class PropertyResult:
     description: str | None = None
     check: CheckResult | None = None
     search_check: CheckResult | None = None
+    larger_check: CheckResult | None = None  # a larger failing case, when it names the cause
     reproduce: str | None = None
     blob: str | None = None
     database: str | None = None
@@ -182,6 +184,15 @@ class PropertyResult:
     @property
     def passed(self) -> bool:
         return self.case is None
+
+    @property
+    def cause(self) -> str | None:
+        """The minimal case's cause, and a larger failing case's where only that one names it."""
+        if self.check is None:
+            return None
+        if self.larger_check is not None:
+            return f"{self.check.cause}; on a larger failing case: {self.larger_check.cause}"
+        return self.check.cause
 
     @property
     def examples_per_second(self) -> float:
@@ -211,9 +222,11 @@ class PropertyResult:
             "max_abs_err": self.max_abs_err if np.isfinite(self.max_abs_err) else None,
             "kinks": self.kinks,
             "case": self.description,
+            "cause": self.cause,
             "drawn": drawn(self.case) if self.case is not None else None,
             "check": self.check.to_dict() if self.check is not None else None,
             "search_check": self.search_check.to_dict() if self.search_check is not None else None,
+            "larger_check": self.larger_check.to_dict() if self.larger_check is not None else None,
             "replay": {
                 "reproduce_failure": self.reproduce,
                 "blob": self.blob,
@@ -246,6 +259,7 @@ class _Run:
         self.examples = self.failing = self.kinks = 0
         self.max_rel_err = self.max_abs_err = self.seconds = 0.0
         self.last: tuple[Case, CheckResult] | None = None
+        self.first: tuple[Case, CheckResult] | None = None  # before shrinking: usually larger
 
     def __call__(self, case: Case) -> None:
         started = time.perf_counter()
@@ -258,6 +272,7 @@ class _Run:
         if not result.passed:
             self.failing += 1
             self.last = (case, result)
+            self.first = self.first or (case, result)
             raise _Mismatch(result.cause or "check failed")
 
 
@@ -307,7 +322,7 @@ def property_check(
     result.seconds = time.perf_counter() - started
     _collect(result, run)
     if isinstance(failure, (_Mismatch, Flaky)) and run.last is not None:
-        _explain_failure(result, run, dtypes)
+        _explain_failure(result, run, dtypes, strategy)
     elif failure is not None:
         raise failure  # the cases strategy or hypothesis itself failed: not a verdict on the layer
     return result
@@ -409,7 +424,7 @@ def _collect(result: PropertyResult, run: _Run) -> None:
     result.max_abs_err = run.max_abs_err
 
 
-def _explain_failure(result: PropertyResult, run: _Run, dtypes: Sequence[str] | None) -> None:
+def _explain_failure(result: PropertyResult, run: _Run, dtypes: Sequence[str] | None, strategy: Any) -> None:
     case, found = run.last  # type: ignore[misc]  # the last failure is hypothesis' final replay
     result.case, result.search_check = case, found
     result.description = describe_case(run.spec, case)
@@ -418,12 +433,70 @@ def _explain_failure(result: PropertyResult, run: _Run, dtypes: Sequence[str] | 
     result.check = recheck if not recheck.passed else found
     if recheck.passed:
         result.notes.append(f"the element-wise re-check passed; the {run.mode} check failed: {found.cause}")
+    _diagnose_larger(result, run, options, strategy)
     args = [repr(run.spec.name), f"backend={result.backend!r}"]
     if dtypes:
         args.append(f"dtypes={tuple(dtypes)!r}")
     if result.blob:
         args.append(f"blob={result.blob!r}")
     result.replay = f"gk.property_check({', '.join(args)})"
+
+
+LARGER_EXAMPLES = 50  # cases drawn when looking for a larger failing one to diagnose
+LARGER_ELEMENTS = 12  # ... in which the failing input has at least this many elements
+
+
+def _diagnose_larger(result: PropertyResult, run: _Run, options: dict[str, Any], strategy: Any) -> None:
+    """A minimal case is often too small to tell bug patterns apart (a 1x1 kernel is its own
+    rotation, two numbers fit any ratio), so it names none. Then more cases of the same layer
+    and dtypes are drawn, without shrinking, until one fails whose failing input is large
+    enough, and that one is diagnosed; the report says it comes from a larger case."""
+    check = result.check
+    if check is None or check.patterns:
+        return
+    failing = [r.name for r in check.inputs if not r.passed]
+    if not failing:
+        return
+    case = _larger_failing_case(run, strategy, failing[0], result.seed)
+    if case is None:
+        return
+    larger = check_case(run.spec, case, **{**options, "mode": "auto", "seed": _case_seed(case)})
+    if larger.patterns and not larger.passed:
+        result.larger_check = larger
+        result.notes.append(
+            f"on a larger failing case ({describe_case(run.spec, case)}), the cause: {larger.cause}"
+        )
+
+
+class _Found(Exception):
+    pass
+
+
+def _larger_failing_case(run: _Run, strategy: Any, name: str, seed: int) -> Case | None:
+    found: list[Case] = []
+    names = run.spec.input_names
+
+    def large_enough(case: Case) -> bool:
+        index = names.index(name) if name in names else -1
+        value = case.inputs[index] if 0 <= index < len(case.inputs) else None
+        return value is not None and int(np.prod(getattr(value, "shape", ()))) >= LARGER_ELEMENTS
+
+    def search(case: Case) -> None:
+        if found:
+            raise _Found  # hypothesis replays the failing example: fail again, not flakily
+        if not large_enough(case):
+            return
+        options = {**run.options, "mode": run.mode, "seed": _case_seed(case)}
+        if not check_case(run.spec, case, **options).passed:
+            found.append(case)
+            raise _Found
+
+    test = settings(max_examples=LARGER_EXAMPLES, phases=[Phase.generate], database=None, deadline=None)(
+        hypothesis_seed(seed + 1)(given(case=strategy)(search))
+    )
+    with contextlib.suppress(_Found), with_reporter(_quiet):
+        test()
+    return found[0] if found else None
 
 
 # -- the decorator ------------------------------------------------------------------------------

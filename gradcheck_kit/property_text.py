@@ -68,7 +68,7 @@ def render(r: PropertyResult) -> str:
         f"{head} FAILED after {counts}; {r.failing_examples} failing while shrinking",
         f"  minimal configuration: {r.description}",
         *([f"  drawn: {keywords}"] if keywords else []),
-        f"  cause: {r.check.cause}",
+        f"  cause: {r.cause}",
         *(line for report in r.check.inputs for line in _elements(report)),
         *(f"  note: {n}" for n in r.notes),
         "  check of the minimal case:",

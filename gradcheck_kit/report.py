@@ -321,6 +321,8 @@ def _input_row(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _cause(data: dict[str, Any]) -> str | None:
+    if "examples" in data and data.get("cause"):  # a property run's, larger cases included
+        return str(data["cause"])
     check = data.get("check") if "examples" in data else data
     if isinstance(check, dict) and check.get("cause"):
         return str(check["cause"])

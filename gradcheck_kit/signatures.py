@@ -42,11 +42,14 @@ def zero_maps(ev: Evidence) -> list[Pattern]:
     return []
 
 
-def normalized_axis(ev: Evidence, values: np.ndarray) -> list[Pattern]:
+def normalized_axis(ev: Evidence, values: np.ndarray, first_input: bool) -> list[Pattern]:
     """analytic - numeric constant along an axis (a mean over it left out: batch norm's
     mean(dy) over the batch, layer norm's over the features), or proportional to the input
-    normalized along it (the x̂ · mean(dy · x̂) term)."""
+    normalized along it (the x̂ · mean(dy · x̂) term). A 1-d input counts only as the layer's
+    first (a normalized vector): a parameter vector's own x̂ means nothing."""
     if not ev.complete or values.shape != ev.report.analytic_map.shape:  # type: ignore[union-attr]
+        return []
+    if values.ndim < 2 and not first_input:
         return []
     A, N = ev.maps()
     error = A - N
@@ -57,7 +60,9 @@ def normalized_axis(ev: Evidence, values: np.ndarray) -> list[Pattern]:
         if relative_residual(error, constant) <= 10 * FIT:
             return [_pattern("missing_mean_term", axis, "the same for every element", error, constant)]
         xhat = _normalized(values, axis)
-        fitted = xhat * (error * xhat).sum(axis=axis, keepdims=True) / (xhat * xhat).sum(axis=axis, keepdims=True)
+        fitted = (
+            xhat * (error * xhat).sum(axis=axis, keepdims=True) / (xhat * xhat).sum(axis=axis, keepdims=True)
+        )
         if np.all(np.isfinite(fitted)) and relative_residual(error, fitted) <= 10 * FIT:
             return [_pattern("missing_normalized_term", axis, "proportional to x̂", error, fitted)]
     return []

@@ -343,7 +343,7 @@ def _cs231n_bugs() -> list[RealSpecimen]:
             c,
             cache(cs.relu_forward, cs.relu_backward_no_dout, DENSE_IN),
             "dx = 1[x > 0], not multiplied by dout",
-            "missing_chain_factor",
+            "grad_output_ignored",
         ),
         bug(
             "cs231n-relu-inplace-dout",
@@ -395,6 +395,7 @@ def _cs231n_bugs() -> list[RealSpecimen]:
             c,
             _pool(cs.max_pool_backward_mask),
             "mask = (window == max) gives the full dout to every tied maximum",
+            "tie_gradient_duplicated",
         ),
         bug(
             "cs231n-maxpool-assign-overlap",
@@ -408,12 +409,14 @@ def _cs231n_bugs() -> list[RealSpecimen]:
             c,
             _norm(cs.batchnorm_forward, cs.batchnorm_backward_no_mean_term),
             "dx lacks the - sum(dxhat) term (the gradient through the batch mean)",
+            "missing_mean_term",
         ),
         bug(
             "cs231n-batchnorm-missing-var-term",
             c,
             _norm(cs.batchnorm_forward, cs.batchnorm_backward_no_var_term),
             "dx lacks the - xhat * sum(dxhat * xhat) term (the gradient through the variance)",
+            "missing_normalized_term",
         ),
         bug(
             "cs231n-layernorm-batch-axis",
@@ -540,13 +543,14 @@ def _mytorch_bugs() -> list[RealSpecimen]:
             k,
             layer(lambda: mt.LinearNoUpstream(4, 3), normal(5, 4), LINEAR),
             "backward uses ones in place of dLdZ",
-            "missing_chain_factor",
+            "grad_output_ignored",
         ),
         bug(
             "mytorch-linear-never-sets-dLdb",
             k,
             layer(lambda: mt.LinearForgetsDb(4, 3), normal(5, 4), LINEAR),
             "dLdb stays the zeros from __init__",
+            "gradient_never_written",
         ),
         bug(
             "mytorch-tanh-applied-twice",
@@ -559,7 +563,7 @@ def _mytorch_bugs() -> list[RealSpecimen]:
             k,
             layer(mt.SigmoidIgnoresUpstream, normal(4, 5)),
             "returns dA/dZ without multiplying by dLdA",
-            "missing_chain_factor",
+            "grad_output_ignored",
         ),
         bug(
             "mytorch-relu-inplace-dLdA",
@@ -629,6 +633,7 @@ def _mytorch_bugs() -> list[RealSpecimen]:
                 lambda: mt.BatchNorm1dNoMeanPath(4), normal(6, 4, scale=2.0, shift=1.0), BN, {"eval": False}
             ),
             "dLdZ drops the dLdM / N term",
+            "missing_mean_term",
         ),
     ]
 
@@ -743,13 +748,14 @@ def _kernel_bugs() -> list[RealSpecimen]:
             f,
             plain(fn.gelu_tanh, fn.gelu_tanh_backward_ignores_dy, inputs(normal(4, 6, scale=2.0))),
             "returns gelu'(x), the gradient for dy = ones",
-            "missing_chain_factor",
+            "grad_output_ignored",
         ),
         bug(
             "kernel-silu-offset",
             f,
             plain(fn.silu_f32_out, fn.silu_f32_out_backward_offset, inputs(normal(4, 6, scale=2.0))),
             "dx = correct + 1e-3 (a float32 kernel: float32 out)",
+            "not_linear_in_grad_output",
         ),
         bug(
             "kernel-softmax-no-subtraction",
@@ -821,18 +827,20 @@ def _degenerate() -> list[RealSpecimen]:
             d,
             plain(*cs.loss_pair(cs.softmax_loss_not_averaged), inputs(normal(5, 4), labels(5, 4)), wrt=["y"]),
             "wrt names only the integer labels (dx is wrong): nothing is differentiated",
-            "nothing_differentiated",
+            None,
         ),
         bug(
             "degenerate-forward-ignores-input",
             d,
             plain(fn.tanh_ignoring_w, fn.tanh_ignoring_w_backward, inputs(normal(3, 4), normal(3, 4))),
             "forward never uses w; backward gives it a nonzero gradient",
+            "forward_ignores_input",
         ),
         bug(
             "degenerate-backward-never-writes-db",
             d,
             plain(fn.affine, fn.affine_backward_zero_db, inputs(normal(4, 3), normal(3, 2), normal(2))),
             "db returned as the zeros it was initialised with",
+            "gradient_never_written",
         ),
     ]

@@ -206,13 +206,12 @@ def test_a_minimal_property_case_too_small_to_name_the_bug_is_diagnosed_on_a_lar
         dx, dw, db = reference_layers.conv2d_backward(dy, x, w, b, **params)
         return dx, dw * 1.01, db
 
-    gk.register(
-        "conv2d-dw-times-1.01", forward=spec.forward, backward=backward, cases=spec.cases, replace=True
-    )
+    name = "conv2d-dw-times-1.01"
+    gk.register(name, forward=spec.forward, backward=backward, cases=spec.cases, replace=True)
     try:
-        result = gk.property_check("conv2d-dw-times-1.01", max_examples=30)
+        result = gk.property_check(name, max_examples=30)
     finally:
-        gk.registry.remove("conv2d-dw-times-1.01")
+        gk.registry.remove(name)
     assert not result.passed and result.check.patterns == []  # a 1x1 kernel: its own rotation
     assert result.larger_check is not None and result.larger_check.patterns == ["constant_factor"]
     assert "on a larger failing case" in result.cause and "1.01" in result.cause

@@ -195,6 +195,14 @@ class _Session:
         self.add(mutated)
         computes_in = precision.lowest_float(self.outputs)
         found, usable = contracts.gradient_contract(grads, plan.inputs, plan.names, plan.diff, computes_in)
+        found, usable = contracts.excuse_coarse(
+            found,
+            usable,
+            grads,
+            plan.inputs,
+            plan.names,
+            lambda i, g: precision.rounds_to(self, self.originals, i, g),
+        )
         self.add(found)
         labels = {i: f"d{plan.names[i]}" for i in usable}
         nonfinite = contracts.nonfinite([grads[i] for i in usable], list(labels.values()), "backward")

@@ -132,8 +132,8 @@ def gradient_contract(
 
 
 def _gradient_problem(g: Any, x: Any, name: str, computes_in: str) -> Finding | None:
-    def bad(kind: str, text: str) -> Finding:
-        return Finding(kind, f"gradient for {name} {text}", input=name)
+    def bad(kind: str, text: str, **details: Any) -> Finding:
+        return Finding(kind, f"gradient for {name} {text}", input=name, details=details)
 
     if g is None:
         return bad("count", "is None, but the input is differentiable; return an array")
@@ -146,14 +146,44 @@ def _gradient_problem(g: Any, x: Any, name: str, computes_in: str) -> Finding | 
     if not is_floating(g):
         return bad("dtype", f"has dtype {dtype_name(g)}; the input is {dtype_name(x)}")
     if float_rank(g) < min(float_rank(x), float_rank(computes_in)):
-        return bad("dtype", f"has dtype {dtype_name(g)}, less precise than the input's {dtype_name(x)}")
+        return bad(
+            "dtype",
+            f"has dtype {dtype_name(g)}, less precise than the input's {dtype_name(x)}",
+            coarser=dtype_name(g),
+        )
     return None
 
 
-def _dtype_warning(g: Any, x: Any, name: str) -> list[Finding]:
+def excuse_coarse(
+    found: list[Finding],
+    usable: list[int],
+    grads: Sequence[Any],
+    inputs: Sequence[Any],
+    names: Sequence[str],
+    rounded: Any,
+) -> tuple[list[Finding], list[int]]:
+    """A gradient less precise than its input is no bug where the layer itself rounds that input
+    to the gradient's dtype first (``rounded(i, dtype)``; NumPy 1.x's promotion hands such a
+    float32 kernel's loss back in float64): then it is the dtype warning."""
+    kept = []
+    for finding in found:
+        coarser = finding.details.get("coarser")
+        i = names.index(finding.input) if coarser and finding.input in names else None
+        if i is not None and rounded(i, coarser):
+            usable = sorted([*usable, i])
+            kept += _dtype_warning(grads[i], inputs[i], names[i], f"the layer rounds {names[i]} to it inside")
+        else:
+            kept.append(finding)
+    return kept, usable
+
+
+def _dtype_warning(g: Any, x: Any, name: str, how: str | None = None) -> list[Finding]:
     if float_rank(g) == float_rank(x):
         return []
-    how = "upcast; frameworks cast it back" if float_rank(g) > float_rank(x) else "the layer computes in it"
+    if how is None:
+        how = (
+            "upcast; frameworks cast it back" if float_rank(g) > float_rank(x) else "the layer computes in it"
+        )
     return [
         Finding(
             "dtype",

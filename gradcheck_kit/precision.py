@@ -12,7 +12,7 @@ epsilon. A layer that rejects float64 is differenced in its own dtype, said in t
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -242,16 +242,18 @@ def rounded_inside(session: Any, ev: Evaluation, inputs: list[int]) -> dict[int,
     grids = [g for g in ROUNDING_GRIDS if g != "bfloat16" or session.b.name == "torch"]
     found = {}
     for i in inputs:
-        if ev.grid.get(i) != "float64" or not _rounds_to(session, ev, i, grids[0]):
+        if ev.grid.get(i) != "float64" or not rounds_to(session, ev.base, i, grids[0]):
             continue
-        held = [g for g in grids if g == grids[0] or _rounds_to(session, ev, i, g)]
+        held = [g for g in grids if g == grids[0] or rounds_to(session, ev.base, i, g)]
         found[i] = max(held, key=eps)
     return found
 
 
-def _rounds_to(session: Any, ev: Evaluation, i: int, grid: str) -> bool:
+def rounds_to(session: Any, base: Sequence[Any], i: int, grid: str) -> bool:
+    """Whether the layer sees input i only on ``grid``: its outputs stay bit for bit the same
+    under a sub-ulp nudge at a point of that grid (and move under a large one)."""
     b, plan = session.b, session.plan
-    on_grid = b.astype(b.astype(ev.base[i], grid), "float64")
+    on_grid = b.astype(b.astype(base[i], grid), "float64")
     host = to_numpy(on_grid)
     if not np.all(np.isfinite(host)) or not np.any(host):
         return False  # out of the grid's range, or nothing a nudge could move
@@ -259,20 +261,20 @@ def _rounds_to(session: Any, ev: Evaluation, i: int, grid: str) -> bool:
     # below half an ulp (rounds back onto the grid), and, on the finest grid, 1/16 relative: an
     # input that moves no output even then is not rounded but unused (its gradient must be 0)
     factors = [2.0 ** -(ROUNDING_GRIDS[grid] + 3)] + ([2.0**-4] if grid == "float32" else [])
-    at = _outputs_at(session, ev, i, on_grid)
+    at = _outputs_at(session, base, i, on_grid)
     for k, factor in enumerate(factors):
         nudged = b.copy(on_grid)
         nudged *= 1 + factor * signs  # in place: 0-d arrays stay arrays
-        moved = _outputs_at(session, ev, i, nudged)
+        moved = _outputs_at(session, base, i, nudged)
         same = all(_same(a, c) for a, c in zip(at, moved) if is_floating(a))
         if same != (k == 0):
             return False
     return True
 
 
-def _outputs_at(session: Any, ev: Evaluation, i: int, value: Any) -> tuple[Any, ...]:
+def _outputs_at(session: Any, base: Sequence[Any], i: int, value: Any) -> tuple[Any, ...]:
     b, plan = session.b, session.plan
-    point = [value if k == i else x for k, x in enumerate(contracts.snapshot(b, ev.base))]
+    point = [value if k == i else x for k, x in enumerate(contracts.snapshot(b, base))]
     return outputs_of(call(plan.forward, point, plan.params, "forward (grid)", session.calls), b.name)
 
 

@@ -224,3 +224,24 @@ def test_a_float32_batch_norm_over_two_values_is_not_blamed_for_its_cancellation
     spec = gk.registry.get("batch_norm")
     result = gk.check(spec.forward, spec.backward, (x, w, b), {"eps": 1e-5}, seed=4301)
     assert result.passed, str(result)
+
+
+def test_a_float32_gradient_for_a_float64_input_is_only_a_warning_where_the_layer_rounds_to_float32():
+    # NumPy 1.x turns `np.float32 / int` into float64: such a float32 kernel's loss comes back in
+    # float64 while its gradient stays float32. It computes in float32: that is not a bug.
+    def loss(x):
+        return np.float64((np.tanh(x.astype(np.float32)) ** 2).sum())
+
+    def backward(dy, x):
+        t = np.tanh(x.astype(np.float32))
+        return (np.float32(dy) * 2 * t * (1 - t**2),)
+
+    x = np.random.default_rng(0).standard_normal((3, 4))
+    result = gk.check(loss, backward, (x,))
+    assert result.passed, str(result)
+    assert "rounds x to it inside" in result.finding("dtype").message
+
+    def float64_loss(x):  # computes in float64: a float32 gradient loses precision for nothing
+        return (np.tanh(x) ** 2).sum()
+
+    assert "less precise" in gk.check(float64_loss, backward, (x,)).finding("dtype").message

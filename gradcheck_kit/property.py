@@ -174,6 +174,7 @@ class PropertyResult:
     check: CheckResult | None = None
     search_check: CheckResult | None = None
     larger_check: CheckResult | None = None  # a larger failing case, when it names the cause
+    reference: bool = False  # whether a torch reference checked the forward too
     reproduce: str | None = None
     blob: str | None = None
     database: str | None = None
@@ -223,6 +224,7 @@ class PropertyResult:
             "kinks": self.kinks,
             "case": self.description,
             "cause": self.cause,
+            "reference": self.reference,
             "drawn": drawn(self.case) if self.case is not None else None,
             "check": self.check.to_dict() if self.check is not None else None,
             "search_check": self.search_check.to_dict() if self.search_check is not None else None,
@@ -315,6 +317,7 @@ def property_check(
     run = _Run(spec, mode, _check_options(spec, check_options))
     test = _hypothesis_test(run, strategy, run_settings, seed, key, blob)
     result = PropertyResult(spec.name, backend, chosen, seed, database_key=key)
+    result.reference = run.options.get("reference") is not None
     result.database = _database_label(run_settings.database)
     result.blob = blob.decode() if isinstance(blob, bytes) else blob
     started = time.perf_counter()

@@ -92,7 +92,7 @@ def text(run: Run) -> str:
     for data, detail in failures(run):
         lines += ["", f"--- {title(data)}"]
         lines += detail.splitlines()
-    lines += ["", f"{'PASSED' if run.passed else 'FAILED'}: {run.summary()}"]
+    lines += ["", f"{'PASSED' if run.passed else 'FAILED'}: {run.summary()}", *run.notes()]
     return "\n".join(lines) + "\n"
 
 
@@ -116,6 +116,8 @@ def table(run: Run, console: Any) -> None:
         console.print(escape(detail), highlight=False)
     verdict = "[bold green]PASSED[/]" if run.passed else "[bold red]FAILED[/]"
     console.print(f"{verdict}: {escape(run.summary())}")
+    for note in run.notes():
+        console.print(escape(note), style="dim", highlight=False)
 
 
 def md_escape(text: Any) -> str:
@@ -132,6 +134,7 @@ def markdown(run: Run) -> str:
     (failing inputs spelled out), the minimal failing cases in collapsed blocks."""
     verdict = "✅ passed" if run.passed else "❌ failed"
     lines = [f"## gradcheck-kit: {verdict}", "", md_escape(run.header()), "", md_escape(run.summary()), ""]
+    lines += [f"_{md_escape(note)}_\n" for note in run.notes()]
     shown = list(COLUMNS)
     lines += ["| " + " | ".join(shown) + " |", "|" + "|".join("---" for _ in shown) + "|"]
     lines += ["| " + " | ".join(md_escape(r[c]) for c in shown) + " |" for r in rows(run)]

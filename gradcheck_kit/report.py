@@ -132,6 +132,7 @@ class Entry:
             "case": data.get("case") if self.kind == "property" else check.get("case"),
             "message": _message(self.result),
             "inputs": [_input_row(r) for r in check.get("inputs") or []],
+            "reference": _referenced(data),
             "result": self.data,
         }
 
@@ -196,6 +197,20 @@ class Run:
         if self.dtypes:
             parts.append(f"dtypes={','.join(self.dtypes)}")
         return f"gradcheck-kit {self.version}: " + ", ".join(parts)
+
+    def notes(self) -> list[str]:
+        """Footer lines of a passing run: what it could not see."""
+        unreferenced = [
+            e for e in self.entries if e.status == PASSED and e.to_dict().get("reference") is False
+        ]
+        if not self.passed or not unreferenced:
+            return []
+        return [
+            f"note: {len(unreferenced)} passing entr{'y was' if len(unreferenced) == 1 else 'ies were'} "
+            "checked without a reference: a bug in a forward whose backward is its exact gradient "
+            "passes any gradient check; `--reference` compares layers registered with reference= "
+            "(a torch function of the same math) with it"
+        ]
 
     def summary(self) -> str:
         """``17 passed, 1 failed in 12.3 s`` (statuses with a zero count left out)."""
@@ -328,6 +343,13 @@ def _cause(data: dict[str, Any]) -> str | None:
         return str(check["cause"])
     notes = data.get("notes") or []
     return str(notes[0]) if notes else None
+
+
+def _referenced(data: dict[str, Any]) -> bool | None:
+    """Whether a torch reference checked the forward (None: not recorded)."""
+    if "examples" in data:
+        return data.get("reference")
+    return (data.get("settings") or {}).get("reference")
 
 
 def _first_dtype(data: dict[str, Any]) -> str | None:

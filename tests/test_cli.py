@@ -85,7 +85,17 @@ def test_a_correct_layer_passes_with_exit_code_0_and_a_plain_text_table(layers):
     assert lines[0].startswith("gradcheck-kit ") and "seed=0" in lines[0]
     assert lines[1].split()[:4] == ["layer", "backend", "dtype", "input"]
     assert "good_tanh" in lines[2] and lines[2].split()[-1] == "ok"
-    assert "┃" not in done.stdout and lines[-1].startswith("PASSED: 1 passed")
+    assert "┃" not in done.stdout and lines[-2].startswith("PASSED: 1 passed")
+    assert lines[-1].startswith("note: 1 passing entry was checked without a reference")
+
+
+def test_a_run_with_the_reference_says_nothing_about_forward_only_bugs(tmp_path):
+    pytest.importorskip("torch")
+    referenced = LAYERS.replace("cases=[gk.Case((X,))])", "cases=[gk.Case((X,))], reference=torch_tanh)")
+    (tmp_path / "referenced.py").write_text("import torch\ntorch_tanh = torch.tanh\n" + referenced)
+    done = cli("check", str(tmp_path / "referenced.py"), *FAST, "--reference")
+    assert done.returncode == 0, done.stderr
+    assert "without a reference" not in done.stdout
 
 
 def test_a_wrong_gradient_fails_with_exit_code_1_and_names_the_input(buggy_run):

@@ -65,3 +65,23 @@ def test_conv2d_matches_torch_conv2d_with_stride_and_padding():
     assert not gk.check(
         bad.forward, bad.backward, bad.inputs(), bad.params, reference=reference, mode="projection"
     ).passed
+
+
+@pytest.mark.parametrize("bug", ["offset", "ignores grad_output"])
+def test_a_backward_not_linear_in_grad_output_cannot_pay_for_itself_against_the_reference(bug):
+    s = by_name("softmax-ce")
+
+    def backward(dy, logits, labels):
+        dx, none = s.backward(dy if bug == "offset" else 1.0, logits, labels)
+        return (dx + 1e-3 if bug == "offset" else dx), none
+
+    result = gk.check(s.forward, backward, s.inputs(), reference=softmax_ce_reference)
+    assert result.finding("linearity") is not None, str(result)
+    assert result.finding("reference") is not None  # its residual is not taken for rounding
+
+
+def test_a_passing_report_says_a_forward_bug_needs_a_reference_unless_one_was_given():
+    s = by_name("softmax-ce")
+    assert "invisible without a reference" in str(gk.check(s.forward, s.backward, s.inputs()))
+    referenced = gk.check(s.forward, s.backward, s.inputs(), reference=softmax_ce_reference)
+    assert "invisible without a reference" not in str(referenced)

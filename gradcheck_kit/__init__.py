@@ -11,10 +11,15 @@ from .registry import Case, LayerSpec, Registry, load_entry_points, register, re
 
 if TYPE_CHECKING:
     from . import profiles, strategies
-    from .adapters import LayerFunctions, from_autograd_function, from_cache_style, from_layer_object
-    from .checks import check, check_case
-    from .property import PropertyResult, given_layer, layer_cases, property_check
-    from .result import CheckResult, Finding, InputReport
+    from ._adapters.functions import (
+        LayerFunctions,
+        from_autograd_function,
+        from_cache_style,
+        from_layer_object,
+    )
+    from ._checks.stages import check, check_case
+    from ._property.run import PropertyResult, given_layer, layer_cases, property_check
+    from ._result import CheckResult, Finding, InputReport
 
 # The rest loads on first use: the pytest plugin imports this package in every test run of every
 # project that installs it, and numpy (~0.1 s), hypothesis (~0.15 s) and torch must not come
@@ -22,21 +27,23 @@ if TYPE_CHECKING:
 # stay eager: ``registry`` is also a submodule's name, which an import would otherwise rebind.)
 _LAZY = {
     **dict.fromkeys(
-        ("LayerFunctions", "from_autograd_function", "from_cache_style", "from_layer_object"), ".adapters"
+        ("LayerFunctions", "from_autograd_function", "from_cache_style", "from_layer_object"),
+        "._adapters.functions",
     ),
-    **dict.fromkeys(("check", "check_case"), ".checks"),
-    **dict.fromkeys(("PropertyResult", "given_layer", "layer_cases", "property_check"), ".property"),
-    **dict.fromkeys(("CheckResult", "Finding", "InputReport"), ".result"),
+    **dict.fromkeys(("check", "check_case"), "._checks.stages"),
+    **dict.fromkeys(("PropertyResult", "given_layer", "layer_cases", "property_check"), "._property.run"),
+    **dict.fromkeys(("CheckResult", "Finding", "InputReport"), "._result"),
     "profiles": ".profiles",
     "strategies": ".strategies",
 }
+_SUBMODULES = ("profiles", "strategies")
 
 
 def __getattr__(name: str) -> Any:
     if name not in _LAZY:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     module = import_module(_LAZY[name], __name__)
-    value = module if module.__name__.endswith("." + name) else getattr(module, name)
+    value = module if name in _SUBMODULES else getattr(module, name)
     globals()[name] = value  # later lookups skip __getattr__
     return value
 

@@ -181,7 +181,7 @@ def _listed(values: Sequence[str] | None, default: Sequence[str]) -> list[str]:
 
 
 def _backends(values: Sequence[str] | None) -> list[str]:
-    from .property import backend_for
+    from ._property.run import backend_for
 
     names = _listed(values, ["numpy"])
     for name in names:
@@ -201,7 +201,8 @@ def _dtypes(values: Sequence[str] | None) -> list[str]:
 
 
 def command_check(args: argparse.Namespace) -> int:
-    from . import profiles, targets
+    from . import _targets as targets
+    from . import profiles
 
     backends, dtypes = _backends(args.backend), _dtypes(args.dtype)
     profile = profiles.profile_name(args.profile)
@@ -236,7 +237,7 @@ def _options(args: argparse.Namespace, profile: str) -> dict[str, Any]:
 def check_one(spec: LayerSpec, backend: str, dtype: str, options: dict[str, Any]) -> Entry:
     """Property-test one layer on one backend and dtype; a harness-level problem (no cases, a
     strategy that cannot draw a case, an invalid setting) becomes an ``error`` entry."""
-    from .property import property_check
+    from ._property.run import property_check
 
     started = time.perf_counter()
     try:
@@ -324,7 +325,7 @@ def render(run: Run, fmt: str) -> str:
     if fmt == "markdown":
         return render_markdown(run)
     if fmt == "html":
-        from .html import render_html
+        from .report import render_html
 
         return render_html(run)
     return render_text(run)
@@ -348,7 +349,7 @@ def _emit(run: Run, args: argparse.Namespace, formats: list[tuple[str, str]]) ->
 
 
 def command_list(args: argparse.Namespace) -> int:
-    from . import targets
+    from . import _targets as targets
 
     layers = [describe_layer(spec) for spec in targets.resolve(args.targets)]
     if args.format == "json":

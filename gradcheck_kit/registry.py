@@ -34,7 +34,7 @@ class Case:
 
     def describe(self, names: Sequence[str] = ()) -> str:
         """``x float64[1,1,3,4], w [1,1,2,2], stride=2, padding=1``."""
-        from .backends import dtype_name, is_array  # numpy: not at import time (see __init__)
+        from ._ground.backends import dtype_name, is_array
 
         parts, last_dtype = [], None
         for i, value in enumerate(self.inputs):
@@ -46,7 +46,7 @@ class Case:
 
 
 def _describe_value(value: Any, last_dtype: str | None) -> str:
-    from .backends import dtype_name, is_array
+    from ._ground.backends import dtype_name, is_array
 
     if not is_array(value):
         return repr(value)

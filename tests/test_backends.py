@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import gradcheck_kit as gk
-from gradcheck_kit import backends
+from gradcheck_kit._ground import backends
 from tests.support.zoo import by_name
 
 

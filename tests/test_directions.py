@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from gradcheck_kit.directions import signed_magnitudes, special_elements
-from gradcheck_kit.tolerances import element_steps, input_scale
+from gradcheck_kit._engine.directions import signed_magnitudes, special_elements
+from gradcheck_kit._engine.tolerances import element_steps, input_scale
 
 
 def test_signed_magnitudes_are_never_tiny_and_take_both_signs_evenly():

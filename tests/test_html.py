@@ -7,10 +7,8 @@ import numpy as np
 import pytest
 
 import gradcheck_kit as gk
-from gradcheck_kit import plots
-from gradcheck_kit.html import render_html
 from gradcheck_kit.registry import Registry
-from gradcheck_kit.report import Entry, Run
+from gradcheck_kit.report import Entry, Run, plots, render_html
 
 pytest.importorskip("matplotlib")
 

@@ -15,7 +15,7 @@ import numpy  # noqa: F401 - a C extension such as numpy cannot be imported twic
 import pytest
 
 import gradcheck_kit as gk
-import gradcheck_kit.checks
+import gradcheck_kit._checks.stages
 
 pytest_plugins = ["pytester"]
 
@@ -323,7 +323,7 @@ def test_a_project_that_does_not_use_the_plugin_sees_nothing_of_it(pytester, mon
 def test_importing_the_plugin_loads_neither_the_engine_nor_hypothesis_nor_torch(pytester):
     code = (
         "import sys, gradcheck_kit.pytest_plugin\n"
-        "heavy = ('hypothesis', 'torch', 'cupy', 'gradcheck_kit.property', 'gradcheck_kit.report')\n"
+        "heavy = ('hypothesis', 'torch', 'cupy', 'gradcheck_kit._property.run', 'gradcheck_kit.report')\n"
         "print('loaded:', [m for m in heavy if m in sys.modules])\n"
     )
     result = pytester.run(sys.executable, "-c", code)

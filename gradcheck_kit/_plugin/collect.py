@@ -198,7 +198,7 @@ class GradcheckItem(pytest.Item):
         return state.settings(self.config).item_seed(self.seed_key)
 
     def setup(self) -> None:
-        from gradcheck_kit.property import layer_cases
+        from gradcheck_kit._property.run import layer_cases
 
         from . import state
 
@@ -208,7 +208,7 @@ class GradcheckItem(pytest.Item):
         layer_cases(self.spec, backend=self.backend, dtypes=(self.dtype,))  # no cases: an error
 
     def runtest(self) -> None:
-        from gradcheck_kit.property import property_check
+        from gradcheck_kit._property.run import property_check
 
         from . import state
 

@@ -51,7 +51,7 @@ class Gradcheck:
         ``--gradcheck-backends``), drawing the dtype from ``dtypes`` (default:
         ``--gradcheck-dtypes``); ``options`` go to ``property_check`` (``mode``, ``rtol``,
         ``reference=True``, ``blob``, …). Returns the ``PropertyResult``."""
-        from gradcheck_kit.property import property_check
+        from gradcheck_kit._property.run import property_check
 
         __tracebackhide__ = True
         backend = backend or self.backends[0]
@@ -72,7 +72,7 @@ class Gradcheck:
     def check(self, forward: Any, backward: Any, inputs: Any, params: Any = None, **options: Any) -> Any:
         """One ``gk.check(forward, backward, inputs, params, seed=self.seed, **options)``.
         Returns the ``CheckResult``."""
-        from gradcheck_kit.checks import check
+        from gradcheck_kit._checks.stages import check
 
         __tracebackhide__ = True
         if options.get("backend") is not None:

@@ -126,8 +126,7 @@ def write_reports(config: pytest.Config) -> list[str]:
 def summary_lines(run: Any) -> list[tuple[str, dict[str, bool]]]:
     """The terminal summary: the header, the table of ``render.rows`` (the CLI's and the
     reports' rows), the minimal case of each failure, the counts. (line, markup) pairs."""
-    from gradcheck_kit.render import rows, title
-    from gradcheck_kit.report import COLUMNS
+    from gradcheck_kit.report.rows import COLUMNS, rows, title
 
     table = [dict(zip(COLUMNS, COLUMNS)), *rows(run)]
     widths = {c: max(len(r[c]) for r in table) for c in COLUMNS[:-1]}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gradcheck_kit.oracles.finite_diff import Differences, judge, round_to
+from gradcheck_kit._oracles.finite_diff import Differences, judge, round_to
 
 
 def differences(up, down, step, analytic, magnitude=1.0):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from gradcheck_kit.backends import backend_of
-from gradcheck_kit.oracles.finite_diff import Objective
-from gradcheck_kit.oracles.taylor import taylor_test
+from gradcheck_kit._ground.backends import backend_of
+from gradcheck_kit._oracles.finite_diff import Objective
+from gradcheck_kit._oracles.taylor import taylor_test
 
 
 def objective_for(x, dy):

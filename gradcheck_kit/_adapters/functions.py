@@ -1,0 +1,175 @@
+"""Adapters from the other ways people write layers to gk.check's functional pair.
+
+* ``from_cache_style``: ``forward(*inputs, **params) -> (out, cache)`` and
+  ``backward(dout, cache) -> grads`` (CS231n).
+* ``from_layer_object``: stateful objects, ``layer.forward(A)`` then ``layer.backward(dLdZ)``
+  returning dLdA and setting gradient attributes such as ``layer.dLdW`` (mytorch).
+* ``from_autograd_function``: ``torch.autograd.Function`` subclasses.
+
+Each returns a ``LayerFunctions`` (forward, backward) pair, so ``gk.check(*pair, inputs)`` and
+``gk.register(name, *pair, cases=...)`` work. Wrappers carry the input names in their signature.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple
+
+from ..errors import InvalidArgument
+from ..registry import positional_names
+
+
+class LayerFunctions(NamedTuple):
+    forward: Callable[..., Any]
+    backward: Callable[..., Any]
+
+
+def _named(
+    fn: Callable[..., Any], names: Sequence[str], *, grad_first: bool, label: str
+) -> Callable[..., Any]:
+    """Give a ``*args`` wrapper a real signature so reports name the inputs."""
+    P = inspect.Parameter
+    params = [P(n, P.POSITIONAL_OR_KEYWORD) for n in ((["grad_output"] if grad_first else []) + list(names))]
+    fn.__signature__ = inspect.Signature([*params, P("params", P.VAR_KEYWORD)])  # type: ignore[attr-defined]
+    fn.__qualname__ = fn.__name__ = label
+    return fn
+
+
+def from_cache_style(forward: Callable[..., Any], backward: Callable[..., Any]) -> LayerFunctions:
+    """``forward -> (out, cache)``, ``backward(dout, cache) -> grads``: backward re-runs forward
+    on the inputs it is given to rebuild the cache, so the pair is stateless."""
+    names = positional_names(forward)
+
+    def fwd(*inputs: Any, **params: Any) -> Any:
+        return _split_cache(forward(*inputs, **params))[0]
+
+    def bwd(grad_output: Any, *inputs: Any, **params: Any) -> Any:
+        _, cache = _split_cache(forward(*inputs, **params))
+        grads = backward(grad_output, cache)
+        return grads if isinstance(grads, (tuple, list)) or len(inputs) != 1 else (grads,)
+
+    label = getattr(forward, "__name__", "layer")
+    return LayerFunctions(
+        _named(fwd, names, grad_first=False, label=label),
+        _named(bwd, names, grad_first=True, label=f"{label}.backward"),
+    )
+
+
+def _split_cache(value: Any) -> tuple[Any, Any]:
+    if not isinstance(value, tuple) or len(value) != 2:
+        raise TypeError(f"a cache-style forward must return (out, cache); it returned {type(value).__name__}")
+    return value[0], value[1]
+
+
+class LayerObjectFunctions(LayerFunctions):
+    """The (forward, backward) pair of a layer object, plus what the adapter found on it:
+    ``weights`` (copies of the layer's current weight arrays, in the pair's order),
+    ``weight_paths`` (``W`` or ``conv1d_stride1.W``), ``gradient_paths`` and ``input_names``.
+    Check every parameter with ``gk.check(*pair, (A, *pair.weights))``."""
+
+    weights: tuple[Any, ...]
+    weight_paths: tuple[str, ...]
+    gradient_paths: tuple[str | None, ...]
+    input_names: tuple[str, ...]
+
+    def describe(self) -> str:
+        """``weights: conv1d_stride1.W (gradient conv1d_stride1.dLdW), ...``."""
+        parts = [
+            f"{path} (gradient {grad or 'looked up after backward'})"
+            for path, grad in zip(self.weight_paths, self.gradient_paths)
+        ]
+        return "weights: " + (", ".join(parts) if parts else "none found")
+
+
+def from_layer_object(
+    layer: Any,
+    weights: Mapping[str, str] | Sequence[str] | None = None,
+    *,
+    inputs: Sequence[str] | None = None,
+    forward: str = "forward",
+    backward: str = "backward",
+) -> LayerObjectFunctions:
+    """Wrap a stateful layer (``layer.forward(A)``, then ``layer.backward(dLdZ)`` returning dLdA
+    and leaving gradient attributes such as ``layer.dLdW``), called the way a training
+    framework calls it: on a fresh copy of ``layer`` for every call (the caller's object is
+    never changed), its gradient attributes zeroed before backward and copied after.
+
+    ``weights`` maps weight attributes to their gradient attributes (``{"W": "dLdW"}``; a list
+    of names looks the gradients up: ``dLd<name>``, ``d<name>``, ``grad_<name>``, ``<name>_grad``).
+    None finds the weights: float arrays with such a gradient attribute beside them, on the
+    layer or one level down (``self.conv1d_stride1.W``), else the conventionally named ones (W,
+    b, weight, bias, gamma, beta). The pair takes ``(*inputs, *weights)``: check it with
+    ``gk.check(*pair, (A, *pair.weights))``; weights left out are not differentiated. Keyword
+    params reach forward (``{"eval": True}``) and those backward accepts by name."""
+    from . import layer_object as lo
+
+    for method in (forward, backward):
+        if not callable(getattr(layer, method, None)):
+            raise InvalidArgument(f"layer {type(layer).__name__} has no callable {method!r}")
+    found = lo.discover(layer) if weights is None else lo.from_mapping(layer, weights)
+    names = tuple(inputs) if inputs is not None else lo.required_inputs(getattr(layer, forward))
+    calls = lo.Calls(layer, found, len(names), forward, backward)
+
+    def fwd(*args: Any, **params: Any) -> Any:
+        return calls.forward(*args, **params)
+
+    def bwd(grad_output: Any, *args: Any, **params: Any) -> Any:
+        return calls.backward(grad_output, *args, **params)
+
+    label = type(layer).__name__
+    all_names = [*names, *(w.name for w in found)]
+    pair = LayerObjectFunctions(
+        _named(fwd, all_names, grad_first=False, label=label),
+        _named(bwd, all_names, grad_first=True, label=f"{label}.backward"),
+    )
+    pair.weights = tuple(copy.deepcopy(lo.resolve(layer, w.path)) for w in found)
+    pair.weight_paths = tuple(w.path for w in found)
+    pair.gradient_paths = tuple(w.gradient for w in found)
+    pair.input_names = names
+    return pair
+
+
+def from_autograd_function(function: Any, *, inputs: Sequence[str] | None = None) -> LayerFunctions:
+    """Wrap a ``torch.autograd.Function`` subclass: forward is ``function.apply`` (params are
+    passed positionally after the inputs, in the order given), backward is autograd's VJP
+    through the function's own ``backward``."""
+    if not callable(getattr(function, "apply", None)):
+        raise InvalidArgument(f"{function!r} is not a torch.autograd.Function subclass")
+    names = list(inputs) if inputs is not None else _function_inputs(function)
+
+    def fwd(*args: Any, **params: Any) -> Any:
+        import torch
+
+        with torch.no_grad():
+            return function.apply(*args, *params.values())
+
+    def bwd(grad_output: Any, *args: Any, **params: Any) -> Any:
+        import torch
+
+        leaves = [
+            a.detach().requires_grad_(a.is_floating_point()) if isinstance(a, torch.Tensor) else a
+            for a in args
+        ]
+        with torch.enable_grad():
+            out = function.apply(*leaves, *params.values())
+        outs = out if isinstance(out, tuple) else (out,)
+        dys = grad_output if isinstance(grad_output, tuple) else (grad_output,)
+        pairs = [(o, d) for o, d in zip(outs, dys) if d is not None and o.requires_grad]
+        wanted = [t for t in leaves if isinstance(t, torch.Tensor) and t.requires_grad]
+        grads = iter(
+            torch.autograd.grad([o for o, _ in pairs], wanted, [d for _, d in pairs], allow_unused=True)
+        )
+        return tuple(next(grads) if isinstance(t, torch.Tensor) and t.requires_grad else None for t in leaves)
+
+    label = getattr(function, "__name__", "Function")
+    return LayerFunctions(
+        _named(fwd, names, grad_first=False, label=label),
+        _named(bwd, names, grad_first=True, label=f"{label}.backward"),
+    )
+
+
+def _function_inputs(function: Any) -> list[str]:
+    names = positional_names(function.forward)
+    return list(names[1:]) if names and names[0] in ("ctx", "context") else list(names)

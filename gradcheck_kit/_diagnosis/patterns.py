@@ -1,0 +1,397 @@
+"""Diagnosis: where the gradient is wrong and the likely bug, named only when the evidence fits.
+
+For each failing input we have, over the probed elements, the analytic map A, the numeric map N
+and the failing mask. Patterns are tried from the most specific fit to the vaguest localization:
+
+- map fits: A = c N (a constant factor, e.g. 1/N or k^2; c = -1 is a sign flip); A = T(N) for a
+  reflection of the spatial axes (dW flipped) or a transposition of equal axes; N = f A with f an
+  activation's derivative or grad_output itself (a missing chain-rule factor);
+- finite-difference hypotheses (``hypotheses``): kernel not rotated, sum over batch or filters
+  missing, dY not dilated by the stride;
+- structure: failures only where an element feeds several outputs (overwrite instead of
+  accumulate), only in a band at the borders (a padding crop);
+- localization: everywhere, or only some batch items, channels, filters, border band or stride
+  grid.
+
+Each named pattern carries its measured fit. Contract findings (mutation of grad_output,
+nondeterminism) name their own cause.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from .._engine.elementwise import Setup
+from .._result import InputReport
+from . import signatures
+from . import variants as hypotheses
+from .evidence import FIT, Evidence, Pattern, pct, relative_residual
+
+
+def diagnose(report: InputReport, setup: Setup | None, *, first_input: bool) -> list[Pattern]:
+    """Named patterns that fit this failing input, best first (possibly none)."""
+    evidence = Evidence.of(report)
+    found: list[Pattern] = _ties(report)
+    if found:
+        return found
+    if evidence is not None and evidence.numeric.size:
+        found += signatures.zero_maps(evidence) or _factor(evidence)
+        if not found:
+            found += _chain_factor(evidence, setup, report.index)
+        if not found and setup is not None:
+            found += signatures.normalized_axis(evidence, setup.host_values[report.index], first_input)
+    if not found:
+        found += _transforms(evidence, setup, report, first_input)
+    if not found and setup is not None:
+        found += _hypotheses(setup, report.index)
+    if not found and evidence is not None:
+        found += _structure(evidence, padded(setup.objective.params if setup is not None else {}))
+    return found
+
+
+def _ties(report: InputReport) -> list[Pattern]:
+    """Every element passed alone, but groups of tied elements fail together (``ties``): their
+    gradients summed are too large (each tied maximum got the full gradient) or too small."""
+    groups = report.evidence.get("ties") or []
+    if not groups or not report.evidence.get("ties_alone"):
+        return []
+    ratios = [g["analytic"] / g["numeric"] for g in groups if g["numeric"]]
+    count = sum(g["elements"] for g in groups)
+    if ratios and all(r > 1 + 10 * FIT for r in ratios):
+        return [
+            Pattern(
+                "tie_gradient_duplicated",
+                f"tied elements each got the full gradient: along the {count} tied elements together "
+                f"the analytic slope is {_ratio_words(ratios)} the true one (a mask like window == "
+                "window.max() picks every tied maximum); give it to one of them or split it",
+                1.0,
+                {"ratios": ratios},
+            )
+        ]
+    if ratios and all(0 <= r < 1 - 10 * FIT for r in ratios):
+        return [
+            Pattern(
+                "tie_gradient_dropped",
+                f"tied elements got too little gradient: along the {count} tied elements together the "
+                f"analytic slope is {_ratio_words(ratios)} the true one; one of them (or each, split) "
+                "must receive it",
+                1.0,
+                {"ratios": ratios},
+            )
+        ]
+    return []
+
+
+def _ratio_words(ratios: list[float]) -> str:
+    low, high = min(ratios), max(ratios)
+    return f"{low:.3g}×" if high - low <= FIT * high else f"{low:.3g}× to {high:.3g}×"
+
+
+def _factor(ev: Evidence) -> list[Pattern]:
+    """A = c N everywhere probed."""
+    n, a = ev.numeric, ev.analytic
+    denominator = float(n @ n)
+    if denominator == 0:
+        return []
+    c = float(a @ n) / denominator
+    residual = relative_residual(a, c * n)
+    if residual > FIT or abs(c - 1) <= 10 * residual or c == 0:  # c tells from 1 by its own fit
+        return []
+    if _distinct(n) < 3 and not _simple(c):
+        return []  # two numbers fit some ratio or other: only a simple one says something
+    if abs(c + 1) < 10 * FIT:
+        return [
+            Pattern("sign_flipped", f"sign flipped: analytic = -numeric (fit {pct(residual)})", 1 - residual)
+        ]
+    ratio = _fraction(c)
+    words = f"{c:.6g}" + (f" ≈ {ratio}" if ratio else "")
+    return [
+        Pattern(
+            "constant_factor",
+            f"gradient off by a constant factor: analytic = {words} × numeric (fit {pct(residual)})",
+            1 - residual,
+            {"factor": c, "fraction": ratio},
+        )
+    ]
+
+
+def _distinct(values: np.ndarray) -> int:
+    """How many different nonzero magnitudes (to 1e-6) ``values`` holds."""
+    magnitudes = np.abs(values[values != 0])
+    if not magnitudes.size:
+        return 0
+    return int(np.unique(np.round(np.log(magnitudes) / 1e-6)).size)
+
+
+def _fraction(c: float) -> str | None:
+    """``1/8``, ``9``, ``-1/2``: a simple fraction within 0.1% of ``c``, if there is one."""
+    guess = Fraction(c).limit_denominator(256)
+    if guess.numerator == 0 or abs(float(guess) - c) > FIT * abs(c) or abs(guess.numerator) > 4096:
+        return None
+    return str(guess)
+
+
+def _simple(c: float) -> bool:
+    guess = Fraction(c).limit_denominator(16)
+    return abs(guess.numerator) <= 16 and abs(float(guess) - c) <= 1e-6 * abs(c)
+
+
+def _transforms(
+    ev: Evidence | None, setup: Setup | None, report: InputReport, first_input: bool
+) -> list[Pattern]:
+    """A = T(N) for T a reflection of the spatial axes, a swap of two equal axes or a small
+    shift of the spatial axes: judged on the maps when every element was probed, else by a
+    projection check of T^-1(A) (``hypotheses.transformed``)."""
+    A = report.analytic_map if report.analytic_map is not None else None
+    if A is None:
+        return []
+    candidates = [c for c in _candidates(A, first_input, setup) if _moved(A, c[2], c[3]) >= MOVED_MIN]
+    for name, message, inverse, valid in candidates:
+        fit = _transform_fit(ev, setup, report.index, inverse, valid)
+        if fit is None:
+            continue
+        if any(other != name and _coincide(inverse, alt, valid) for other, _, alt, _ in candidates):
+            return []  # another transform predicts the same gradient here: this case cannot tell
+        return [Pattern(name, f"{message} (fit {pct(fit)})", 1 - fit)]
+    return []
+
+
+MOVED_MIN = 4  # a transform fitted on fewer moved elements fits small cases by coincidence
+
+
+def _moved(A: np.ndarray, inverse: np.ndarray, valid: np.ndarray | None) -> int:
+    """How many elements the transform changes (where it is defined)."""
+    keep = np.ones(A.shape, dtype=bool) if valid is None else valid
+    scale = float(np.max(np.abs(A))) if A.size else 0.0
+    return int(np.count_nonzero((np.abs(inverse - A) > FIT * scale) & keep))
+
+
+def _coincide(a: np.ndarray, b: np.ndarray, valid: np.ndarray | None) -> bool:
+    keep = np.ones(a.shape, dtype=bool) if valid is None else valid
+    return relative_residual(a[keep], b[keep]) <= 2 * FIT
+
+
+def _candidates(
+    A: np.ndarray, first_input: bool, setup: Setup | None
+) -> list[tuple[str, str, np.ndarray, np.ndarray | None]]:
+    """(name, message, T^-1(A), valid elements) for each transform worth trying."""
+    out: list[tuple[str, str, np.ndarray, np.ndarray | None]] = []
+    axes = hypotheses.spatial_axes(A.ndim) if A.ndim >= 2 else ()
+    if axes and any(A.shape[k] > 1 for k in axes):
+        if first_input:
+            out.append(
+                ("reflected", "gradient reflected along the spatial axes", np.flip(A, axis=axes), None)
+            )
+        else:
+            out.append(
+                (
+                    "dw_flipped",
+                    "dW flipped: the kernel gradient is rotated 180° "
+                    "(the 180°-rotated analytic gradient matches)",
+                    np.flip(A, axis=axes),
+                    None,
+                )
+            )
+    for p in range(A.ndim):
+        for q in range(p + 1, A.ndim):
+            if A.shape[p] == A.shape[q] > 1:
+                out.append(
+                    (
+                        "transposed_axes",
+                        f"transposed axes: analytic = numeric with axes {p} and {q} swapped",
+                        np.swapaxes(A, p, q),
+                        None,
+                    )
+                )
+    if first_input and A.ndim >= 3 and setup is not None:
+        reach = _padding(setup.objective.params) or 1
+        for shift in hypotheses.shifts(len(axes), reach)[1:]:
+            moved, valid = hypotheses.shifted(A, axes, tuple(-s for s in shift))
+            out.append(
+                (
+                    "padding_crop",
+                    f"gradient shifted by {list(shift)}: the padding was cropped at the wrong offset",
+                    moved,
+                    valid,
+                )
+            )
+    return out
+
+
+def padded(params: Any) -> bool:
+    """Whether the layer pads its input (CS231n's conv_param dicts included)."""
+    found = dict(params)
+    for value in params.values():
+        if isinstance(value, dict):
+            found.update(value)
+    return _padding({"padding": found.get("padding", found.get("pad", 0))}) > 0
+
+
+def _padding(params: Any) -> int:
+    padding = params.get("padding", 0)
+    values = (
+        [padding]
+        if isinstance(padding, int)
+        else list(padding)
+        if isinstance(padding, (tuple, list))
+        else [0]
+    )
+    return max([v for v in values if isinstance(v, int)] or [0])
+
+
+def _transform_fit(
+    ev: Evidence | None, setup: Setup | None, i: int, inverse: np.ndarray, valid: np.ndarray | None
+) -> float | None:
+    """The residual of T^-1(A) against the truth when below FIT, else None."""
+    if ev is not None and ev.complete:
+        _, N = ev.maps()
+        keep = np.ones(N.shape, dtype=bool) if valid is None else valid
+        residual = relative_residual(inverse[keep], N[keep])
+        return residual if residual <= FIT else None
+    if setup is None:
+        return None
+    verdict = hypotheses.transformed(setup, i, inverse, valid)
+    return verdict.relative_error if verdict.holds else None
+
+
+def _chain_factor(ev: Evidence, setup: Setup | None, i: int) -> list[Pattern]:
+    """N = f A with f a derivative the backward forgot to multiply by."""
+    if setup is None or not ev.complete:
+        return []
+    candidates = _chain_candidates(setup, i)
+    A, N = ev.maps()
+    for label, factor in candidates.items():
+        if factor.shape != A.shape:
+            continue
+        residual = relative_residual(N, factor * A)
+        if residual <= FIT and relative_residual(N, A) > 10 * FIT:
+            return [
+                Pattern(
+                    "missing_chain_factor",
+                    f"missing chain-rule factor: numeric / analytic = {label} (fit {pct(residual)})",
+                    1 - residual,
+                    {"factor": label},
+                )
+            ]
+    return []
+
+
+def _chain_candidates(setup: Setup, i: int) -> dict[str, np.ndarray]:
+    # (a backward that never multiplied grad_output in ignores it: the linearity contract of
+    # ``checks`` names that exactly, as ``grad_output_ignored``)
+    x = setup.host_values[i]
+    out: dict[str, np.ndarray] = {}
+    outputs = [hypotheses.to_numpy(y) for y in setup.objective.base_outputs if y is not None]
+    with np.errstate(over="ignore", invalid="ignore"):
+        s = 1 / (1 + np.exp(-x))
+        out["sigmoid'(x) = s(1 - s)"] = s * (1 - s)
+        out["1 - s(x) (half of sigmoid's derivative)"] = 1 - s
+        out["tanh'(x) = 1 - tanh(x)^2"] = 1 - np.tanh(x) ** 2
+        out["relu'(x) = (x > 0)"] = (x > 0).astype(float)
+        if len(outputs) == 1:
+            y = outputs[0]
+            out["y (1 - y): sigmoid's derivative from its output"] = y * (1 - y)
+            out["1 - y^2: tanh's derivative from its output"] = 1 - y**2
+    return out
+
+
+def _hypotheses(setup: Setup, i: int) -> list[Pattern]:
+    messages = {
+        "kernel_not_rotated": "kernel not rotated 180° in dX: the analytic dX is the true dX of the "
+        "180°-rotated problem (a correlation where a convolution was due)",
+        "batch_sum_missing": "sum over the batch missing: the analytic gradient is batch item {which}'s "
+        "contribution alone",
+        "filter_sum_missing": "sum over filters (channels of grad_output) missing: the analytic "
+        "gradient is filter {which}'s contribution alone",
+        "stride_grid": "dY not dilated by the stride: the analytic gradient is stride 1's with "
+        "grad_output placed undilated",
+    }
+    held = [(name, v) for name, test in hypotheses.HYPOTHESES.items() if (v := test(setup, i)).holds]
+    if len(held) > 1:
+        return []  # several explanations fit this case equally: it cannot tell them apart
+    return [
+        Pattern(
+            name,
+            f"{messages[name].format(which=v.which)} (relative error {v.relative_error:.1e})",
+            max(0.0, 1 - v.relative_error),
+        )
+        for name, v in held[:1]
+    ]
+
+
+def _structure(ev: Evidence, padded: bool) -> list[Pattern]:
+    return _overwrite(ev) or _border(ev, padded)
+
+
+def _overwrite(ev: Evidence) -> list[Pattern]:
+    """Failures exactly where an element feeds several windows: the second write won. An
+    element in one window moves that window's outputs in every channel, so the fewest outputs
+    any element moves is one window's worth; elements moving more sit in several."""
+    moved = ev.report.moved_map
+    if moved is None:
+        return []
+    moved = moved[ev.probed]
+    if np.isnan(moved).any() or not ev.failing.any() or not (moved > 0).any():
+        return []
+    one_window = float(moved[moved > 0].min())
+    shared, single = moved > one_window, moved == one_window
+    if ev.failing[~shared].any() or not (single & ~ev.failing).any():
+        return []
+    share = float(ev.failing[shared].mean())
+    if share < 0.5:
+        return []
+    return [
+        Pattern(
+            "overwrite_not_accumulate",
+            "overwrite instead of accumulate: only elements feeding several outputs (overlapping "
+            f"windows) are wrong ({int(ev.failing.sum())} of {int(shared.sum())} such elements)",
+            share,
+        )
+    ]
+
+
+def _border(ev: Evidence, padded: bool) -> list[Pattern]:
+    band = border_width(ev.report, padded=padded)
+    if band is None:
+        return []
+    return [
+        Pattern(
+            "border_only",
+            f"errors only on the borders (width {band}): a padding crop or missing edge contributions",
+            1.0,
+            {"width": band},
+        )
+    ]
+
+
+def border_width(report: InputReport, *, padded: bool = False) -> int | None:
+    """The narrowest border band holding every failure, when the interior is probed and clean.
+    Borders are those of the spatial axes of N x C x spatial inputs; a 2-d input's rows and
+    columns count as an (H, W) image only for a ``padded`` layer: in a (batch, classes) matrix
+    failures along its edges are a coincidence of a small case."""
+    if report.failing_map is None or report.numeric_map is None:
+        return None
+    failing, probed = report.failing_map, ~np.isnan(report.numeric_map)
+    if failing.ndim == 2 and not padded:
+        return None
+    axes = (0, 1) if failing.ndim == 2 else hypotheses.spatial_axes(failing.ndim)
+    if not axes or not failing.any():
+        return None
+    for width in range(1, max(failing.shape[k] for k in axes) // 2):
+        band = _band(failing.shape, axes, width)
+        if not (failing & ~band).any():
+            interior = probed & ~band
+            return width if interior.any() and failing[band & probed].mean() >= 0.25 else None
+    return None
+
+
+def _band(shape: tuple[int, ...], axes: tuple[int, ...], width: int) -> np.ndarray:
+    band = np.zeros(shape, dtype=bool)
+    for k in axes:
+        index = np.arange(shape[k])
+        near = (index < width) | (index >= shape[k] - width)
+        band |= near.reshape([-1 if j == k else 1 for j in range(len(shape))])
+    return band

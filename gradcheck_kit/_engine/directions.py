@@ -1,0 +1,103 @@
+"""Random directions to difference along: balanced across inputs, scaled per element, and
+steering clear of exact zeros and ties (kinks a projection cannot judge)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .tolerances import element_steps
+
+if TYPE_CHECKING:
+    from .elementwise import Setup
+
+
+TIE_SAMPLE = 1 << 16
+RARE_TIES = 0.01  # ties in under 1% of a sample: coincidences, not quantized data
+
+
+def special_elements(values: np.ndarray, *, exhaustive: bool, near_zero: float = 0.0) -> np.ndarray:
+    """Flat indices of zeros (|x| <= ``near_zero``: ReLU's, abs's kink) and of values that occur
+    more than once (ties).
+
+    Sorting a large input costs a good part of a forward pass, so unless ``exhaustive`` ties are
+    first looked for in a sample: continuous data skips the full sort, float32 data included,
+    whose ~n^2 / 2^25 chance coincidences among n values are rarely in one pooling window. A
+    kink showing up later brings the exhaustive search after all."""
+    flat = values.reshape(-1)
+    special = np.abs(flat) <= near_zero
+    if not exhaustive and flat.size > 4 * TIE_SAMPLE:
+        sample = np.sort(flat[:: flat.size // TIE_SAMPLE])  # evenly strided: no random draw to pay
+        if np.count_nonzero(sample[1:] == sample[:-1]) < RARE_TIES * sample.size:
+            return np.flatnonzero(special)
+    ordered = np.sort(flat)
+    tied = ordered[1:] == ordered[:-1]
+    if not exhaustive and np.count_nonzero(tied) < RARE_TIES * tied.size:
+        return np.flatnonzero(special)
+    repeated = ordered[1:][tied]
+    if repeated.size:
+        special |= np.isin(flat, repeated)
+    return np.flatnonzero(special)
+
+
+def signed_magnitudes(rng: np.random.Generator, shape: int | tuple[int, ...]) -> np.ndarray:
+    """Random signs times magnitudes in [0.5, 1.5): no coordinate is tiny. Computed in place
+    (each pass over a large input costs as much as a cheap layer's forward)."""
+    u = rng.random(shape)
+    u *= 2.0
+    u -= 1.0  # uniform in [-1, 1)
+    negative = u < 0
+    np.abs(u, out=u)
+    u += 0.5
+    np.negative(u, out=u, where=negative)
+    return u
+
+
+def unit_coordinates(setup: Setup, mask: np.ndarray) -> np.ndarray:
+    return signed_magnitudes(setup.rng, mask.size) * mask
+
+
+def element_scales(setup: Setup, i: int) -> np.ndarray:
+    values = setup.host_values[i].reshape(-1)
+    return element_steps(values, setup.fractions[i])
+
+
+def on_device(setup: Setup, i: int, flat: np.ndarray) -> Any:
+    return setup.backend.from_numpy(flat.reshape(setup.host_values[i].shape))
+
+
+def masked_direction(setup: Setup, i: int, mask: np.ndarray) -> dict[int, Any]:
+    """A direction over input i alone, on the elements ``mask`` (flat) selects, scaled per element."""
+    return {i: on_device(setup, i, unit_coordinates(setup, mask) * element_scales(setup, i))}
+
+
+def joint_direction(setup: Setup, inputs: list[int], specials: dict[int, np.ndarray]) -> dict[int, Any]:
+    """One direction over all inputs, each input's share rescaled so that no input's
+    contribution <g_i, d_i> drowns another's (a tiny bias gradient next to a huge weight one)."""
+    raw = {}
+    for i in inputs:
+        coordinates = signed_magnitudes(setup.rng, setup.host_values[i].size)
+        coordinates[specials[i]] = 0.0
+        coordinates *= element_scales(setup, i)
+        raw[i] = coordinates
+    weight = {i: _norm(setup.host_gradients[i].reshape(-1) * raw[i]) for i in inputs}
+    positive = [w for w in weight.values() if w > 0]
+    smallest = min(positive) if positive else 1.0
+    for i in inputs:
+        raw[i] *= _balance(weight[i], smallest)
+    return {i: on_device(setup, i, raw[i]) for i in inputs}
+
+
+def _norm(v: np.ndarray) -> float:
+    """The 2-norm without BLAS: a BLAS call wakes OpenBLAS's thread pool, which then spins
+    against torch's own threads through the layer's next calls (2x slower checks on 2 cores)."""
+    v *= v  # in place: v is a temporary of ours
+    return float(np.sqrt(np.sum(v)))
+
+
+def _balance(weight: float, smallest: float) -> float:
+    return 1.0 if weight <= 0 else float(np.clip(smallest / weight, 1e-3, 1.0))
+
+
+__all__ = ["joint_direction", "masked_direction", "signed_magnitudes", "special_elements"]

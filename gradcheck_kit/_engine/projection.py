@@ -1,0 +1,304 @@
+"""Projection mode: one balanced random direction across all inputs, a handful of forward
+passes whatever the size. Only when it fails does it spend more, first per input, then
+element-wise on the worst block, to say which input and which element is wrong.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .._oracles.finite_diff import Judgement, direction_differences, direction_pair, judge, merge, subset
+from .._oracles.taylor import taylor_test
+from .._result import InputReport
+from .directions import joint_direction, masked_direction, special_elements
+from .elementwise import (
+    BORDERLINE,
+    REFINEMENTS,
+    Setup,
+    adopt,
+    attach_maps,
+    fill_worst,
+    input_report,
+    judge_elements,
+)
+from .tolerances import input_scale
+
+CONVERGING = 2.0  # a projection refines further while its error shrinks 2x per 8x smaller step
+SPREAD_LEAN = 4.0  # a pass whose spread allowance is over 4x its noise and slack gets confirmed
+DEEPEST = 8.0**5  # ... down to t/32768
+STABLE = 0.25  # an error moving under 25% while the step shrinks 8x is the gradient's own
+LOCALIZE_ELEMENTS = 64  # element-wise budget when localizing a failure in a large input
+SPECIAL_ELEMENTS = 128  # exact zeros and ties checked one by one in projection mode
+SPECIAL_DIRECT = 8  # ... straight away up to this many, else after a direction over them fails
+
+
+def projection_reports(setup: Setup, inputs: list[int], directions: int) -> list[InputReport]:
+    specials = {i: _specials(setup, i, exhaustive=False) for i in inputs}
+    joint = [joint_direction(setup, inputs, specials) for _ in range(directions)]
+    verdict = judge_directions(setup, joint, inputs)
+    if not verdict.passed.all() and verdict.nonsmooth.any():
+        # a kink at the base point: look for every tie, not just the sampled ones, and retry
+        specials = {i: _specials(setup, i, exhaustive=True) for i in inputs}
+        joint = [joint_direction(setup, inputs, specials) for _ in range(directions)]
+        verdict = judge_directions(setup, joint, inputs)
+    if verdict.passed.all():
+        return [_projection_pass(setup, i, specials[i], verdict) for i in inputs]
+    return [_per_input(setup, i, _specials(setup, i, exhaustive=True)) for i in inputs]
+
+
+def _specials(setup: Setup, i: int, *, exhaustive: bool) -> np.ndarray:
+    """Elements a projection must leave out: ties, and values so close to 0 that even the
+    smallest step we take (t / DEEPEST) crosses it: at a kink there for every step we have."""
+    values = setup.host_values[i]
+    near_zero = setup.fractions[i] * input_scale(values) / DEEPEST
+    return special_elements(values, exhaustive=exhaustive, near_zero=near_zero)
+
+
+def judge_directions(
+    setup: Setup, directions: list[dict[int, Any]], inputs: list[int], *, quick: bool = False
+) -> Judgement:
+    """Verdicts along ``directions``; ``quick`` (ranking blocks while localizing) stops after the
+    usual refinements and skips the Taylor second opinion, which only flips pass/fail."""
+    rtol = max(setup.slack(i)[0] for i in inputs)
+
+    exact_steps = all(setup.objective.grid[i] == "float64" for i in inputs)
+
+    def at(scale: float, dirs: list[dict[int, Any]]) -> Judgement:
+        if scale == 1.0 and exact_steps:
+            coarse, fine = direction_pair(setup.objective, dirs, 1.0, setup.gradients64)
+        else:
+            coarse = direction_differences(setup.objective, dirs, 1.0 / scale, setup.gradients64)
+            fine = direction_differences(setup.objective, dirs, 0.5 / scale, setup.gradients64)
+        return judge(coarse, fine, setup.noise_eps, rtol, _direction_atol(setup, dirs, inputs))
+
+    verdict, trail = _descend(at, directions, quick)
+    if not quick:
+        _second_opinions(setup, directions, verdict, trail)
+    return verdict
+
+
+@dataclass
+class _Trail:
+    """What each probe showed at the smallest steps it was given."""
+
+    size: np.ndarray  # discrepancy: error or spread, whichever is larger
+    ratio: np.ndarray  # error / tolerance
+    errors: list[np.ndarray]  # raw errors at the last two steps (NaN: only one step seen)
+
+
+def _descend(
+    at: Callable[[float, list[dict[int, Any]]], Judgement], directions: list[dict[int, Any]], quick: bool
+) -> tuple[Judgement, _Trail]:
+    """The first look, then smaller steps for the probes not yet settled: failing ones (the
+    usual refinements, then on while converging, kinked or moving) and, unless ``quick``, passes
+    that leaned on the spread or a kink."""
+    verdict = at(1.0, directions)
+    trail = _Trail(
+        _discrepancy(verdict), _ratio(verdict), [np.full(len(directions), np.nan), _raw_error(verdict)]
+    )
+    pending = ~verdict.passed | (_unsettled(verdict) & (not quick))
+    for depth, scale in enumerate(REFINEMENTS if quick else _direction_refinements(), 1):
+        if not pending.any():
+            break
+        retry = at(scale, [d for d, f in zip(directions, pending) if f])
+        verdict = _refine(verdict, pending, retry, trail.size)
+        converging = _discrepancy(retry) <= trail.size[pending] / CONVERGING
+        trail.size[pending], trail.ratio[pending] = _discrepancy(retry), _ratio(retry)
+        errors = trail.errors
+        errors[0][pending], errors[1][pending] = errors[1][pending], _raw_error(retry)
+        settled = _stable(errors[0][pending], errors[1][pending])  # a wrong gradient's signature
+        unresolved = converging | _kinked(retry) | ~settled | (depth < len(REFINEMENTS))
+        keep_going = ~verdict.passed[pending] & unresolved
+        pending[pending] = keep_going | (_unsettled(retry) & (not quick))
+    return verdict, trail
+
+
+def _second_opinions(
+    setup: Setup, directions: list[dict[int, Any]], verdict: Judgement, trail: _Trail
+) -> None:
+    """A Taylor test arbitrates near-misses, judged at the smallest step (a wrong gradient can
+    look borderline at the first step while kinks crossed by it blur the difference), unless the
+    error already held still while the step shrank 8x: a wrong gradient's signature, and kinks
+    make a Taylor test's observed orders erratic."""
+    failing = ~verdict.passed & ~_stable(*trail.errors)
+    for k in np.flatnonzero(failing & (trail.ratio <= BORDERLINE)):
+        opinion = taylor_test(setup.objective, directions[k], setup.gradients64, setup.noise)
+        verdict.passed[k] = bool(opinion.consistent)
+
+
+def _ratio(verdict: Judgement) -> np.ndarray:
+    return verdict.error / np.maximum(verdict.tolerance, 1e-300)
+
+
+def _raw_error(verdict: Judgement) -> np.ndarray:
+    """|numeric - analytic| at the finer step, also where a kink pass counted it as 0."""
+    return np.abs(verdict.numeric - verdict.analytic)
+
+
+def _stable(before: np.ndarray, after: np.ndarray) -> np.ndarray:
+    """The error held still while the step shrank 8x (NaN before: only one step seen)."""
+    with np.errstate(invalid="ignore"):
+        return np.abs(after - before) <= STABLE * after
+
+
+def _kinked(verdict: Judgement) -> np.ndarray:
+    """The one-sided slopes differ as much as the error: a kink crossed close to the base point
+    (an element a hair from ReLU's 0), which only a smaller step gets past. A wrong gradient of
+    a smooth function leaves the one-sided slopes together."""
+    plus, minus = verdict.one_sided
+    return np.abs(plus - minus) >= _raw_error(verdict)
+
+
+def _discrepancy(verdict: Judgement) -> np.ndarray:
+    """How far off a probe is at its step: its error, or the spread between its two step
+    sizes if larger (a lucky cancellation can make the error small, not the spread)."""
+    return np.maximum(_raw_error(verdict), verdict.spread)
+
+
+def _unsettled(verdict: Judgement) -> np.ndarray:
+    """Passes that owe themselves to a large measured finite-difference uncertainty or to a kink.
+
+    For a smooth layer the spread between the steps is truncation, tiny in float64. Kinks
+    crossed by the step (millions of ReLUs within a step of 0) make both errors random and the
+    spread as large as a real gradient error, and open a gap between the one-sided slopes that
+    a wrong value can sit in: such passes are confirmed at the next smaller step, where fewer
+    kinks are crossed (a kink at the base point itself stays, down to the smallest step)."""
+    floor = verdict.tolerance - 0.5 * verdict.spread  # noise and analytic slack
+    return verdict.passed & (verdict.kink | (0.5 * verdict.spread > SPREAD_LEAN * floor))
+
+
+def _refine(verdict: Judgement, where: np.ndarray, retry: Judgement, last: np.ndarray) -> Judgement:
+    """Fold a smaller step's verdicts (``retry``, one per probe in ``where``) in: failing probes
+    take its pass only where it resolves their discrepancy, both the first one and the one at
+    the previous step (``last``, error or spread: a pass bought by noise at a tiny step
+    resolves neither);
+    unsettled passes take its verdict, pass or fail."""
+    was_passing = verdict.passed[where]
+    failing, confirming = where.copy(), where.copy()
+    failing[where], confirming[where] = ~was_passing, was_passing
+    before = np.minimum(verdict.error[failing], last[failing])
+    verdict = adopt(verdict, failing, subset(retry, ~was_passing), before)
+    return merge(verdict, subset(retry, was_passing), confirming)
+
+
+def _direction_refinements() -> list[float]:
+    """t/8, t/64, then on by 8x while a probe's error keeps shrinking or kinks show. A projection over
+    millions of elements of a piecewise-linear layer (ReLU, max pooling) crosses the kinks of
+    the elements within a step of theirs: about N*t crossings, an error shrinking with t, while
+    a wrong gradient's error stays. Each level costs four forward calls; the deepest step still
+    differences far above float64 rounding (relative noise ~eps * DEEPEST / t ~ 1e-7)."""
+    scales, scale = list(REFINEMENTS), REFINEMENTS[-1]
+    while scale < DEEPEST:
+        scale *= 8.0
+        scales.append(scale)
+    return scales
+
+
+def _direction_atol(setup: Setup, dirs: list[dict[int, Any]], inputs: list[int]) -> np.ndarray:
+    """Absolute analytic slack along each direction: sum over inputs of atol_i * |d_i|_1."""
+    xp = setup.backend.xp
+    out = np.zeros(len(dirs))
+    for k, d in enumerate(dirs):
+        for i in d:
+            atol = setup.slack(i)[1]
+            out[k] += atol * setup.backend.scalar(xp.sum(xp.abs(d[i])))
+    return out
+
+
+def _projection_pass(setup: Setup, i: int, special: np.ndarray, verdict: Judgement) -> InputReport:
+    shape = setup.host_values[i].shape
+    report = InputReport(
+        setup.names[i], i, shape, "", "projection", True, checked=int(np.prod(shape)) - special.size
+    )
+    fill_worst(report, verdict, None, shape)
+    if special.size:
+        _check_specials(setup, i, special, report)
+    return report
+
+
+def _check_specials(setup: Setup, i: int, special: np.ndarray, report: InputReport) -> None:
+    """Zeros and ties may sit on kinks, so projections leave them out and they are probed here:
+    a few one by one; many (float32 data is full of harmless ties: ~n^2 / 2^25 among n normal
+    values) first along one direction over them alone, a handful of calls where a layer without
+    kinks there needs no more, and one by one only if that direction fails."""
+    if special.size > SPECIAL_DIRECT and _specials_pass_together(setup, i, special):
+        report.checked += special.size
+        report.note = f"{special.size} zeros/ties checked along a direction of their own"
+        return
+    chosen = special
+    if special.size > SPECIAL_ELEMENTS:
+        chosen = np.sort(setup.rng.choice(special, SPECIAL_ELEMENTS, replace=False))
+        report.note = f"{SPECIAL_ELEMENTS} of {special.size} exact zeros/ties checked one by one"
+    verdict = judge_elements(setup, i, chosen)
+    report.checked += chosen.size
+    report.kinks += int(verdict.kink.sum())
+    if not verdict.passed.all():
+        report.passed = False
+        report.failing = int((~verdict.passed).sum())
+        fill_worst(report, verdict, chosen, setup.host_values[i].shape)
+        attach_maps(report, setup, i, chosen, verdict)
+
+
+def _specials_pass_together(setup: Setup, i: int, special: np.ndarray) -> bool:
+    mask = np.zeros(setup.host_values[i].size)
+    mask[special] = 1.0
+    direction = masked_direction(setup, i, mask)
+    return bool(judge_directions(setup, [direction], [i]).passed.all())
+
+
+def _per_input(setup: Setup, i: int, special: np.ndarray) -> InputReport:
+    direction = joint_direction(setup, [i], {i: special})
+    verdict = judge_directions(setup, [direction], [i])
+    if verdict.passed.all():
+        return _projection_pass(setup, i, special, verdict)
+    return localize(setup, i, verdict)
+
+
+def localize(setup: Setup, i: int, projection: Judgement) -> InputReport:
+    """Confirm a failed projection element-wise on the worst block of input i."""
+    shape = setup.host_values[i].shape
+    block = _worst_block(setup, i, shape)
+    inside = np.zeros(shape, dtype=bool)
+    inside[tuple(block)] = True
+    index = np.flatnonzero(inside)
+    verdict = judge_elements(setup, i, index)
+    report = input_report(setup, i, "projection", index, verdict, shape)
+    report.block = tuple(block)
+    if report.passed:  # the block looked fine: the projection's evidence still stands
+        report.passed = False
+        fill_worst(report, projection, None, shape)
+    report.evidence["projection_error"] = float(projection.error.max())
+    report.evidence["projection_tolerance"] = float(projection.tolerance.max())
+    return report
+
+
+def block_shape(block: list[slice]) -> tuple[int, ...]:
+    return tuple(s.stop - s.start for s in block)
+
+
+def _worst_block(setup: Setup, i: int, shape: tuple[int, ...]) -> list[slice]:
+    """Halve the largest axis, keeping the half whose projection error is larger."""
+    block = [slice(0, n) for n in shape]
+    while int(np.prod(block_shape(block))) > LOCALIZE_ELEMENTS:
+        axis = int(np.argmax(block_shape(block)))
+        s = block[axis]
+        mid = (s.start + s.stop) // 2
+        halves = [slice(s.start, mid), slice(mid, s.stop)]
+        scores = [_block_score(setup, i, [*block[:axis], h, *block[axis + 1 :]]) for h in halves]
+        block[axis] = halves[int(np.argmax(scores))]
+    return block
+
+
+def _block_score(setup: Setup, i: int, block: list[slice]) -> float:
+    mask = np.zeros(setup.host_values[i].shape)
+    mask[tuple(block)] = 1.0
+    direction = masked_direction(setup, i, mask.reshape(-1))
+    verdict = judge_directions(setup, [direction], [i], quick=True)
+    return float(verdict.error[0] / max(verdict.tolerance[0], 1e-300))
+
+
+__all__ = ["judge_directions", "localize", "projection_reports"]

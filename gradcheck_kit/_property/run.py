@@ -1,0 +1,559 @@
+"""Property testing: hypothesis draws valid cases of a registered layer, ``gk.check`` checks
+each, and a failure shrinks to the smallest case that still fails.
+
+The search and the shrinking check with random projections (``mode="projection"``: a wrong
+gradient is caught with probability ~1 at a few forward calls); the minimal failing case is then
+checked element by element for the report: which input, which elements, numeric vs analytic.
+
+    result = gk.property_check("conv2d", max_examples=200)
+    result.raise_for_failure()      # gk.GradientMismatch with the minimal case in words
+
+    @gk.given_layer("conv2d", max_examples=50)
+    def test_conv2d_backward_matches_finite_differences(case):
+        gk.check_case(gk.registry.get("conv2d"), case, mode="projection").raise_for_failure()
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import os
+import re
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from hypothesis import Phase, given, reproduce_failure, settings
+from hypothesis import __version__ as hypothesis_version
+from hypothesis import seed as hypothesis_seed
+from hypothesis import strategies as st
+from hypothesis.database import ExampleDatabase
+from hypothesis.errors import DidNotReproduce, Flaky
+from hypothesis.reporting import with_reporter
+
+from .. import profiles
+from .. import strategies as gks
+from .._checks.stages import check_case
+from .._ground.backends import Backend, is_floating
+from .._result import CheckResult
+from ..errors import GradientMismatch, InvalidArgument
+from ..registry import Case, LayerSpec, registry
+from .result import describe_case, drawn, render
+
+BACKEND_NAMES = ("numpy", "torch", "torch:cuda", "cupy")
+NUMPY_FLOATS = ("float64", "float32", "float16")  # what ``dtypes`` may cast the NumPy cases to
+
+# -- layers, backends and dtypes ----------------------------------------------------------------
+
+
+def resolve_layer(layer: Any) -> LayerSpec:
+    """A ``LayerSpec`` from a spec, a registered name, or a class decorated with ``gk.register``."""
+    if isinstance(layer, LayerSpec):
+        return layer
+    if isinstance(layer, str):
+        return registry.get(layer)
+    spec = getattr(layer, "__gradcheck__", None)
+    if isinstance(spec, LayerSpec):
+        return spec
+    raise InvalidArgument(
+        f"layer={layer!r} must be a gk.LayerSpec, a registered layer's name or a class decorated "
+        "with gk.register"
+    )
+
+
+def backend_for(name: str) -> Backend:
+    """The ``Backend`` named ``numpy``, ``torch``, ``torch:cuda`` or ``cupy`` (``cupy:1`` …);
+    raises ``gk.InvalidArgument`` saying why when it cannot run here."""
+    if not isinstance(name, str):
+        raise InvalidArgument(f"backend={name!r} must be one of {', '.join(BACKEND_NAMES)}")
+    library, _, device = name.partition(":")
+    if library == "numpy" and not device:
+        return Backend("numpy", "cpu")
+    if library == "torch":
+        return _torch_backend(name, device or "cpu")
+    if library == "cupy":
+        return _cupy_backend(name, device or "0")
+    raise InvalidArgument(f"backend={name!r} is unknown; accepted: {', '.join(BACKEND_NAMES)}")
+
+
+def _torch_backend(name: str, device: str) -> Backend:
+    try:
+        import torch
+    except ImportError as exc:
+        raise InvalidArgument(f"backend={name!r} needs torch, which cannot be imported: {exc}") from None
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise InvalidArgument(f"backend={name!r} needs a CUDA device; torch.cuda.is_available() is False")
+    return Backend("torch", torch.device(device))
+
+
+def _cupy_backend(name: str, device: str) -> Backend:
+    try:
+        import cupy
+
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as exc:  # ImportError, or CUDA driver/runtime errors of every kind
+        raise InvalidArgument(f"backend={name!r} is unavailable here: {type(exc).__name__}: {exc}") from None
+    if not device.isdigit() or int(device) >= count:
+        raise InvalidArgument(f"backend={name!r}: CUDA device {device} does not exist ({count} found)")
+    return Backend("cupy", int(device))
+
+
+def to_backend(case: Case, backend: str | Backend) -> Case:
+    """``case`` with every NumPy array input moved to ``backend`` (same values and dtypes; the
+    arrays become contiguous except on NumPy, where the case is returned as it is)."""
+    b = backend if isinstance(backend, Backend) else backend_for(backend)
+    if b.name == "numpy":
+        return case
+    inputs = tuple(b.from_numpy(x) if isinstance(x, np.ndarray) else x for x in case.inputs)
+    return Case(inputs, case.params, meta={**case.meta, "backend": b.label()})
+
+
+def with_dtype(case: Case, dtype: str) -> Case:
+    """``case`` with its floating NumPy inputs cast to ``dtype``, keeping the memory layout named
+    in ``case.meta["layout"]`` (if any)."""
+    layout = case.meta.get("layout")
+    keep = layout if layout in gks.LAYOUTS else "C"
+    inputs = tuple(
+        gks.with_layout(x.astype(dtype), keep) if isinstance(x, np.ndarray) and is_floating(x) else x
+        for x in case.inputs
+    )
+    return Case(inputs, case.params, meta={**case.meta, "dtype": dtype})
+
+
+def layer_cases(
+    layer: Any, *, backend: str = "numpy", dtypes: Sequence[str] | None = None
+) -> st.SearchStrategy[Case]:
+    """The layer's own ``cases`` strategy, cast to one of ``dtypes`` (drawn; shrinks towards the
+    first) and moved to ``backend``. A fixed sequence of cases is sampled from."""
+    spec = resolve_layer(layer)
+    b = backend_for(backend)
+    strategy = _base_cases(spec)
+    if dtypes is not None:
+        unknown = [d for d in dtypes if d not in NUMPY_FLOATS] if not isinstance(dtypes, str) else dtypes
+        if not dtypes or unknown:
+            raise InvalidArgument(f"dtypes={dtypes!r} must be a sequence of {', '.join(NUMPY_FLOATS)}")
+        strategy = st.tuples(strategy, gks.dtypes(floating=tuple(dtypes))).map(lambda pair: with_dtype(*pair))
+    return strategy if b.name == "numpy" else strategy.map(lambda case: to_backend(case, b))
+
+
+def _base_cases(spec: LayerSpec) -> st.SearchStrategy[Case]:
+    if spec.cases is None:
+        raise InvalidArgument(
+            f"layer {spec.name!r} has no cases; register it with cases=<strategy of gk.Case>"
+        )
+    if isinstance(spec.cases, st.SearchStrategy):
+        return spec.cases
+    return st.sampled_from(tuple(spec.cases))
+
+
+# -- the result ---------------------------------------------------------------------------------
+
+
+@dataclass
+class PropertyResult:
+    """What a property test of one layer found. ``case`` and ``check`` are set on failure: the
+    minimal failing case and its element-wise check (``search_check``: the check that failed
+    during the search)."""
+
+    layer: str
+    backend: str
+    profile: str
+    seed: int
+    examples: int = 0
+    failing_examples: int = 0
+    seconds: float = 0.0
+    check_seconds: float = 0.0
+    max_rel_err: float = 0.0
+    max_abs_err: float = 0.0
+    kinks: int = 0
+    case: Case | None = None
+    description: str | None = None
+    check: CheckResult | None = None
+    search_check: CheckResult | None = None
+    larger_check: CheckResult | None = None  # a larger failing case, when it names the cause
+    reference: bool = False  # whether a torch reference checked the forward too
+    reproduce: str | None = None
+    blob: str | None = None
+    database: str | None = None
+    database_key: str | None = None
+    replay: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return self.case is None
+
+    @property
+    def cause(self) -> str | None:
+        """The minimal case's cause, and a larger failing case's where only that one names it."""
+        if self.check is None:
+            return None
+        if self.larger_check is not None:
+            return f"{self.check.cause}; on a larger failing case: {self.larger_check.cause}"
+        return self.check.cause
+
+    @property
+    def examples_per_second(self) -> float:
+        return self.examples / self.seconds if self.seconds > 0 else float("inf")
+
+    @property
+    def message(self) -> str:
+        return render(self)
+
+    def raise_for_failure(self) -> PropertyResult:
+        """Raise ``gk.GradientMismatch`` (an AssertionError) with ``message`` if it failed."""
+        if not self.passed:
+            raise GradientMismatch(self.message, self)
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "layer": self.layer,
+            "backend": self.backend,
+            "profile": self.profile,
+            "seed": self.seed,
+            "passed": self.passed,
+            "examples": self.examples,
+            "failing_examples": self.failing_examples,
+            "seconds": round(self.seconds, 6),
+            "max_rel_err": self.max_rel_err if np.isfinite(self.max_rel_err) else None,
+            "max_abs_err": self.max_abs_err if np.isfinite(self.max_abs_err) else None,
+            "kinks": self.kinks,
+            "case": self.description,
+            "cause": self.cause,
+            "reference": self.reference,
+            "drawn": drawn(self.case) if self.case is not None else None,
+            "check": self.check.to_dict() if self.check is not None else None,
+            "search_check": self.search_check.to_dict() if self.search_check is not None else None,
+            "larger_check": self.larger_check.to_dict() if self.larger_check is not None else None,
+            "replay": {
+                "reproduce_failure": self.reproduce,
+                "blob": self.blob,
+                "database": self.database,
+                "database_key": self.database_key,
+                "call": self.replay,
+            },
+            "notes": list(self.notes),
+        }
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+
+# -- running ------------------------------------------------------------------------------------
+
+
+class _Mismatch(Exception):
+    """Raised inside the hypothesis test when a check fails (hypothesis then shrinks)."""
+
+
+class _Run:
+    """Checks one case per hypothesis example and keeps running totals (no per-example lists)."""
+
+    def __init__(self, spec: LayerSpec, mode: str, options: dict[str, Any]) -> None:
+        self.spec, self.mode, self.options = spec, mode, options
+        self.examples = self.failing = self.kinks = 0
+        self.max_rel_err = self.max_abs_err = self.seconds = 0.0
+        self.last: tuple[Case, CheckResult] | None = None
+        self.first: tuple[Case, CheckResult] | None = None  # before shrinking: usually larger
+
+    def __call__(self, case: Case) -> None:
+        started = time.perf_counter()
+        result = check_case(self.spec, case, mode=self.mode, seed=_case_seed(case), **self.options)
+        self.seconds += time.perf_counter() - started
+        self.examples += 1
+        self.kinks += result.kinks
+        self.max_rel_err = max(self.max_rel_err, result.max_rel_err)
+        self.max_abs_err = max(self.max_abs_err, result.max_abs_err)
+        if not result.passed:
+            self.failing += 1
+            self.last = (case, result)
+            self.first = self.first or (case, result)
+            raise _Mismatch(result.cause or "check failed")
+
+
+def _case_seed(case: Case) -> int:
+    return int(case.meta.get("seed", 0)) % 2**32
+
+
+def property_check(
+    layer_or_name: Any,
+    *,
+    backend: str = "numpy",
+    max_examples: int | None = None,
+    profile: str | None = None,
+    seed: int | None = None,
+    database: str | os.PathLike[str] | ExampleDatabase | bool | None = None,
+    dtypes: Sequence[str] | None = None,
+    mode: str = "projection",
+    blob: str | bytes | None = None,
+    **check_options: Any,
+) -> PropertyResult:
+    """Property-test a layer: draw ``max_examples`` cases (default: the profile's), check each
+    with ``gk.check_case(..., mode=mode, **check_options)``, shrink a failure to the minimal
+    failing case and re-check that one element-wise.
+
+    ``profile``: ``dev``/``ci``/``thorough`` (default ``$HYPOTHESIS_PROFILE`` or ``ci``).
+    ``seed`` (default 0) makes the run deterministic. ``database``: None or True for the
+    profile's (``$GRADCHECK_DATABASE``), a path or an ``ExampleDatabase``, False for none; a
+    failure saved there is replayed first next time. ``dtypes`` casts every drawn case to one of
+    these floating dtypes. ``blob`` replays exactly the case a failure message printed.
+    ``reference=True`` adds the layer's torch reference to every check (off by default: slow).
+    """
+    spec = resolve_layer(layer_or_name)
+    chosen = profiles.profile_name(profile)
+    seed = 0 if seed is None else seed
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise InvalidArgument(f"seed={seed!r} must be a non-negative int (or None for 0)")
+    strategy = layer_cases(spec, backend=backend, dtypes=dtypes)
+    run_settings = _settings(chosen, max_examples, database)
+    key = f"gradcheck-kit:{spec.name}:{backend}:{','.join(dtypes) if dtypes else 'drawn'}"
+    run = _Run(spec, mode, _check_options(spec, check_options))
+    test = _hypothesis_test(run, strategy, run_settings, seed, key, blob)
+    result = PropertyResult(spec.name, backend, chosen, seed, database_key=key)
+    result.reference = run.options.get("reference") is not None
+    result.database = _database_label(run_settings.database)
+    result.blob = blob.decode() if isinstance(blob, bytes) else blob
+    started = time.perf_counter()
+    failure = _execute(test, result)
+    result.seconds = time.perf_counter() - started
+    _collect(result, run)
+    if isinstance(failure, (_Mismatch, Flaky)) and run.last is not None:
+        _explain_failure(result, run, dtypes, strategy)
+    elif failure is not None:
+        raise failure  # the cases strategy or hypothesis itself failed: not a verdict on the layer
+    return result
+
+
+def _check_options(spec: LayerSpec, options: dict[str, Any]) -> dict[str, Any]:
+    """The torch reference is off unless asked for (``reference=True`` means the layer's own):
+    on CPU it costs 10-100x a projection check for a small convolution."""
+    reference = options.get("reference")
+    return {**options, "reference": spec.reference if reference is True else reference or None}
+
+
+def _settings(profile: str, max_examples: int | None, database: Any) -> settings:
+    overrides: dict[str, Any] = {"deadline": None, "print_blob": True}
+    overrides["phases"] = profiles.PHASES
+    overrides["report_multiple_bugs"] = False
+    if _examples(max_examples) is not None:
+        overrides["max_examples"] = max_examples
+    if database is False:
+        overrides["database"] = None
+    elif isinstance(database, ExampleDatabase):
+        overrides["database"] = database
+    elif database is not None and database is not True:
+        overrides["database"] = profiles.database(database)
+    return settings(profiles.get_profile(profile), **overrides)
+
+
+def _examples(value: Any) -> int | None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise InvalidArgument(f"max_examples={value!r} must be a positive int (or None)")
+    return value
+
+
+def _database_label(db: Any) -> str | None:
+    if db is None:
+        return None
+    path = getattr(db, "path", None)
+    return str(path) if path is not None else type(db).__name__
+
+
+def _hypothesis_test(
+    run: _Run,
+    strategy: st.SearchStrategy[Case],
+    run_settings: settings,
+    seed: int,
+    key: str,
+    blob: str | bytes | None,
+) -> Callable[[], None]:
+    def property_of_layer(case: Case) -> None:
+        run(case)
+
+    # settings last: @seed alone would switch the example database off
+    test = run_settings(hypothesis_seed(seed)(given(case=strategy)(property_of_layer)))
+    test._hypothesis_internal_database_key = key.encode()  # type: ignore[attr-defined]
+    if blob is not None:
+        text = blob.decode() if isinstance(blob, bytes) else blob
+        test = reproduce_failure(hypothesis_version, text.encode())(test)
+    return test
+
+
+def _execute(test: Callable[[], None], result: PropertyResult) -> BaseException | None:
+    """Run the hypothesis test; the exception it ends with, or None when every example passed."""
+    try:
+        with with_reporter(_quiet):  # the result says everything hypothesis would print
+            test()
+    except _Mismatch as exc:
+        _read_blob(result, exc)
+        return exc
+    except Flaky as exc:
+        result.notes.append(f"hypothesis reported a flaky failure: {str(exc).splitlines()[0]}")
+        _read_blob(result, exc)
+        return exc
+    except DidNotReproduce as exc:
+        result.notes.append(f"the blob did not reproduce a failure: {exc}")
+    except Exception as exc:
+        return exc
+    return None
+
+
+def _quiet(text: object) -> None:
+    pass
+
+
+_BLOB = re.compile(r"(@reproduce_failure\((.*?)\))")
+
+
+def _read_blob(result: PropertyResult, exc: BaseException) -> None:
+    for note in getattr(exc, "__notes__", []):
+        found = _BLOB.search(note)
+        if found:
+            result.reproduce = found.group(1)
+            _, blob = ast.literal_eval(f"({found.group(2)})")
+            result.blob = blob.decode() if isinstance(blob, bytes) else str(blob)
+
+
+def _collect(result: PropertyResult, run: _Run) -> None:
+    result.examples, result.failing_examples = run.examples, run.failing
+    result.kinks, result.max_rel_err, result.check_seconds = run.kinks, run.max_rel_err, run.seconds
+    result.max_abs_err = run.max_abs_err
+
+
+def _explain_failure(result: PropertyResult, run: _Run, dtypes: Sequence[str] | None, strategy: Any) -> None:
+    case, found = run.last  # type: ignore[misc]  # the last failure is hypothesis' final replay
+    result.case, result.search_check = case, found
+    result.description = describe_case(run.spec, case)
+    options = {**run.options, "mode": "elementwise", "seed": _case_seed(case)}
+    recheck = check_case(run.spec, case, **options)
+    result.check = recheck if not recheck.passed else found
+    if recheck.passed:
+        result.notes.append(f"the element-wise re-check passed; the {run.mode} check failed: {found.cause}")
+    _diagnose_larger(result, run, options, strategy)
+    args = [repr(run.spec.name), f"backend={result.backend!r}"]
+    if dtypes:
+        args.append(f"dtypes={tuple(dtypes)!r}")
+    if result.blob:
+        args.append(f"blob={result.blob!r}")
+    result.replay = f"gk.property_check({', '.join(args)})"
+
+
+LARGER_EXAMPLES = 50  # cases drawn when looking for a larger failing one to diagnose
+LARGER_ELEMENTS = 12  # ... in which the failing input has at least this many elements
+
+
+def _diagnose_larger(result: PropertyResult, run: _Run, options: dict[str, Any], strategy: Any) -> None:
+    """A minimal case is often too small to tell bug patterns apart (a 1x1 kernel is its own
+    rotation, two numbers fit any ratio), so it names none. Then more cases of the same layer
+    and dtypes are drawn, without shrinking, until one fails whose failing input is large
+    enough, and that one is diagnosed; the report says it comes from a larger case."""
+    check = result.check
+    if check is None or check.patterns:
+        return
+    failing = [r.name for r in check.inputs if not r.passed]
+    if not failing:
+        return
+    case = _larger_failing_case(run, strategy, failing[0], result.seed)
+    if case is None:
+        return
+    larger = check_case(run.spec, case, **{**options, "mode": "auto", "seed": _case_seed(case)})
+    if larger.patterns and not larger.passed:
+        result.larger_check = larger
+        result.notes.append(
+            f"on a larger failing case ({describe_case(run.spec, case)}), the cause: {larger.cause}"
+        )
+
+
+class _Found(Exception):
+    pass
+
+
+def _larger_failing_case(run: _Run, strategy: Any, name: str, seed: int) -> Case | None:
+    found: list[Case] = []
+    names = run.spec.input_names
+
+    def large_enough(case: Case) -> bool:
+        index = names.index(name) if name in names else -1
+        value = case.inputs[index] if 0 <= index < len(case.inputs) else None
+        return value is not None and int(np.prod(getattr(value, "shape", ()))) >= LARGER_ELEMENTS
+
+    def search(case: Case) -> None:
+        if found:
+            raise _Found  # hypothesis replays the failing example: fail again, not flakily
+        if not large_enough(case):
+            return
+        options = {**run.options, "mode": run.mode, "seed": _case_seed(case)}
+        if not check_case(run.spec, case, **options).passed:
+            found.append(case)
+            raise _Found
+
+    test = settings(max_examples=LARGER_EXAMPLES, phases=[Phase.generate], database=None, deadline=None)(
+        hypothesis_seed(seed + 1)(given(case=strategy)(search))
+    )
+    with contextlib.suppress(_Found), with_reporter(_quiet):
+        test()
+    return found[0] if found else None
+
+
+# -- the decorator ------------------------------------------------------------------------------
+
+
+def given_layer(
+    layer: Any,
+    *,
+    backend: str = "numpy",
+    dtypes: Sequence[str] | None = None,
+    max_examples: int | None = None,
+    argname: str = "case",
+    settings_: settings | None = None,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``@given(case=layer_cases(layer, ...))`` for hand-written tests: the test receives a drawn
+    ``gk.Case`` as ``case`` (or ``argname``) and checks it however it likes::
+
+        @gk.given_layer("conv2d", max_examples=50)
+        def test_conv2d_matches_finite_differences(case):
+            gk.check_case(gk.registry.get("conv2d"), case, mode="projection").raise_for_failure()
+
+    It composes like ``@given``: other arguments, pytest fixtures and parametrize, ``@example``,
+    ``@seed`` and ``@reproduce_failure`` work as usual. It applies ``@settings`` itself: the loaded
+    profile (or ``settings_``) with ``deadline=None`` (a gradient check's first call may import
+    torch) and ``max_examples`` if given, so pass other settings as ``settings_=`` rather than
+    stacking a second ``@settings``. Under pytest the test carries the ``gradcheck`` marker.
+    """
+    strategy = layer_cases(layer, backend=backend, dtypes=dtypes)
+    _examples(max_examples)
+
+    def decorate(test: Callable[..., Any]) -> Callable[..., Any]:
+        wrapped = given(**{argname: strategy})(test)
+        extra: dict[str, Any] = {"deadline": None}
+        if max_examples is not None:
+            extra["max_examples"] = max_examples
+        return _marked(settings(settings_ or settings.default, **extra)(wrapped))
+
+    return decorate
+
+
+def _marked(test: Callable[..., Any]) -> Callable[..., Any]:
+    """Under pytest, a ``given_layer`` test carries the ``gradcheck`` marker (``-m gradcheck``)."""
+    pytest = sys.modules.get("pytest")
+    return pytest.mark.gradcheck(test) if pytest is not None else test
+
+
+__all__ = [
+    "PropertyResult",
+    "backend_for",
+    "describe_case",
+    "given_layer",
+    "layer_cases",
+    "property_check",
+    "resolve_layer",
+    "to_backend",
+    "with_dtype",
+]

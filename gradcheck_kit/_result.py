@@ -1,0 +1,301 @@
+"""What a check found: findings, per-input gradient reports, the overall result, and its plain
+text (``print(result)``: a verdict line, one line per input, the findings)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .errors import GradientMismatch
+
+SCHEMA_VERSION = 1
+
+ERROR, WARNING = "error", "warning"
+CRASHES = ("exception", "structure", "timeout", "internal")  # finding kinds that end a check
+# finding kinds that make the gradient verdict moot (or explain it better than any map can)
+INVALIDATING = ("mutation", "determinism", "linearity")
+
+
+@dataclass
+class Finding:
+    """One named observation. ``kind`` is stable (JSON, diagnosis); ``message`` is one line."""
+
+    kind: str
+    message: str
+    severity: str = ERROR
+    input: str | None = None
+    where: tuple[int, ...] | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    traceback: str | None = None
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity == ERROR
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "severity": self.severity,
+            "message": self.message,
+            "input": self.input,
+            "where": list(self.where) if self.where is not None else None,
+            "details": _jsonable(self.details),
+            "traceback": self.traceback,
+        }
+
+
+@dataclass
+class InputReport:
+    """The gradient verdict for one input, with the evidence behind it."""
+
+    name: str
+    index: int
+    shape: tuple[int, ...]
+    dtype: str
+    mode: str
+    passed: bool
+    checked: int = 0
+    max_abs_err: float = 0.0
+    max_rel_err: float = 0.0
+    worst_index: tuple[int, ...] | None = None
+    analytic: float | None = None
+    numeric: float | None = None
+    tolerance: float | None = None
+    kinks: int = 0
+    failing: int = 0
+    cause: str | None = None
+    note: str | None = None
+    taylor_orders: list[float] | None = None
+    # element maps over the input's shape, NaN (False) where an element was not probed
+    error_map: np.ndarray | None = field(default=None, repr=False)
+    numeric_map: np.ndarray | None = field(default=None, repr=False)
+    analytic_map: np.ndarray | None = field(default=None, repr=False)
+    tolerance_map: np.ndarray | None = field(default=None, repr=False)
+    failing_map: np.ndarray | None = field(default=None, repr=False)
+    kink_map: np.ndarray | None = field(default=None, repr=False)
+    moved_map: np.ndarray | None = field(default=None, repr=False)
+    block: tuple[Any, ...] | None = None
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self, *, maps: bool = False) -> dict[str, Any]:
+        data = {
+            "name": self.name,
+            "index": self.index,
+            "shape": list(self.shape),
+            "dtype": self.dtype,
+            "mode": self.mode,
+            "passed": self.passed,
+            "checked": self.checked,
+            "max_abs_err": _finite_or_none(self.max_abs_err),
+            "max_rel_err": _finite_or_none(self.max_rel_err),
+            "worst_index": list(self.worst_index) if self.worst_index is not None else None,
+            "analytic": _finite_or_none(self.analytic),
+            "numeric": _finite_or_none(self.numeric),
+            "tolerance": _finite_or_none(self.tolerance),
+            "kinks": self.kinks,
+            "failing": self.failing,
+            "cause": self.cause,
+            "note": self.note,
+            "taylor_orders": self.taylor_orders,
+            "evidence": _jsonable(self.evidence),
+        }
+        if maps and self.error_map is not None:
+            data["error_map"] = _jsonable(self.error_map)
+        return data
+
+
+@dataclass
+class CheckResult:
+    """Everything ``gk.check`` learned about one layer on one case."""
+
+    name: str
+    backend: str
+    case: str
+    seed: int
+    inputs: list[InputReport] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    calls: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return all(r.passed for r in self.inputs) and not any(f.is_error for f in self.errors)
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.is_error]
+
+    @property
+    def warnings(self) -> list[Finding]:
+        return [f for f in self.findings if not f.is_error]
+
+    @property
+    def kinks(self) -> int:
+        return sum(r.kinks for r in self.inputs)
+
+    @property
+    def max_rel_err(self) -> float:
+        return max((r.max_rel_err for r in self.inputs), default=0.0)
+
+    @property
+    def max_abs_err(self) -> float:
+        return max((r.max_abs_err for r in self.inputs), default=0.0)
+
+    @property
+    def cause(self) -> str | None:
+        """The one-line reason the check failed, or None when it passed: a crash first, then a
+        write into the inputs or grad_output or a nondeterministic call (either one makes the
+        gradient comparison moot), then the first failing input, then any other finding."""
+        errors = self.errors
+        for kinds in (CRASHES, INVALIDATING):
+            first = next((f for f in errors if f.kind in kinds), None)
+            if first is not None:
+                return first.message
+        for report in self.inputs:
+            if not report.passed:
+                return f"{report.name}: {report.cause or 'gradient mismatch'}"
+        return errors[0].message if errors else None
+
+    @property
+    def patterns(self) -> list[str]:
+        """Names of the diagnosed bug patterns, inputs first, then contract ones."""
+        names = [p["name"] for r in self.inputs for p in r.evidence.get("patterns", [])]
+        for finding in self.errors:
+            if finding.kind == "mutation" and finding.input and finding.input.startswith("grad_output"):
+                names.append("grad_output_mutated")
+            elif finding.kind == "mutation":
+                names.append("input_mutated")
+            elif finding.kind == "determinism":
+                names.append("nondeterministic")
+            elif finding.kind == "linearity":
+                names.append(finding.details.get("pattern", "not_linear_in_grad_output"))
+        return list(dict.fromkeys(names))
+
+    def input(self, name: str) -> InputReport:
+        for report in self.inputs:
+            if report.name == name:
+                return report
+        raise KeyError(f"no input named {name!r}; inputs: {[r.name for r in self.inputs]}")
+
+    def finding(self, kind: str) -> Finding | None:
+        return next((f for f in self.findings if f.kind == kind), None)
+
+    def to_dict(self, *, maps: bool = False) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA_VERSION,
+            "layer": self.name,
+            "backend": self.backend,
+            "case": self.case,
+            "seed": self.seed,
+            "passed": self.passed,
+            "cause": self.cause,
+            "max_abs_err": _finite_or_none(self.max_abs_err),
+            "max_rel_err": _finite_or_none(self.max_rel_err),
+            "kinks": self.kinks,
+            "patterns": self.patterns,
+            "inputs": [r.to_dict(maps=maps) for r in self.inputs],
+            "findings": [f.to_dict() for f in self.findings],
+            "calls": dict(self.calls),
+            "seconds": round(self.seconds, 6),
+            "settings": _jsonable(self.settings),
+        }
+
+    def raise_for_failure(self) -> CheckResult:
+        if not self.passed:
+            raise GradientMismatch(str(self), self)
+        return self
+
+    def __str__(self) -> str:
+        return render_text(self)
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+
+# -- the plain text behind print(result) -----------------------------------------------------
+
+
+def render_text(result: CheckResult) -> str:
+    verdict = "PASSED" if result.passed else "FAILED"
+    lines = [f"gradcheck {result.name} [{result.backend}] {verdict}", f"  case: {result.case}"]
+    for report in result.inputs:
+        lines.append(_input_line(report))
+        if not report.passed:
+            lines += _failure_detail(report)
+    lines += [_finding_line(f) for f in result.findings]
+    calls = ", ".join(f"{k} {v}" for k, v in sorted(result.calls.items()))
+    lines.append(f"  seed {result.seed}; calls: {calls}; {result.seconds:.3f} s")
+    if result.passed and not result.settings.get("reference", True):
+        lines.append(f"  {NO_REFERENCE}")
+    return "\n".join(lines)
+
+
+# A backward that is the exact gradient of a wrong forward passes any gradient check.
+NO_REFERENCE = (
+    "note: backward matches this forward; a bug in the forward itself is invisible without a "
+    "reference: add reference=<a torch function of the same math>"
+)
+
+
+def _input_line(r: InputReport) -> str:
+    shape = ",".join(str(n) for n in r.shape)
+    status = "ok" if r.passed else "FAIL"
+    kinks = f", {r.kinks} kinks" if r.kinks else ""
+    relative = "- (numeric gradient 0)" if r.max_rel_err == float("inf") else _num(r.max_rel_err)
+    return (
+        f"  {status:4} {r.name} {r.dtype}[{shape}] {r.mode}: max abs err {_num(r.max_abs_err)}, "
+        f"max rel err {relative} over {r.checked} probes{kinks}"
+    )
+
+
+def _failure_detail(r: InputReport) -> list[str]:
+    where = f" at {list(r.worst_index)}" if r.worst_index is not None else " (projection)"
+    lines = [
+        f"       worst{where}: analytic {_num(r.analytic, 7)} vs numeric {_num(r.numeric, 7)} "
+        f"(tolerance {_num(r.tolerance)}); {r.failing} failing"
+    ]
+    if r.cause:
+        lines.append(f"       likely cause: {r.cause}")
+    if r.note:
+        lines.append(f"       note: {r.note}")
+    return lines
+
+
+def _finding_line(f: Finding) -> str:
+    tag = "error" if f.is_error else "warning"
+    line = f"  {tag}: [{f.kind}] {f.message}"
+    if f.traceback:
+        tail = f.traceback.strip().splitlines()[-3:]
+        line += "\n" + "\n".join("       " + t for t in tail)
+    return line
+
+
+def _num(value: Any, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}g}"
+
+
+def _finite_or_none(value: float | None) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return _finite_or_none(float(value))
+    if isinstance(value, (str, int, bool)) or value is None:
+        return value
+    return repr(value)

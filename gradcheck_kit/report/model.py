@@ -1,0 +1,418 @@
+"""The run model shared by the CLI and the pytest plugin, and its text renderers.
+
+A ``Run`` is a header (version, seed, profile, backends, dtypes, start time) and one ``Entry``
+per (layer, backend, dtype): passed, failed, skipped or error, with the ``PropertyResult`` or
+``CheckResult`` behind it. ``Run.to_dict()`` is the JSON report (``"schema": 1``, documented in
+the README); ``Run.from_dict`` reads one back and refuses a malformed one with
+``gk.InvalidArgument``. Every renderer works from the JSON form, so a saved run re-renders
+exactly like a live one.
+
+    run = Run(entries=[Entry.from_result(gk.property_check("conv2d"), dtype="float64")])
+    write_atomic("report.json", run.to_json())
+    print(render_text(Run.from_dict(json.loads(Path("report.json").read_text()))))
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .._version import __version__
+from ..errors import InvalidArgument
+
+SCHEMA = 1
+PASSED, FAILED, SKIPPED, ERROR = "passed", "failed", "skipped", "error"
+STATUSES = (PASSED, FAILED, SKIPPED, ERROR)
+MAX_MAP_ELEMENTS = 65_536  # element maps of larger inputs are left out of the JSON
+_ENTRY_KEYS = {"layer": str, "backend": str, "status": str}
+
+
+# -- the model ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Entry:
+    """One (layer, backend, dtype) outcome. ``result`` is the live ``PropertyResult`` or
+    ``CheckResult`` (None when skipped, errored, or read back from JSON); ``data`` is the JSON
+    form of the result (``result.to_dict()``, with element maps of failing inputs)."""
+
+    layer: str
+    backend: str
+    dtype: str | None
+    status: str
+    result: Any = None
+    reason: str | None = None
+    seconds: float = 0.0
+    data: dict[str, Any] | None = field(default=None, repr=False)
+    stored: dict[str, Any] | None = field(default=None, repr=False)  # the entry JSON it was read from
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise InvalidArgument(f"status={self.status!r} is unknown; accepted: {', '.join(STATUSES)}")
+        if self.data is None and self.result is not None:
+            self.data = result_dict(self.result)
+
+    @classmethod
+    def from_result(cls, result: Any, *, dtype: str | None = None, seconds: float | None = None) -> Entry:
+        """An entry for a ``PropertyResult`` or ``CheckResult``: passed or failed, with its cause."""
+        data = result_dict(result)
+        status = PASSED if result.passed else FAILED
+        reason = None if result.passed else _cause(data)
+        took = seconds if seconds is not None else float(getattr(result, "seconds", 0.0))
+        dtype = dtype if dtype is not None else _first_dtype(data)
+        return cls(
+            result.layer if hasattr(result, "layer") else result.name,
+            result.backend,
+            dtype,
+            status,
+            result=result,
+            reason=reason,
+            seconds=took,
+            data=data,
+        )
+
+    @classmethod
+    def skipped(cls, layer: str, backend: str, dtype: str | None, reason: str) -> Entry:
+        return cls(layer, backend, dtype, SKIPPED, reason=reason)
+
+    @classmethod
+    def errored(cls, layer: str, backend: str, dtype: str | None, reason: str, seconds: float = 0.0) -> Entry:
+        """The harness could not judge the layer (bad strategy, unusable configuration)."""
+        return cls(layer, backend, dtype, ERROR, reason=reason, seconds=seconds)
+
+    @property
+    def kind(self) -> str | None:
+        if self.data is None:
+            return None
+        return "property" if "examples" in self.data else "check"
+
+    @property
+    def check(self) -> dict[str, Any] | None:
+        """The element-wise check behind the verdict (the minimal failing case of a property run)."""
+        if self.data is None:
+            return None
+        return self.data.get("check") if self.kind == "property" else self.data
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.stored is not None:
+            return dict(self.stored)
+        data, check = self.data or {}, self.check or {}
+        return {
+            "layer": self.layer,
+            "backend": self.backend,
+            "dtype": self.dtype,
+            "status": self.status,
+            "reason": self.reason,
+            "seconds": round(float(self.seconds), 6),
+            "kind": self.kind,
+            "examples": data.get("examples", 1 if self.kind == "check" else None),
+            "max_abs_err": finite(data.get("max_abs_err", check.get("max_abs_err"))),
+            "max_rel_err": finite(data.get("max_rel_err")),
+            "kinks": data.get("kinks"),
+            "cause": _cause(data) if self.status == FAILED else None,
+            "patterns": list(check.get("patterns") or []),
+            "case": data.get("case") if self.kind == "property" else check.get("case"),
+            "message": _message(self.result),
+            "inputs": [_input_row(r) for r in check.get("inputs") or []],
+            "reference": _referenced(data),
+            "result": self.data,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = "entry") -> Entry:
+        _require_mapping(data, where)
+        for key, kind in _ENTRY_KEYS.items():
+            _require(data, key, kind, where)
+        if data["status"] not in STATUSES:
+            raise InvalidArgument(
+                f"{where}.status={data['status']!r} is unknown; accepted: {', '.join(STATUSES)}"
+            )
+        result = data.get("result")
+        if result is not None:
+            _require_mapping(result, f"{where}.result")
+        _require_list(data.get("inputs", []), f"{where}.inputs")
+        seconds = _number(data.get("seconds", 0.0), f"{where}.seconds")
+        return cls(
+            data["layer"],
+            data["backend"],
+            data.get("dtype"),
+            data["status"],
+            reason=data.get("reason"),
+            seconds=seconds,
+            data=result,
+            stored=_filled(data),
+        )
+
+
+@dataclass
+class Run:
+    """Entries plus the header that makes the run reproducible."""
+
+    entries: list[Entry] = field(default_factory=list)
+    version: str = __version__
+    seed: int | None = None
+    profile: str | None = None
+    backends: list[str] = field(default_factory=list)
+    dtypes: list[str] = field(default_factory=list)
+    targets: list[str] = field(default_factory=list)
+    started: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    seconds: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        """True when nothing failed or errored (skipped entries do not count against a run)."""
+        return all(e.status in (PASSED, SKIPPED) for e in self.entries)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {s: sum(1 for e in self.entries if e.status == s) for s in STATUSES}
+
+    @property
+    def exit_code(self) -> int:
+        """0 all passed, 1 a gradient or contract failure, 2 an entry could not be run at all."""
+        counts = self.counts
+        return 2 if counts[ERROR] else 1 if counts[FAILED] else 0
+
+    def header(self) -> str:
+        """``gradcheck-kit 0.1.0: seed=0, profile=ci, backends=numpy, dtypes=float64,float32``."""
+        parts = [f"seed={self.seed}", f"profile={self.profile}", f"backends={','.join(self.backends) or '-'}"]
+        if self.dtypes:
+            parts.append(f"dtypes={','.join(self.dtypes)}")
+        return f"gradcheck-kit {self.version}: " + ", ".join(parts)
+
+    def notes(self) -> list[str]:
+        """Footer lines of a passing run: what it could not see."""
+        unreferenced = [
+            e for e in self.entries if e.status == PASSED and e.to_dict().get("reference") is False
+        ]
+        if not self.passed or not unreferenced:
+            return []
+        return [
+            f"note: {len(unreferenced)} passing entr{'y was' if len(unreferenced) == 1 else 'ies were'} "
+            "checked without a reference: a bug in a forward whose backward is its exact gradient "
+            "passes any gradient check; `--reference` compares layers registered with reference= "
+            "(a torch function of the same math) with it"
+        ]
+
+    def summary(self) -> str:
+        """``17 passed, 1 failed in 12.3 s`` (statuses with a zero count left out)."""
+        counts = ", ".join(f"{n} {s}" for s, n in self.counts.items() if n) or "no entries"
+        return f"{counts} in {self.seconds:.1f} s"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA,
+            "tool": "gradcheck-kit",
+            "version": self.version,
+            "started": self.started,
+            "seconds": round(float(self.seconds), 6),
+            "seed": self.seed,
+            "profile": self.profile,
+            "backends": list(self.backends),
+            "dtypes": list(self.dtypes),
+            "targets": list(self.targets),
+            "passed": self.passed,
+            "counts": self.counts,
+            "entries": [e.to_dict() for e in self.entries],
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n"
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Run:
+        """A run read back from ``to_dict()``; raises ``gk.InvalidArgument`` naming the first
+        malformed field and what is accepted."""
+        _require_mapping(data, "report")
+        schema = data.get("schema")
+        if schema != SCHEMA:
+            raise InvalidArgument(f"report.schema={schema!r} is not supported; accepted: {SCHEMA}")
+        _require(data, "entries", list, "report")
+        entries = [Entry.from_dict(e, f"report.entries[{i}]") for i, e in enumerate(data["entries"])]
+        return cls(
+            entries,
+            version=str(data.get("version", "?")),
+            seed=data.get("seed"),
+            profile=data.get("profile"),
+            backends=_strings(data.get("backends", []), "report.backends"),
+            dtypes=_strings(data.get("dtypes", []), "report.dtypes"),
+            targets=_strings(data.get("targets", []), "report.targets"),
+            started=str(data.get("started", "")),
+            seconds=_number(data.get("seconds", 0.0), "report.seconds"),
+        )
+
+
+def load(path: str | os.PathLike[str]) -> Run:
+    """Read a JSON report written by ``Run.to_json``; ``gk.InvalidArgument`` if it is not one."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidArgument(f"report {os.fspath(path)!r} cannot be read: {exc}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidArgument(
+            f"report {os.fspath(path)!r} is not JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}); "
+            "accepted: a file written by `gradcheck-kit check --format json`"
+        ) from None
+    return Run.from_dict(data)
+
+
+def write_atomic(path: str | os.PathLike[str], text: str) -> Path:
+    """Write ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``:
+    a reader sees the old file or the whole new one, never half of it."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temp, target)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+# -- the JSON form of results -------------------------------------------------------------------
+
+
+def result_dict(result: Any) -> dict[str, Any]:
+    """``result.to_dict()`` with the element maps (error, failing) of each failing input of the
+    element-wise check added, for pictures of where the error sits."""
+    data = result.to_dict()
+    check = getattr(result, "check", None) if "examples" in data else result
+    target = data.get("check") if "examples" in data else data
+    if check is not None and target is not None:
+        target["inputs"] = [_with_maps(report, row) for report, row in zip(check.inputs, target["inputs"])]
+    return data
+
+
+def _with_maps(report: Any, row: dict[str, Any]) -> dict[str, Any]:
+    from .._result import _jsonable
+
+    if report.passed or report.error_map is None or report.error_map.size > MAX_MAP_ELEMENTS:
+        return row
+    maps = {"error_map": _jsonable(report.error_map)}
+    if report.failing_map is not None:
+        maps["failing_map"] = _jsonable(report.failing_map.astype(bool))
+    return {**row, **maps}
+
+
+def _input_row(row: dict[str, Any]) -> dict[str, Any]:
+    keys = (
+        "name",
+        "shape",
+        "dtype",
+        "passed",
+        "max_abs_err",
+        "max_rel_err",
+        "kinks",
+        "failing",
+        "worst_index",
+        "cause",
+    )
+    return {k: row.get(k) for k in keys}
+
+
+def _cause(data: dict[str, Any]) -> str | None:
+    if "examples" in data and data.get("cause"):  # a property run's, larger cases included
+        return str(data["cause"])
+    check = data.get("check") if "examples" in data else data
+    if isinstance(check, dict) and check.get("cause"):
+        return str(check["cause"])
+    notes = data.get("notes") or []
+    return str(notes[0]) if notes else None
+
+
+def _referenced(data: dict[str, Any]) -> bool | None:
+    """Whether a torch reference checked the forward (None: not recorded)."""
+    if "examples" in data:
+        return data.get("reference")
+    return (data.get("settings") or {}).get("reference")
+
+
+def _first_dtype(data: dict[str, Any]) -> str | None:
+    check = data.get("check") if "examples" in data else data
+    inputs = (check or {}).get("inputs") or []
+    return inputs[0].get("dtype") if inputs else None
+
+
+def _message(result: Any) -> str | None:
+    if result is None:
+        return None
+    return str(getattr(result, "message", None) or result)
+
+
+def finite(value: Any) -> float | None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
+
+
+# -- validation of what `show` reads ------------------------------------------------------------
+
+
+def _require_mapping(value: Any, where: str) -> None:
+    if not isinstance(value, dict):
+        raise InvalidArgument(f"{where} must be a JSON object, got {type(value).__name__}: {_short(value)}")
+
+
+def _require(data: dict[str, Any], key: str, kind: type, where: str) -> None:
+    if key not in data:
+        raise InvalidArgument(f"{where} has no {key!r}; accepted: an object with {key!r} ({kind.__name__})")
+    if not isinstance(data[key], kind):
+        raise InvalidArgument(
+            f"{where}.{key}={_short(data[key])} must be a {kind.__name__}, not {type(data[key]).__name__}"
+        )
+
+
+def _require_list(value: Any, where: str) -> None:
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise InvalidArgument(f"{where}={_short(value)} must be a list of JSON objects")
+
+
+def _filled(data: dict[str, Any]) -> dict[str, Any]:
+    """A stored entry with every key the renderers read (older or hand-written files may lack some)."""
+    defaults: dict[str, Any] = {
+        "dtype": None,
+        "reason": None,
+        "cause": None,
+        "examples": None,
+        "message": None,
+        "max_abs_err": None,
+        "max_rel_err": None,
+        "kinks": None,
+        "patterns": [],
+        "inputs": [],
+        "case": None,
+        "kind": None,
+        "result": None,
+        "seconds": 0.0,
+    }
+    return {**defaults, **data}
+
+
+def _number(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidArgument(f"{where}={_short(value)} must be a number")
+    return float(value)
+
+
+def _strings(value: Any, where: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InvalidArgument(f"{where}={_short(value)} must be a list of strings")
+    return list(value)
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,0 +1,33 @@
+"""A ``Run`` printed to a ``rich`` console: the header, a table, each failure's details, the
+summary. User text goes through ``rich.markup.escape``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .model import Run
+from .rows import COLUMNS, failures, rows, title
+
+
+def render_table(run: Run, console: Any) -> None:
+    """Print the run to a ``rich.console.Console``: header, table, failure details, summary."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    grid = Table(title=escape(run.header()), title_justify="left", show_lines=False)
+    for column in COLUMNS:
+        numeric = column in ("max abs err", "max rel err", "kinks", "examples")
+        grid.add_column(column, justify="right" if numeric else "left", overflow="fold")
+    styles = {"ok": "green", "FAILED": "bold red", "ERROR": "bold magenta", "SKIPPED": "yellow"}
+    for row in rows(run):
+        cells = {c: escape(row[c]) for c in COLUMNS}
+        cells["verdict"] = f"[{styles[row['verdict']]}]{row['verdict']}[/]"
+        grid.add_row(*cells.values())
+    console.print(grid)
+    for data, detail in failures(run):
+        console.rule(escape(title(data)))
+        console.print(escape(detail), highlight=False)
+    verdict = "[bold green]PASSED[/]" if run.passed else "[bold red]FAILED[/]"
+    console.print(f"{verdict}: {escape(run.summary())}")
+    for note in run.notes():
+        console.print(escape(note), style="dim", highlight=False)

@@ -1,0 +1,20 @@
+"""Plain text of a ``Run`` for logs and pipes: the header, an aligned table, each failure's
+details, the summary and the footer notes."""
+
+from __future__ import annotations
+
+from .model import Run
+from .rows import COLUMNS, failures, rows, title
+
+
+def render_text(run: Run) -> str:
+    """Plain text for logs and pipes: header, an aligned table, the details of each failure."""
+    table = [dict(zip(COLUMNS, COLUMNS)), *rows(run)]
+    widths = {c: max(len(r[c]) for r in table) for c in COLUMNS[:-1]}
+    lines = [run.header()]
+    lines += ["  ".join([*(r[c].ljust(widths[c]) for c in COLUMNS[:-1]), r["cause"]]).rstrip() for r in table]
+    for data, detail in failures(run):
+        lines += ["", f"--- {title(data)}"]
+        lines += detail.splitlines()
+    lines += ["", f"{'PASSED' if run.passed else 'FAILED'}: {run.summary()}", *run.notes()]
+    return "\n".join(lines) + "\n"

@@ -18,7 +18,9 @@ if TYPE_CHECKING:
         from_layer_object,
     )
     from ._checks.stages import check, check_case
-    from ._property.run import PropertyResult, given_layer, layer_cases, property_check
+    from ._property.cases import layer_cases
+    from ._property.result import PropertyResult
+    from ._property.run import given_layer, property_check
     from ._result import CheckResult, Finding, InputReport
 
 # The rest loads on first use: the pytest plugin imports this package in every test run of every
@@ -31,7 +33,9 @@ _LAZY = {
         "._adapters.functions",
     ),
     **dict.fromkeys(("check", "check_case"), "._checks.stages"),
-    **dict.fromkeys(("PropertyResult", "given_layer", "layer_cases", "property_check"), "._property.run"),
+    **dict.fromkeys(("given_layer", "property_check"), "._property.run"),
+    "layer_cases": "._property.cases",
+    "PropertyResult": "._property.result",
     **dict.fromkeys(("CheckResult", "Finding", "InputReport"), "._result"),
     "profiles": ".profiles",
     "strategies": ".strategies",

@@ -15,10 +15,11 @@ from __future__ import annotations
 import os
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib import import_module
 from pathlib import Path
 
+from ._ground.importing import dotted_name, import_file
 from .errors import InvalidArgument, RegistrationError
 from .registry import LayerSpec, load_entry_points, registry
 
@@ -85,31 +86,18 @@ def import_path(where: str) -> str:
         raise InvalidArgument(f"target {where!r}: no such file; accepted: {ACCEPTED}")
     if path.suffix != ".py":
         raise InvalidArgument(f"target {where!r} is not a .py file; accepted: {ACCEPTED}")
-    module, root = _dotted_name(path)
+    module, _ = dotted_name(path)
     if not all(part.isidentifier() for part in module.split(".")):
         raise InvalidArgument(
             f"target {where!r}: {module!r} is not an importable module name; rename the file"
         )
-    if str(root) not in sys.path:
-        sys.path.insert(0, str(root))
-    imported = _import(module, where)
-    _same_file(imported, path, where)
+    _import(module, where, lambda: import_file(path))
     return module
 
 
-def _dotted_name(path: Path) -> tuple[str, Path]:
-    parts, root = [path.stem], path.parent
-    while (root / "__init__.py").is_file():
-        parts.insert(0, root.name)
-        root = root.parent
-    if parts[-1] == "__init__":
-        parts.pop()
-    return ".".join(parts), root
-
-
-def _import(module: str, target: str) -> object:
+def _import(module: str, target: str, load: Callable[[], object] | None = None) -> object:
     try:
-        return import_module(module)
+        return load() if load is not None else import_module(module)
     except RegistrationError as exc:
         raise InvalidArgument(f"target {target!r}: a layer could not be registered: {exc}") from None
     except ModuleNotFoundError as exc:
@@ -118,19 +106,17 @@ def _import(module: str, target: str) -> object:
                 f"target {target!r}: no module named {exc.name!r}; accepted: {ACCEPTED}"
             ) from None
         raise InvalidArgument(f"target {target!r}: importing {module!r} failed: {_tail(exc)}") from None
+    except ImportError as exc:
+        if "which is another file" in str(exc):
+            raise InvalidArgument(
+                f"target {target!r}: the name {module!r} is already taken by another module; "
+                "rename the file or name it as a module"
+            ) from None
+        raise InvalidArgument(f"target {target!r}: importing {module!r} failed: {_tail(exc)}") from None
     except BaseException as exc:  # SyntaxError, SystemExit, anything the module raises
         if isinstance(exc, KeyboardInterrupt):
             raise
         raise InvalidArgument(f"target {target!r}: importing {module!r} failed: {_tail(exc)}") from None
-
-
-def _same_file(module: object, path: Path, where: str) -> None:
-    found = getattr(module, "__file__", None)
-    if found is None or Path(found).resolve() != path:
-        raise InvalidArgument(
-            f"target {where!r}: the name {getattr(module, '__name__', '?')!r} is already taken by {found!r}; "
-            "rename the file or name it as a module"
-        )
 
 
 def _tail(exc: BaseException, lines: int = 3) -> str:

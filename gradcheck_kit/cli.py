@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from ._ground.vocabulary import DEFAULT_DTYPES, MODES, NUMPY_FLOATS
 from ._version import __version__
 from .errors import GradcheckError, InvalidArgument
 from .registry import LayerSpec
@@ -35,10 +36,7 @@ SUFFIXES = {
     ".htm": "html",
     ".txt": "text",
 }
-DTYPES = ("float64", "float32", "float16")
-DEFAULT_DTYPES = ("float64", "float32")
 DEFAULT_TIMEOUT = 60.0
-MODES = ("projection", "elementwise", "auto")
 
 
 # -- arguments ----------------------------------------------------------------------------------
@@ -113,7 +111,7 @@ def _check_parser(check: argparse.ArgumentParser) -> None:
         "--dtype",
         action="append",
         metavar="DTYPE",
-        help=f"one of {', '.join(DTYPES)}; repeat or comma-separate (default float64,float32)",
+        help=f"one of {', '.join(NUMPY_FLOATS)}; repeat or comma-separate (default float64,float32)",
     )
     check.add_argument(
         "--profile",
@@ -181,7 +179,7 @@ def _listed(values: Sequence[str] | None, default: Sequence[str]) -> list[str]:
 
 
 def _backends(values: Sequence[str] | None) -> list[str]:
-    from ._property.run import backend_for
+    from ._ground.backends import backend_for
 
     names = _listed(values, ["numpy"])
     for name in names:
@@ -191,9 +189,9 @@ def _backends(values: Sequence[str] | None) -> list[str]:
 
 def _dtypes(values: Sequence[str] | None) -> list[str]:
     names = _listed(values, DEFAULT_DTYPES)
-    unknown = [n for n in names if n not in DTYPES]
+    unknown = [n for n in names if n not in NUMPY_FLOATS]
     if unknown:
-        raise InvalidArgument(f"--dtype={unknown[0]!r} is unknown; accepted: {', '.join(DTYPES)}")
+        raise InvalidArgument(f"--dtype={unknown[0]!r} is unknown; accepted: {', '.join(NUMPY_FLOATS)}")
     return names
 
 

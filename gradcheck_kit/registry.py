@@ -14,9 +14,8 @@ from importlib import import_module
 from importlib.metadata import entry_points
 from typing import Any
 
+from ._ground.vocabulary import ENTRY_POINT_GROUP
 from .errors import InvalidArgument, RegistrationError
-
-ENTRY_POINT_GROUP = "gradcheck_kit.layers"
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,10 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument as HypothesisInvalidArgument
 
+from ._ground.vocabulary import DEFAULT_DTYPES, FLOAT_DTYPES
 from .registry import Case
 
 LAYOUTS = ("C", "F", "transposed", "step-sliced", "negative-stride", "offset")
-FLOAT_DTYPES = ("float64", "float32")
 
 
 def _check_range(label: str, low: int, high: int) -> None:
@@ -30,11 +30,11 @@ def _check_range(label: str, low: int, high: int) -> None:
         raise HypothesisInvalidArgument(f"min_{label}={low} must be >= 0")
 
 
-def dtypes(*, floating: Sequence[str] = FLOAT_DTYPES) -> st.SearchStrategy[str]:
+def dtypes(*, floating: Sequence[str] = DEFAULT_DTYPES) -> st.SearchStrategy[str]:
     """Floating dtype names; shrinks towards the first (float64)."""
-    bad = [d for d in floating if d not in ("float16", "bfloat16", "float32", "float64")]
+    bad = [d for d in floating if d not in FLOAT_DTYPES]
     if not floating or bad:
-        raise HypothesisInvalidArgument(f"floating={floating!r}: use float16/bfloat16/float32/float64")
+        raise HypothesisInvalidArgument(f"floating={floating!r}: use {'/'.join(FLOAT_DTYPES)}")
     return st.sampled_from(tuple(floating))
 
 

@@ -15,7 +15,8 @@ import gradcheck_kit as gk
 import reference_layers  # noqa: F401  (registers the reference layers)
 from gradcheck_kit import profiles
 from gradcheck_kit import strategies as gks
-from gradcheck_kit._property.run import describe_case, to_backend, with_dtype
+from gradcheck_kit._property.cases import to_backend, with_dtype
+from gradcheck_kit._property.result import describe_case
 from gradcheck_kit.registry import Registry
 from tests.support.planted import TRIGGERS, planted
 

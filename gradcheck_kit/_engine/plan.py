@@ -8,10 +8,9 @@ from typing import Any
 import numpy as np
 
 from .._ground.backends import backend_of, dtype_name, is_array, is_complex, is_floating, to_numpy
+from .._ground.vocabulary import MODES
 from ..errors import InvalidArgument
 from ..registry import Case, positional_names
-
-MODES = ("auto", "elementwise", "projection")
 
 
 class Plan:

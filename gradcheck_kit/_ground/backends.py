@@ -17,10 +17,7 @@ import numpy as np
 from array_api_compat import array_namespace
 
 from ..errors import InvalidArgument
-
-BACKENDS = ("numpy", "cupy", "torch")
-
-_FLOAT_NAMES = ("float16", "bfloat16", "float32", "float64")
+from .vocabulary import BACKEND_NAMES, EPS, FLOAT_DTYPES, LIBRARIES
 
 
 def _is_torch(x: Any) -> bool:
@@ -69,25 +66,22 @@ def dtype_name(x: Any) -> str:
 
 
 def is_floating(x: Any) -> bool:
-    return dtype_name(x) in _FLOAT_NAMES
+    return dtype_name(x) in FLOAT_DTYPES
 
 
 def is_complex(x: Any) -> bool:
     return dtype_name(x).startswith("complex")
 
 
-_EPS = {"float16": 2.0**-10, "bfloat16": 2.0**-7, "float32": 2.0**-23, "float64": 2.0**-52}
-
-
 def eps(x: Any) -> float:
     """Machine epsilon of a floating array or dtype (float64's for anything else)."""
-    return _EPS.get(dtype_name(x), _EPS["float64"])
+    return EPS.get(dtype_name(x), EPS["float64"])
 
 
 def float_rank(x: Any) -> int:
     """Order floating dtypes by precision: float16 < bfloat16 < float32 < float64."""
     name = dtype_name(x)
-    return _FLOAT_NAMES.index(name) if name in _FLOAT_NAMES else -1
+    return FLOAT_DTYPES.index(name) if name in FLOAT_DTYPES else -1
 
 
 @dataclass(frozen=True)
@@ -168,10 +162,47 @@ def to_numpy(x: Any) -> np.ndarray:
     return np.asarray(x)
 
 
+def backend_for(name: str) -> Backend:
+    """The ``Backend`` named ``numpy``, ``torch``, ``torch:cuda`` or ``cupy`` (``cupy:1`` …);
+    raises ``gk.InvalidArgument`` saying why when it cannot run here."""
+    if not isinstance(name, str):
+        raise InvalidArgument(f"backend={name!r} must be one of {', '.join(BACKEND_NAMES)}")
+    library, _, device = name.partition(":")
+    if library == "numpy" and not device:
+        return Backend("numpy", "cpu")
+    if library == "torch":
+        return _torch_backend(name, device or "cpu")
+    if library == "cupy":
+        return _cupy_backend(name, device or "0")
+    raise InvalidArgument(f"backend={name!r} is unknown; accepted: {', '.join(BACKEND_NAMES)}")
+
+
+def _torch_backend(name: str, device: str) -> Backend:
+    try:
+        import torch
+    except ImportError as exc:
+        raise InvalidArgument(f"backend={name!r} needs torch, which cannot be imported: {exc}") from None
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise InvalidArgument(f"backend={name!r} needs a CUDA device; torch.cuda.is_available() is False")
+    return Backend("torch", torch.device(device))
+
+
+def _cupy_backend(name: str, device: str) -> Backend:
+    try:
+        import cupy
+
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as exc:  # ImportError, or CUDA driver/runtime errors of every kind
+        raise InvalidArgument(f"backend={name!r} is unavailable here: {type(exc).__name__}: {exc}") from None
+    if not device.isdigit() or int(device) >= count:
+        raise InvalidArgument(f"backend={name!r}: CUDA device {device} does not exist ({count} found)")
+    return Backend("cupy", int(device))
+
+
 def backend_of(arrays: Sequence[Any], *, requested: str | None = None) -> Backend:
     """The one backend all ``arrays`` share; mixing libraries or devices is an error."""
-    if requested is not None and requested not in BACKENDS:
-        raise InvalidArgument(f"backend={requested!r} is unknown; accepted: {', '.join(BACKENDS)}")
+    if requested is not None and requested not in LIBRARIES:
+        raise InvalidArgument(f"backend={requested!r} is unknown; accepted: {', '.join(LIBRARIES)}")
     found = {(backend_name(a), str(_device(a))): a for a in arrays}
     if len(found) > 1:
         kinds = ", ".join(sorted(f"{n} on {d}" for n, d in found))

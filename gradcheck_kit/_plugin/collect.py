@@ -19,7 +19,10 @@ from typing import Any
 
 import pytest
 
-from .settings import DEFAULT_BACKENDS, DEFAULT_DTYPES, ENTRY_POINT_GROUP, Settings
+from gradcheck_kit._ground.importing import import_file
+from gradcheck_kit._ground.vocabulary import DEFAULT_BACKENDS, DEFAULT_DTYPES, ENTRY_POINT_GROUP
+
+from .settings import Settings
 
 VIRTUAL_NODEID = "gradcheck"  # the collector's node id when there is no ini file
 
@@ -89,18 +92,7 @@ def _import(entry: str, base: Path) -> str:
 def _import_path(path: Path) -> str:
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist")
-    parts, root = ([] if path.stem == "__init__" else [path.stem]), path.parent
-    while (root / "__init__.py").is_file():  # the package it belongs to, as pytest's prepend mode
-        parts.insert(0, root.name)
-        root = root.parent
-    if str(root) not in sys.path:
-        sys.path.insert(0, str(root))
-    name = ".".join(parts)
-    module = import_module(name)
-    found = Path(getattr(module, "__file__", "") or "").resolve()
-    if found != path:
-        raise ImportError(f"{path} imports as module {name!r}, which is another file: {found}")
-    return name
+    return import_file(path)[0]
 
 
 def _import_name(name: str, base: Path) -> str:
@@ -198,7 +190,7 @@ class GradcheckItem(pytest.Item):
         return state.settings(self.config).item_seed(self.seed_key)
 
     def setup(self) -> None:
-        from gradcheck_kit._property.run import layer_cases
+        from gradcheck_kit._property.cases import layer_cases
 
         from . import state
 

@@ -16,12 +16,17 @@ from typing import Any
 
 import pytest
 
-DEFAULT_BACKENDS = ("numpy",)
-DEFAULT_DTYPES = ("float64", "float32")
-DTYPES = ("float16", "float32", "float64")
-ENTRY_POINT_GROUP = "gradcheck_kit.layers"  # = gradcheck_kit.registry.ENTRY_POINT_GROUP
-_BACKEND = re.compile(r"numpy|torch(:cpu|:cuda(:\d+)?)?|cupy(:\d+)?")
-_GPU_BACKEND = re.compile(r"cupy(:\d+)?|torch:cuda(:\d+)?")
+from gradcheck_kit._ground.vocabulary import (
+    BACKEND_PATTERN,
+    DEFAULT_BACKENDS,
+    DEFAULT_DTYPES,
+    ENTRY_POINT_GROUP,
+    GPU_BACKEND_PATTERN,
+    NUMPY_FLOATS,
+)
+
+_BACKEND = re.compile(BACKEND_PATTERN)
+_GPU_BACKEND = re.compile(GPU_BACKEND_PATTERN)
 _SHARD = re.compile(r"(\d+)/(\d+)")
 
 # (option dest, ini key or None, help); the option is --gradcheck-<dest with - for _>
@@ -186,8 +191,8 @@ def _backends(value: str | None) -> tuple[str, ...]:
 
 def _dtypes(value: str | None) -> tuple[str, ...]:
     names = tuple(dict.fromkeys(split(value))) or DEFAULT_DTYPES
-    if any(n not in DTYPES for n in names):
-        raise _usage("dtypes", value, f"{', '.join(DTYPES)}, comma-separated")
+    if any(n not in NUMPY_FLOATS for n in names):
+        raise _usage("dtypes", value, f"{', '.join(NUMPY_FLOATS)}, comma-separated")
     return names
 
 

@@ -63,7 +63,7 @@ def backend_problem(config: pytest.Config, backend: str) -> str | None:
     """Why ``backend`` cannot run here (None when it can); asked once per run."""
     known = get(config).backends
     if backend not in known:
-        from gradcheck_kit._property.run import backend_for
+        from gradcheck_kit._ground.backends import backend_for
         from gradcheck_kit.errors import InvalidArgument
 
         try:

@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
-from .._result import InputReport
+from .._result import CheckResult, InputReport
+from ..errors import GradientMismatch
 from ..registry import Case, LayerSpec
-
-if TYPE_CHECKING:
-    from .run import PropertyResult
 
 SHOWN_ELEMENTS = 5  # failing elements listed in the message
 
@@ -54,6 +53,100 @@ def drawn(case: Case) -> dict[str, Any]:
     """The drawn keywords worth printing: names, numbers, tuples (geometries show in shapes)."""
     plain = (str, int, float, bool, tuple, type(None))
     return {k: v for k, v in case.meta.items() if isinstance(v, plain)}
+
+
+@dataclass
+class PropertyResult:
+    """What a property test of one layer found. ``case`` and ``check`` are set on failure: the
+    minimal failing case and its element-wise check (``search_check``: the check that failed
+    during the search)."""
+
+    layer: str
+    backend: str
+    profile: str
+    seed: int
+    examples: int = 0
+    failing_examples: int = 0
+    seconds: float = 0.0
+    check_seconds: float = 0.0
+    max_rel_err: float = 0.0
+    max_abs_err: float = 0.0
+    kinks: int = 0
+    case: Case | None = None
+    description: str | None = None
+    check: CheckResult | None = None
+    search_check: CheckResult | None = None
+    larger_check: CheckResult | None = None  # a larger failing case, when it names the cause
+    reference: bool = False  # whether a torch reference checked the forward too
+    reproduce: str | None = None
+    blob: str | None = None
+    database: str | None = None
+    database_key: str | None = None
+    replay: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return self.case is None
+
+    @property
+    def cause(self) -> str | None:
+        """The minimal case's cause, and a larger failing case's where only that one names it."""
+        if self.check is None:
+            return None
+        if self.larger_check is not None:
+            return f"{self.check.cause}; on a larger failing case: {self.larger_check.cause}"
+        return self.check.cause
+
+    @property
+    def examples_per_second(self) -> float:
+        return self.examples / self.seconds if self.seconds > 0 else float("inf")
+
+    @property
+    def message(self) -> str:
+        return render(self)
+
+    def raise_for_failure(self) -> PropertyResult:
+        """Raise ``gk.GradientMismatch`` (an AssertionError) with ``message`` if it failed."""
+        if not self.passed:
+            raise GradientMismatch(self.message, self)
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "layer": self.layer,
+            "backend": self.backend,
+            "profile": self.profile,
+            "seed": self.seed,
+            "passed": self.passed,
+            "examples": self.examples,
+            "failing_examples": self.failing_examples,
+            "seconds": round(self.seconds, 6),
+            "max_rel_err": self.max_rel_err if np.isfinite(self.max_rel_err) else None,
+            "max_abs_err": self.max_abs_err if np.isfinite(self.max_abs_err) else None,
+            "kinks": self.kinks,
+            "case": self.description,
+            "cause": self.cause,
+            "reference": self.reference,
+            "drawn": drawn(self.case) if self.case is not None else None,
+            "check": self.check.to_dict() if self.check is not None else None,
+            "search_check": self.search_check.to_dict() if self.search_check is not None else None,
+            "larger_check": self.larger_check.to_dict() if self.larger_check is not None else None,
+            "replay": {
+                "reproduce_failure": self.reproduce,
+                "blob": self.blob,
+                "database": self.database,
+                "database_key": self.database_key,
+                "call": self.replay,
+            },
+            "notes": list(self.notes),
+        }
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __bool__(self) -> bool:
+        return self.passed
 
 
 def render(r: PropertyResult) -> str:

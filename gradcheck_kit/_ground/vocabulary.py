@@ -1,0 +1,23 @@
+"""One vocabulary: the dtypes, backends, check modes and entry-point group gradcheck-kit names
+and accepts, defined once. Standard library only: the pytest plugin reads it in every run."""
+
+from __future__ import annotations
+
+# floating dtypes, least precise first
+FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
+EPS = {"float16": 2.0**-10, "bfloat16": 2.0**-7, "float32": 2.0**-23, "float64": 2.0**-52}
+MANTISSA_BITS = {"float16": 10, "bfloat16": 7, "float32": 23, "float64": 52}
+# what NumPy cases can be cast to (NumPy has no bfloat16), and so what the CLI and the plugin
+# check layers in
+NUMPY_FLOATS = ("float64", "float32", "float16")
+DEFAULT_DTYPES = ("float64", "float32")
+
+LIBRARIES = ("numpy", "cupy", "torch")  # array libraries a check runs on
+BACKEND_NAMES = ("numpy", "torch", "torch:cuda", "cupy")  # as named on the command line
+BACKEND_PATTERN = r"numpy|torch(:cpu|:cuda(:\d+)?)?|cupy(:\d+)?"  # ... with devices: cupy:1, torch:cuda:0
+GPU_BACKEND_PATTERN = r"cupy(:\d+)?|torch:cuda(:\d+)?"
+DEFAULT_BACKENDS = ("numpy",)
+
+MODES = ("auto", "elementwise", "projection")
+
+ENTRY_POINT_GROUP = "gradcheck_kit.layers"  # packages advertise their layers here

@@ -6,7 +6,7 @@ and the failing mask. Patterns are tried from the most specific fit to the vague
 - map fits: A = c N (a constant factor, e.g. 1/N or k^2; c = -1 is a sign flip); A = T(N) for a
   reflection of the spatial axes (dW flipped) or a transposition of equal axes; N = f A with f an
   activation's derivative or grad_output itself (a missing chain-rule factor);
-- finite-difference hypotheses (``hypotheses``): kernel not rotated, sum over batch or filters
+- finite-difference hypotheses (``variants``): kernel not rotated, sum over batch or filters
   missing, dY not dilated by the stride;
 - structure: failures only where an element feeds several outputs (overwrite instead of
   accumulate), only in a band at the borders (a padding crop);
@@ -24,10 +24,11 @@ from typing import Any
 
 import numpy as np
 
-from .._engine.elementwise import Setup
+from .._engine.setup import Setup
+from .._ground.backends import to_numpy
+from .._ground.geometry import band, largest, shifted, shifts, spatial_axes
 from .._result import InputReport
-from . import signatures
-from . import variants as hypotheses
+from . import signatures, variants
 from .evidence import FIT, Evidence, Pattern, pct, relative_residual
 
 
@@ -144,7 +145,7 @@ def _transforms(
 ) -> list[Pattern]:
     """A = T(N) for T a reflection of the spatial axes, a swap of two equal axes or a small
     shift of the spatial axes: judged on the maps when every element was probed, else by a
-    projection check of T^-1(A) (``hypotheses.transformed``)."""
+    projection check of T^-1(A) (``variants.transformed``)."""
     A = report.analytic_map if report.analytic_map is not None else None
     if A is None:
         return []
@@ -179,7 +180,7 @@ def _candidates(
 ) -> list[tuple[str, str, np.ndarray, np.ndarray | None]]:
     """(name, message, T^-1(A), valid elements) for each transform worth trying."""
     out: list[tuple[str, str, np.ndarray, np.ndarray | None]] = []
-    axes = hypotheses.spatial_axes(A.ndim) if A.ndim >= 2 else ()
+    axes = spatial_axes(A.ndim) if A.ndim >= 2 else ()
     if axes and any(A.shape[k] > 1 for k in axes):
         if first_input:
             out.append(
@@ -207,9 +208,9 @@ def _candidates(
                     )
                 )
     if first_input and A.ndim >= 3 and setup is not None:
-        reach = _padding(setup.objective.params) or 1
-        for shift in hypotheses.shifts(len(axes), reach)[1:]:
-            moved, valid = hypotheses.shifted(A, axes, tuple(-s for s in shift))
+        reach = largest(setup.objective.params, "padding", "pad") or 1
+        for shift in shifts(len(axes), reach)[1:]:
+            moved, valid = shifted(A, axes, tuple(-s for s in shift))
             out.append(
                 (
                     "padding_crop",
@@ -223,23 +224,7 @@ def _candidates(
 
 def padded(params: Any) -> bool:
     """Whether the layer pads its input (CS231n's conv_param dicts included)."""
-    found = dict(params)
-    for value in params.values():
-        if isinstance(value, dict):
-            found.update(value)
-    return _padding({"padding": found.get("padding", found.get("pad", 0))}) > 0
-
-
-def _padding(params: Any) -> int:
-    padding = params.get("padding", 0)
-    values = (
-        [padding]
-        if isinstance(padding, int)
-        else list(padding)
-        if isinstance(padding, (tuple, list))
-        else [0]
-    )
-    return max([v for v in values if isinstance(v, int)] or [0])
+    return largest(params, "padding", "pad") > 0
 
 
 def _transform_fit(
@@ -253,7 +238,7 @@ def _transform_fit(
         return residual if residual <= FIT else None
     if setup is None:
         return None
-    verdict = hypotheses.transformed(setup, i, inverse, valid)
+    verdict = variants.transformed(setup, i, inverse, valid)
     return verdict.relative_error if verdict.holds else None
 
 
@@ -284,7 +269,7 @@ def _chain_candidates(setup: Setup, i: int) -> dict[str, np.ndarray]:
     # ``checks`` names that exactly, as ``grad_output_ignored``)
     x = setup.host_values[i]
     out: dict[str, np.ndarray] = {}
-    outputs = [hypotheses.to_numpy(y) for y in setup.objective.base_outputs if y is not None]
+    outputs = [to_numpy(y) for y in setup.objective.base_outputs if y is not None]
     with np.errstate(over="ignore", invalid="ignore"):
         s = 1 / (1 + np.exp(-x))
         out["sigmoid'(x) = s(1 - s)"] = s * (1 - s)
@@ -299,26 +284,17 @@ def _chain_candidates(setup: Setup, i: int) -> dict[str, np.ndarray]:
 
 
 def _hypotheses(setup: Setup, i: int) -> list[Pattern]:
-    messages = {
-        "kernel_not_rotated": "kernel not rotated 180° in dX: the analytic dX is the true dX of the "
-        "180°-rotated problem (a correlation where a convolution was due)",
-        "batch_sum_missing": "sum over the batch missing: the analytic gradient is batch item {which}'s "
-        "contribution alone",
-        "filter_sum_missing": "sum over filters (channels of grad_output) missing: the analytic "
-        "gradient is filter {which}'s contribution alone",
-        "stride_grid": "dY not dilated by the stride: the analytic gradient is stride 1's with "
-        "grad_output placed undilated",
-    }
-    held = [(name, v) for name, test in hypotheses.HYPOTHESES.items() if (v := test(setup, i)).holds]
-    if len(held) > 1:
-        return []  # several explanations fit this case equally: it cannot tell them apart
+    held = [(name, v) for name, h in variants.HYPOTHESES.items() if (v := h.test(setup, i)).holds]
+    if len(held) != 1:
+        return []  # none, or several explanations fitting this case equally: it cannot tell them apart
+    name, verdict = held[0]
+    message = variants.HYPOTHESES[name].message.format(which=verdict.which)
     return [
         Pattern(
             name,
-            f"{messages[name].format(which=v.which)} (relative error {v.relative_error:.1e})",
-            max(0.0, 1 - v.relative_error),
+            f"{message} (relative error {verdict.relative_error:.1e})",
+            max(0.0, 1 - verdict.relative_error),
         )
-        for name, v in held[:1]
     ]
 
 
@@ -377,21 +353,12 @@ def border_width(report: InputReport, *, padded: bool = False) -> int | None:
     failing, probed = report.failing_map, ~np.isnan(report.numeric_map)
     if failing.ndim == 2 and not padded:
         return None
-    axes = (0, 1) if failing.ndim == 2 else hypotheses.spatial_axes(failing.ndim)
+    axes = (0, 1) if failing.ndim == 2 else spatial_axes(failing.ndim)
     if not axes or not failing.any():
         return None
     for width in range(1, max(failing.shape[k] for k in axes) // 2):
-        band = _band(failing.shape, axes, width)
-        if not (failing & ~band).any():
-            interior = probed & ~band
-            return width if interior.any() and failing[band & probed].mean() >= 0.25 else None
+        inside = band(failing.shape, axes, width)
+        if not (failing & ~inside).any():
+            interior = probed & ~inside
+            return width if interior.any() and failing[inside & probed].mean() >= 0.25 else None
     return None
-
-
-def _band(shape: tuple[int, ...], axes: tuple[int, ...], width: int) -> np.ndarray:
-    band = np.zeros(shape, dtype=bool)
-    for k in axes:
-        index = np.arange(shape[k])
-        near = (index < width) | (index >= shape[k] - width)
-        band |= near.reshape([-1 if j == k else 1 for j in range(len(shape))])
-    return band

@@ -12,17 +12,18 @@ used: a pass means the hypothesis explains the gradient to finite-difference acc
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from .._engine.directions import joint_direction, special_elements
-from .._engine.elementwise import Setup
 from .._engine.projection import judge_directions
+from .._engine.setup import Setup
 from .._engine.tolerances import element_steps
+from .._engine.verdicts import ratio
 from .._ground.backends import to_numpy
-from .._oracles.finite_diff import Objective
+from .._ground.geometry import ints, largest, shifted, shifts, spatial_axes
 from .._oracles.taylor import TaylorResult, taylor_test
 
 TRIALS = 2  # directions per hypothesis: both must pass
@@ -46,16 +47,7 @@ def variant(
     """The same check with another grad_output (host arrays), params and analytic gradient."""
     obj, b = setup.objective, setup.backend
     dy64 = [b.from_numpy(d.astype(np.float64)) if d is not None else None for d in dy]
-    new = Objective(
-        obj.forward,
-        params if params is not None else obj.params,
-        obj.base,
-        obj.base64,
-        obj.grid,
-        dy64,
-        b,
-        obj.counter,
-    )
+    new = dataclasses.replace(obj, params=params if params is not None else obj.params, dy=dy64)
     if params is None:
         new.base_outputs, new.terms = obj.base_outputs, obj.terms
     else:
@@ -63,14 +55,7 @@ def variant(
         if [tuple(o.shape) for o in outputs] != [None if d is None else d.shape for d in dy]:
             return None
         new.base_outputs = [b.float64(o) if d is not None else None for o, d in zip(outputs, dy)]
-    return dataclasses.replace(
-        setup,
-        objective=new,
-        gradients64={**setup.gradients64, i: b.from_numpy(analytic)},
-        host_gradients={**setup.host_gradients, i: analytic},
-        convex=None,
-        _convex_setup=None,
-    )
+    return setup.variant(new, i, analytic)
 
 
 def holds(setup: Setup | None, i: int, valid: np.ndarray | None = None) -> Verdict:
@@ -88,9 +73,8 @@ def holds(setup: Setup | None, i: int, valid: np.ndarray | None = None) -> Verdi
     left_out = {i: np.array(sorted(excluded), dtype=np.int64)}
     directions = [joint_direction(setup, [i], left_out) for _ in range(TRIALS)]
     verdict = judge_directions(setup, directions, [i])
-    scale = np.maximum(np.abs(verdict.numeric), 1e-300)
     explained = bool(verdict.passed.all()) and not verdict.kink.any()
-    return Verdict(explained, float(np.max(verdict.error / scale)))
+    return Verdict(explained, float(np.max(ratio(verdict.error, np.abs(verdict.numeric)))))
 
 
 def grad_output(setup: Setup) -> list[np.ndarray | None]:
@@ -99,11 +83,6 @@ def grad_output(setup: Setup) -> list[np.ndarray | None]:
 
 def _reflect(a: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
     return np.flip(a, axis=axes) if axes else a
-
-
-def spatial_axes(ndim: int) -> tuple[int, ...]:
-    """N x C x spatial for ndim >= 3; a 1-d or 2-d signal's last axis otherwise."""
-    return tuple(range(2, ndim)) if ndim >= 3 else ((ndim - 1,) if ndim else ())
 
 
 def kernel_not_rotated(setup: Setup, i: int) -> Verdict:
@@ -115,7 +94,9 @@ def kernel_not_rotated(setup: Setup, i: int) -> Verdict:
         return Verdict(False, float("inf"))
     reflected = [_reflect(dy[0], spatial_axes(dy[0].ndim))]
     best = Verdict(False, float("inf"))
-    for shift in shifts(len(x_axes), _largest_stride(setup.objective.params) - 1, negative_only=True):
+    for shift in shifts(
+        len(x_axes), largest(setup.objective.params, "stride", default=1) - 1, negative_only=True
+    ):
         moved, valid = shifted(setup.host_gradients[i], x_axes, tuple(-s for s in shift))
         candidate = holds(
             variant(setup, i, reflected, _reflect(moved, x_axes).copy()), i, _reflect(valid, x_axes)
@@ -125,33 +106,6 @@ def kernel_not_rotated(setup: Setup, i: int) -> Verdict:
             return candidate
         best = min(best, candidate, key=lambda v: v.relative_error)
     return best
-
-
-def shifts(n_axes: int, reach: int, *, negative_only: bool = False) -> list[tuple[int, ...]]:
-    """Every shift vector with components in [-reach, reach] ([-reach, 0]), zero first."""
-    values = range(-reach, 1) if negative_only else range(-reach, reach + 1)
-    grid = np.array(np.meshgrid(*[list(values)] * n_axes, indexing="ij")).reshape(n_axes, -1).T
-    ordered = sorted((tuple(int(v) for v in row) for row in grid), key=lambda s: sum(map(abs, s)))
-    return ordered
-
-
-def shifted(a: np.ndarray, axes: tuple[int, ...], shift: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """``a`` rolled by ``shift`` along ``axes`` and the mask of elements that did not wrap."""
-    moved = np.roll(a, shift, axis=axes) if axes else a
-    valid = np.ones(a.shape, dtype=bool)
-    for k, s in zip(axes, shift):
-        index = np.arange(a.shape[k])
-        keep = (index >= s) if s >= 0 else (index < a.shape[k] + s)
-        valid &= keep.reshape([-1 if j == k else 1 for j in range(a.ndim)])
-    return moved, valid
-
-
-def _largest_stride(params: Mapping[str, Any]) -> int:
-    stride = params.get("stride", 1)
-    values = (
-        [stride] if isinstance(stride, int) else list(stride) if isinstance(stride, (tuple, list)) else [1]
-    )
-    return max([v for v in values if isinstance(v, int)] or [1])
 
 
 def sum_missing(setup: Setup, i: int, axis: int) -> Verdict:
@@ -179,7 +133,7 @@ def not_dilated(setup: Setup, i: int, stride_key: str = "stride") -> Verdict:
     params = dict(setup.objective.params)
     stride = params.get(stride_key)
     dy = grad_output(setup)
-    if stride is None or not _strided(stride) or len(dy) != 1 or dy[0] is None:
+    if stride is None or max(ints(stride) or [1]) < 2 or len(dy) != 1 or dy[0] is None:
         return Verdict(False, float("inf"))
     params[stride_key] = 1 if isinstance(stride, int) else tuple(1 for _ in stride)
     try:
@@ -195,13 +149,6 @@ def not_dilated(setup: Setup, i: int, stride_key: str = "stride") -> Verdict:
     return holds(variant(setup, i, [placed], setup.host_gradients[i].copy(), params), i)
 
 
-def _strided(stride: Any) -> bool:
-    values = (
-        [stride] if isinstance(stride, int) else list(stride) if isinstance(stride, (tuple, list)) else []
-    )
-    return any(isinstance(v, int) and v > 1 for v in values)
-
-
 def taylor_orders(setup: Setup, i: int, mask: np.ndarray | None) -> TaylorResult:
     """Observed Taylor orders along a direction over input i (restricted to ``mask``)."""
     values = setup.host_values[i]
@@ -214,11 +161,33 @@ def taylor_orders(setup: Setup, i: int, mask: np.ndarray | None) -> TaylorResult
     return taylor_test(setup.objective, direction, setup.gradients64, setup.noise, first_step=1.0, halvings=6)
 
 
-HYPOTHESES: dict[str, Callable[[Setup, int], Verdict]] = {
-    "kernel_not_rotated": kernel_not_rotated,
-    "batch_sum_missing": lambda s, i: sum_missing(s, i, 0),
-    "filter_sum_missing": lambda s, i: sum_missing(s, i, 1),
-    "stride_grid": not_dilated,
+@dataclasses.dataclass(frozen=True)
+class Hypothesis:
+    """A bug pattern tested as a variant problem, with the words that name it."""
+
+    test: Callable[[Setup, int], Verdict]
+    message: str  # {which}: the item or filter a sum stopped at
+
+
+HYPOTHESES: dict[str, Hypothesis] = {
+    "kernel_not_rotated": Hypothesis(
+        kernel_not_rotated,
+        "kernel not rotated 180° in dX: the analytic dX is the true dX of the 180°-rotated problem "
+        "(a correlation where a convolution was due)",
+    ),
+    "batch_sum_missing": Hypothesis(
+        lambda s, i: sum_missing(s, i, 0),
+        "sum over the batch missing: the analytic gradient is batch item {which}'s contribution alone",
+    ),
+    "filter_sum_missing": Hypothesis(
+        lambda s, i: sum_missing(s, i, 1),
+        "sum over filters (channels of grad_output) missing: the analytic gradient is filter {which}'s "
+        "contribution alone",
+    ),
+    "stride_grid": Hypothesis(
+        not_dilated,
+        "dY not dilated by the stride: the analytic gradient is stride 1's with grad_output placed undilated",
+    ),
 }
 
 

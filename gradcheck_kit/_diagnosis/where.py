@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._ground.geometry import along, spatial_axes
 from .._result import InputReport
 from .patterns import border_width
-from .variants import spatial_axes
 
 
 def describe(
@@ -63,7 +63,7 @@ def _stride_grid(failing: np.ndarray, probed: np.ndarray, stride: int | None) ->
         on = np.ones(failing.shape, dtype=bool)
         for k in axes:
             index = np.arange(failing.shape[k]) % s == 0
-            on &= index.reshape([-1 if j == k else 1 for j in range(failing.ndim)])
+            on &= along(index, k, failing.ndim)
         if not (probed & on).any() or not (probed & ~on).any():
             continue
         if failing[on & probed].all() and not failing[~on & probed].any():

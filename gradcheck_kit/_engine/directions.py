@@ -3,15 +3,13 @@ steering clear of exact zeros and ties (kinks a projection cannot judge)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
+from .._ground.draws import signed_magnitudes
+from .setup import Setup
 from .tolerances import element_steps
-
-if TYPE_CHECKING:
-    from .elementwise import Setup
-
 
 TIE_SAMPLE = 1 << 16
 RARE_TIES = 0.01  # ties in under 1% of a sample: coincidences, not quantized data
@@ -39,19 +37,6 @@ def special_elements(values: np.ndarray, *, exhaustive: bool, near_zero: float =
     if repeated.size:
         special |= np.isin(flat, repeated)
     return np.flatnonzero(special)
-
-
-def signed_magnitudes(rng: np.random.Generator, shape: int | tuple[int, ...]) -> np.ndarray:
-    """Random signs times magnitudes in [0.5, 1.5): no coordinate is tiny. Computed in place
-    (each pass over a large input costs as much as a cheap layer's forward)."""
-    u = rng.random(shape)
-    u *= 2.0
-    u -= 1.0  # uniform in [-1, 1)
-    negative = u < 0
-    np.abs(u, out=u)
-    u += 0.5
-    np.negative(u, out=u, where=negative)
-    return u
 
 
 def unit_coordinates(setup: Setup, mask: np.ndarray) -> np.ndarray:
@@ -98,6 +83,3 @@ def _norm(v: np.ndarray) -> float:
 
 def _balance(weight: float, smallest: float) -> float:
     return 1.0 if weight <= 0 else float(np.clip(smallest / weight, 1e-3, 1.0))
-
-
-__all__ = ["joint_direction", "masked_direction", "signed_magnitudes", "special_elements"]

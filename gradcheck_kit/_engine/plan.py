@@ -3,50 +3,77 @@ the offending value, the rule, and what is accepted."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from .._ground.backends import backend_of, dtype_name, is_array, is_complex, is_floating, to_numpy
+from .._ground.backends import Backend, backend_of, dtype_name, is_array, is_complex, is_floating, to_numpy
 from .._ground.vocabulary import MODES
 from ..errors import InvalidArgument
 from ..registry import Case, positional_names
 
 
+@dataclass(frozen=True, kw_only=True)
 class Plan:
-    """Validated arguments: bad ones raise InvalidArgument naming the value and the rule."""
+    """``gk.check``'s arguments, validated: the layer, its inputs and what to check."""
 
-    def __init__(
-        self,
-        forward: Any,
-        backward: Any,
-        inputs: Any,
-        params: Any,
-        wrt: Any,
-        backend: str | None,
-        seed: int,
-        rtol: float | None,
-        atol: float | None,
-        mode: str,
-        name: str | None,
-    ) -> None:
-        for role, fn in (("forward", forward), ("backward", backward)):
-            if not callable(fn):
-                raise InvalidArgument(f"{role}={fn!r} must be callable")
-        self.forward, self.backward = forward, backward
-        self.inputs = _normalize_inputs(inputs)
-        self.params = dict(params or {})
-        self.backend = backend_of([x for x in self.inputs if is_array(x)], requested=backend)
-        self.inputs = [self.backend.from_numpy(x) if isinstance(x, _Scalar) else x for x in self.inputs]
-        self.names = _input_names(forward, len(self.inputs))
-        self.diff = _differentiable(self.inputs, self.names, wrt)
-        self.seed = _nonnegative_int("seed", seed)
-        self.rtol, self.atol = _tolerance("rtol", rtol), _tolerance("atol", atol)
-        if mode not in MODES:
-            raise InvalidArgument(f"mode={mode!r} is unknown; accepted: {', '.join(MODES)}")
-        self.mode = mode
-        self.name = name or getattr(forward, "__qualname__", None) or "layer"
-        self.case = Case(tuple(self.inputs), self.params).describe(self.names)
+    forward: Callable[..., Any]
+    backward: Callable[..., Any]
+    inputs: list[Any]
+    params: dict[str, Any]
+    backend: Backend
+    names: list[str]  # the inputs' names (forward's parameter names where they fit)
+    diff: list[int]  # the inputs to differentiate
+    seed: int
+    rtol: float | None
+    atol: float | None
+    mode: str
+    name: str
+    case: str  # the inputs and params in words
+
+
+def make_plan(
+    *,
+    forward: Any,
+    backward: Any,
+    inputs: Any,
+    params: Any,
+    wrt: Any,
+    backend: str | None,
+    seed: Any,
+    rtol: Any,
+    atol: Any,
+    mode: Any,
+    name: str | None,
+) -> Plan:
+    """The validated ``Plan``; InvalidArgument naming the offending value and the rule."""
+    for role, fn in (("forward", forward), ("backward", backward)):
+        if not callable(fn):
+            raise InvalidArgument(f"{role}={fn!r} must be callable")
+    arrays = _normalize_inputs(inputs)
+    chosen = backend_of([x for x in arrays if is_array(x)], requested=backend)
+    arrays = [chosen.from_numpy(x) if isinstance(x, _Scalar) else x for x in arrays]
+    names = _input_names(forward, len(arrays))
+    if mode not in MODES:
+        raise InvalidArgument(f"mode={mode!r} is unknown; accepted: {', '.join(MODES)}")
+    values = dict(params or {})
+    return Plan(
+        forward=forward,
+        backward=backward,
+        inputs=arrays,
+        params=values,
+        backend=chosen,
+        names=names,
+        diff=_differentiable(arrays, names, wrt),
+        seed=_nonnegative_int("seed", seed),
+        rtol=_tolerance("rtol", rtol),
+        atol=_tolerance("atol", atol),
+        mode=mode,
+        name=name or getattr(forward, "__qualname__", None) or "layer",
+        case=Case(tuple(arrays), values).describe(names),
+    )
 
 
 class _Scalar(np.ndarray):

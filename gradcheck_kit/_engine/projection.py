@@ -15,17 +15,10 @@ from .._oracles.finite_diff import Judgement, direction_differences, direction_p
 from .._oracles.taylor import taylor_test
 from .._result import InputReport
 from .directions import joint_direction, masked_direction, special_elements
-from .elementwise import (
-    BORDERLINE,
-    REFINEMENTS,
-    Setup,
-    adopt,
-    attach_maps,
-    fill_worst,
-    input_report,
-    judge_elements,
-)
+from .elementwise import BORDERLINE, REFINEMENTS, adopt, judge_elements
+from .setup import Setup
 from .tolerances import input_scale
+from .verdicts import attach_maps, fill_worst, input_report, ratio
 
 CONVERGING = 2.0  # a projection refines further while its error shrinks 2x per 8x smaller step
 SPREAD_LEAN = 4.0  # a pass whose spread allowance is over 4x its noise and slack gets confirmed
@@ -131,7 +124,7 @@ def _second_opinions(
 
 
 def _ratio(verdict: Judgement) -> np.ndarray:
-    return verdict.error / np.maximum(verdict.tolerance, 1e-300)
+    return ratio(verdict.error, verdict.tolerance)
 
 
 def _raw_error(verdict: Judgement) -> np.ndarray:
@@ -298,7 +291,4 @@ def _block_score(setup: Setup, i: int, block: list[slice]) -> float:
     mask[tuple(block)] = 1.0
     direction = masked_direction(setup, i, mask.reshape(-1))
     verdict = judge_directions(setup, [direction], [i], quick=True)
-    return float(verdict.error[0] / max(verdict.tolerance[0], 1e-300))
-
-
-__all__ = ["judge_directions", "localize", "projection_reports"]
+    return float(_ratio(verdict)[0])

@@ -21,8 +21,9 @@ import numpy as np
 from .._oracles.finite_diff import Judgement
 from .._result import InputReport
 from .directions import RARE_TIES, TIE_SAMPLE, element_scales, on_device
-from .elementwise import Setup, convex_of, relative_error
 from .projection import judge_directions
+from .setup import Setup
+from .verdicts import relative_error
 
 TIE_GROUPS = 16  # groups judged one by one (the largest first) when a joint direction fails
 COINCIDENCES_FROM = 4096  # inputs this large with ties in under RARE_TIES of them: chance ones
@@ -76,7 +77,7 @@ def judge_ties(setup: Setup, i: int) -> list[TieFailure]:
     groups = tie_groups(setup.host_values[i])
     if not groups:
         return []
-    setup = convex_of(setup) or setup
+    setup = setup.convex() or setup
     coefficients = [_coefficient(setup) for _ in groups]
     joint = judge_directions(setup, [_direction(setup, i, groups, coefficients)], [i])
     if joint.passed.all():

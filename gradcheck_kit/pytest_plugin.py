@@ -28,7 +28,8 @@ import pytest
 from ._plugin import outcomes as _outcomes
 from ._plugin import settings as _settings
 from ._plugin import state as _state
-from ._plugin.collect import GradcheckFile, GradcheckItem, has_layers_to_collect, new_collector
+from ._plugin.collect import GradcheckFile, GradcheckItem, new_collector
+from ._plugin.settings import has_layers_to_collect
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -158,7 +159,7 @@ def gradcheck(request: pytest.FixtureRequest) -> Any:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield
-    if isinstance(item, GradcheckItem) or _outcomes.FIXTURE_RESULTS in item.stash:
+    if isinstance(item, GradcheckItem) or _state.FIXTURE_RESULTS in item.stash:
         _outcomes.attach(item, call, report)
     return report
 

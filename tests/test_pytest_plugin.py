@@ -311,7 +311,7 @@ def test_the_fixture_checks_with_the_runs_settings_and_fails_with_the_minimal_ca
 
 
 def test_a_project_that_does_not_use_the_plugin_sees_nothing_of_it(pytester, monkeypatch):
-    monkeypatch.setattr("gradcheck_kit._plugin.collect.entry_points", lambda group: [])
+    monkeypatch.setattr("gradcheck_kit._plugin.settings.entry_points", lambda group: [])
     pytester.makepyfile(test_a="def test_a():\n    pass\n")
     result = pytester.runpytest("-p", "no:cacheprovider")
 

@@ -13,7 +13,6 @@ import os
 import sys
 import traceback
 from importlib import import_module
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ import pytest
 from gradcheck_kit._ground.importing import import_file
 from gradcheck_kit._ground.vocabulary import DEFAULT_BACKENDS, DEFAULT_DTYPES, ENTRY_POINT_GROUP
 
+from . import state
 from .settings import Settings
 
 VIRTUAL_NODEID = "gradcheck"  # the collector's node id when there is no ini file
@@ -29,14 +29,6 @@ VIRTUAL_NODEID = "gradcheck"  # the collector's node id when there is no ini fil
 
 def item_name(layer: str, backend: str, dtype: str) -> str:
     return f"gradcheck[{layer}-{backend}-{dtype}]"
-
-
-def has_entry_points() -> bool:
-    return bool(entry_points(group=ENTRY_POINT_GROUP))
-
-
-def has_layers_to_collect(settings: Settings) -> bool:
-    return bool(settings.modules) or (settings.entry_points and has_entry_points())
 
 
 def base_dir(config: pytest.Config) -> Path:
@@ -151,8 +143,6 @@ class GradcheckFile(pytest.File):
     def collect(self) -> Any:
         from gradcheck_kit.registry import registry
 
-        from . import state
-
         settings, before = state.settings(self.config), set(registry.names())
         try:
             specs = load_layers(settings, base_dir(self.config))
@@ -185,14 +175,11 @@ class GradcheckItem(pytest.Item):
 
     @property
     def seed(self) -> int:
-        from . import state
 
         return state.settings(self.config).item_seed(self.seed_key)
 
     def setup(self) -> None:
         from gradcheck_kit._property.cases import layer_cases
-
-        from . import state
 
         reason = state.backend_problem(self.config, self.backend)
         if reason is not None:
@@ -201,8 +188,6 @@ class GradcheckItem(pytest.Item):
 
     def runtest(self) -> None:
         from gradcheck_kit._property.run import property_check
-
-        from . import state
 
         settings = state.settings(self.config)
         self.result = property_check(
@@ -237,7 +222,6 @@ class GradcheckItem(pytest.Item):
 def failure_text(item: GradcheckItem) -> str:
     """First line: the verdict in one line (pytest's short summary shows it); then the
     property run's message (minimal case, cause, failing elements, replay) and how to rerun."""
-    from . import state
 
     result, settings = item.result, state.settings(item.config)
     cause = result.check.cause if result.check is not None else "check failed"

@@ -18,7 +18,6 @@ from typing import Any
 import pytest
 
 from . import state
-from .outcomes import FIXTURE_RESULTS
 
 
 class Gradcheck:
@@ -92,7 +91,7 @@ class Gradcheck:
 
         __tracebackhide__ = True
         self.results.append(result)
-        self._item.stash.setdefault(FIXTURE_RESULTS, []).append((result, dtype))
+        self._item.stash.setdefault(state.FIXTURE_RESULTS, []).append((result, dtype))
         if not result.passed:
             raise GradientMismatch(result.message, result)
         return result

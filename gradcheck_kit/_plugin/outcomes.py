@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 
 from . import state
+from .collect import GradcheckItem
 
 ATTRIBUTE = "gradcheck_entries"
-FIXTURE_RESULTS = pytest.StashKey[list[tuple[Any, Any]]]()  # (result, dtype) from the fixture
 
 
 # -- on the process that runs the test ----------------------------------------------------------
@@ -28,15 +28,15 @@ FIXTURE_RESULTS = pytest.StashKey[list[tuple[Any, Any]]]()  # (result, dtype) fr
 def attach(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport) -> None:
     entries = _item_entries(item, call, report)
     if call.when == "call":
-        entries += [_from_result(result, dtype) for result, dtype in item.stash.get(FIXTURE_RESULTS, [])]
+        entries += [
+            _from_result(result, dtype) for result, dtype in item.stash.get(state.FIXTURE_RESULTS, [])
+        ]
     if entries:
         setattr(report, ATTRIBUTE, json.dumps(entries, default=_plain))
 
 
 def _item_entries(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport) -> list[Any]:
     from gradcheck_kit.report import Entry
-
-    from .collect import GradcheckItem
 
     if not isinstance(item, GradcheckItem):
         return []

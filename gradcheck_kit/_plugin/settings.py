@@ -11,6 +11,7 @@ import re
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +128,11 @@ class Settings:
             return profiles.profile_name(None)
         except Exception:  # $HYPOTHESIS_PROFILE names a profile of the project's own
             return profiles.DEFAULT_PROFILE
+
+
+def has_layers_to_collect(settings: Settings) -> bool:
+    """Whether the run names layer modules, or installed packages advertise layers."""
+    return bool(settings.modules) or (settings.entry_points and bool(entry_points(group=ENTRY_POINT_GROUP)))
 
 
 def read(config: pytest.Config) -> Settings:

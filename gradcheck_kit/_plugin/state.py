@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from .settings import Settings, split
+from .settings import Settings, has_layers_to_collect, split
 
 
 @dataclass
@@ -29,6 +29,7 @@ class State:
 
 
 KEY = pytest.StashKey[State]()
+FIXTURE_RESULTS = pytest.StashKey[list[tuple[Any, Any]]]()  # (result, dtype) the fixture checked
 
 
 def install(config: pytest.Config, settings: Settings) -> State:
@@ -44,15 +45,9 @@ def settings(config: pytest.Config) -> Settings:
     return config.stash[KEY].settings
 
 
-def is_worker(config: pytest.Config) -> bool:
-    return hasattr(config, "workerinput")
-
-
 def engaged(config: pytest.Config) -> bool:
     """Whether this run uses the plugin: a gradcheck option or ini key, ``gradcheck_modules``,
     or an installed package advertising layers. Otherwise the plugin prints and writes nothing."""
-    from .collect import has_layers_to_collect
-
     state = get(config)
     if state.engaged is None:
         state.engaged = state.settings.explicit or has_layers_to_collect(state.settings)

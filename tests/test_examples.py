@@ -146,14 +146,16 @@ def run_page(page: Path) -> None:
     for module in EXAMPLE_MODULES:
         sys.modules.pop(module, None)
     namespace: dict[str, object] = {"__name__": f"docs.{page.stem}"}
-    os.chdir(tempfile.mkdtemp(prefix=f"docs-{page.stem}-"))
-    for k, code in enumerate(snippets(page)):
-        source = SOURCE.fullmatch(code.splitlines()[0])
-        if source:
-            wanted = (ROOT / source[1]).read_text().strip()
-            assert code.split("\n", 1)[1].strip() == wanted, f"{page.name} block {k} differs from {source[1]}"
-            continue
-        exec(compile(code, f"{page.name} block {k}", "exec"), namespace)
+    with tempfile.TemporaryDirectory(prefix=f"docs-{page.stem}-") as folder:
+        os.chdir(folder)  # files a snippet writes land here
+        for k, code in enumerate(snippets(page)):
+            source = SOURCE.fullmatch(code.splitlines()[0])
+            if source:
+                shown, wanted = code.split("\n", 1)[1].strip(), (ROOT / source[1]).read_text().strip()
+                assert shown == wanted, f"{page.name} block {k} differs from {source[1]}"
+                continue
+            exec(compile(code, f"{page.name} block {k}", "exec"), namespace)
+        os.chdir(ROOT)
 
 
 def run_pages(pages: list[str]) -> int:

@@ -40,7 +40,8 @@ from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.support.realistic
+# tests.support.realistic, and this checkout's package, not whichever one an editable install points at
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from check_cost import interleaved  # the sibling benchmark: runs in turns, the order rotating
 
@@ -324,7 +325,8 @@ def summary(rows: list[dict[str, Any]]) -> str:
 
 
 def table(names: list[str], repeats: int) -> None:
-    print(f"small layers, float64, NumPy; cells best/median ms of {repeats} interleaved repeats;")
+    print(f"small layers, float64, NumPy, gradcheck_kit from {Path(gk.__file__).parent};")
+    print(f"cells best/median ms of {repeats} interleaved repeats;")
     print("calls forward/backward per check; layer%: share of a check's time inside the layer's calls;")
     print("ratios of bests/of medians")
     print(_line([c for c, _ in COLUMNS]))

@@ -365,7 +365,23 @@ def profile(name: str, mode: str, checks: int, top: int = 30) -> str:
         lines.append(
             f"{1e3 * cumtime / checks:12.3f} {1e3 * tottime / checks:13.3f} {ncalls / checks:11.1f}  {where}"
         )
-    return "\n".join(lines)
+    return "\n".join([*lines, "", *own_time(stats.stats, checks, top)])  # type: ignore[attr-defined]
+
+
+def own_time(stats: dict[Any, Any], checks: int, top: int) -> list[str]:
+    """gradcheck_kit functions by own time plus the NumPy/builtin time they call (charged as in
+    ``property_profile.attribute``); "layer" is the specimen's own code, the zoo's."""
+    from property_profile import attribute  # the sibling benchmark's call-graph attribution
+
+    def label(key: Any) -> str | None:
+        path = key[0].replace("\\", "/")
+        if "/gradcheck_kit/" in path:
+            return f"{path.split('gradcheck_kit/')[-1]}:{key[1]} {key[2]}"
+        return "layer" if "/tests/support/" in path else ("benchmark" if "/benchmarks/" in path else None)
+
+    spent = sorted(attribute(stats, label).items(), key=lambda kv: -kv[1])
+    lines = [f"{'ms/check':>8}  by own time + the NumPy/builtin time called from it"]
+    return lines + [f"{1e3 * v / checks:8.3f}  {k}" for k, v in spent[:top]]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,12 +3,12 @@ text (``print(result)``: a verdict line, one line per input, the findings)."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from ._ground.formatting import finite_or_none, jsonable, num
 from .errors import GradientMismatch
 
 SCHEMA_VERSION = 1
@@ -42,7 +42,7 @@ class Finding:
             "message": self.message,
             "input": self.input,
             "where": list(self.where) if self.where is not None else None,
-            "details": _jsonable(self.details),
+            "details": jsonable(self.details),
             "traceback": self.traceback,
         }
 
@@ -89,21 +89,21 @@ class InputReport:
             "mode": self.mode,
             "passed": self.passed,
             "checked": self.checked,
-            "max_abs_err": _finite_or_none(self.max_abs_err),
-            "max_rel_err": _finite_or_none(self.max_rel_err),
+            "max_abs_err": finite_or_none(self.max_abs_err),
+            "max_rel_err": finite_or_none(self.max_rel_err),
             "worst_index": list(self.worst_index) if self.worst_index is not None else None,
-            "analytic": _finite_or_none(self.analytic),
-            "numeric": _finite_or_none(self.numeric),
-            "tolerance": _finite_or_none(self.tolerance),
+            "analytic": finite_or_none(self.analytic),
+            "numeric": finite_or_none(self.numeric),
+            "tolerance": finite_or_none(self.tolerance),
             "kinks": self.kinks,
             "failing": self.failing,
             "cause": self.cause,
             "note": self.note,
             "taylor_orders": self.taylor_orders,
-            "evidence": _jsonable(self.evidence),
+            "evidence": jsonable(self.evidence),
         }
         if maps and self.error_map is not None:
-            data["error_map"] = _jsonable(self.error_map)
+            data["error_map"] = jsonable(self.error_map)
         return data
 
 
@@ -193,15 +193,15 @@ class CheckResult:
             "seed": self.seed,
             "passed": self.passed,
             "cause": self.cause,
-            "max_abs_err": _finite_or_none(self.max_abs_err),
-            "max_rel_err": _finite_or_none(self.max_rel_err),
+            "max_abs_err": finite_or_none(self.max_abs_err),
+            "max_rel_err": finite_or_none(self.max_rel_err),
             "kinks": self.kinks,
             "patterns": self.patterns,
             "inputs": [r.to_dict(maps=maps) for r in self.inputs],
             "findings": [f.to_dict() for f in self.findings],
             "calls": dict(self.calls),
             "seconds": round(self.seconds, 6),
-            "settings": _jsonable(self.settings),
+            "settings": jsonable(self.settings),
         }
 
     def raise_for_failure(self) -> CheckResult:
@@ -245,9 +245,9 @@ def _input_line(r: InputReport) -> str:
     shape = ",".join(str(n) for n in r.shape)
     status = "ok" if r.passed else "FAIL"
     kinks = f", {r.kinks} kinks" if r.kinks else ""
-    relative = "- (numeric gradient 0)" if r.max_rel_err == float("inf") else _num(r.max_rel_err)
+    relative = "- (numeric gradient 0)" if r.max_rel_err == float("inf") else num(r.max_rel_err)
     return (
-        f"  {status:4} {r.name} {r.dtype}[{shape}] {r.mode}: max abs err {_num(r.max_abs_err)}, "
+        f"  {status:4} {r.name} {r.dtype}[{shape}] {r.mode}: max abs err {num(r.max_abs_err)}, "
         f"max rel err {relative} over {r.checked} probes{kinks}"
     )
 
@@ -255,8 +255,8 @@ def _input_line(r: InputReport) -> str:
 def _failure_detail(r: InputReport) -> list[str]:
     where = f" at {list(r.worst_index)}" if r.worst_index is not None else " (projection)"
     lines = [
-        f"       worst{where}: analytic {_num(r.analytic, 7)} vs numeric {_num(r.numeric, 7)} "
-        f"(tolerance {_num(r.tolerance)}); {r.failing} failing"
+        f"       worst{where}: analytic {num(r.analytic, 7)} vs numeric {num(r.numeric, 7)} "
+        f"(tolerance {num(r.tolerance)}); {r.failing} failing"
     ]
     if r.cause:
         lines.append(f"       likely cause: {r.cause}")
@@ -272,30 +272,3 @@ def _finding_line(f: Finding) -> str:
         tail = f.traceback.strip().splitlines()[-3:]
         line += "\n" + "\n".join("       " + t for t in tail)
     return line
-
-
-def _num(value: Any, digits: int = 3) -> str:
-    return "-" if value is None else f"{value:.{digits}g}"
-
-
-def _finite_or_none(value: float | None) -> float | None:
-    if value is None:
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return _finite_or_none(float(value))
-    if isinstance(value, (str, int, bool)) or value is None:
-        return value
-    return repr(value)

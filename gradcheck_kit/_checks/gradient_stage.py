@@ -17,10 +17,10 @@ from .._diagnosis.explain import explain
 from .._engine import ties
 from .._engine.calls import LayerCalls, Observed
 from .._engine.elementwise import elementwise_report
-from .._engine.evaluation import Evaluation, evaluation_point, regrid, rounded_inside
+from .._engine.evaluation import Evaluation, build_setup, evaluation_point, regrid, rounded_inside
 from .._engine.precision import precision_findings
 from .._engine.projection import projection_reports
-from .._engine.setup import Setup, build_setup
+from .._engine.setup import Setup
 from .._ground.backends import dtype_name
 from .._result import WARNING, Finding, InputReport
 

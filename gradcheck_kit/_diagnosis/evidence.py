@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from .._ground.geometry import band, largest, spatial_axes
 from .._result import InputReport
 
 FIT = 1e-3  # a map fit must explain the analytic gradient to 0.1%
@@ -67,3 +68,29 @@ def relative_residual(a: np.ndarray, b: np.ndarray) -> float:
 
 def pct(residual: float) -> str:
     return f"{100 * (1 - residual):.2f}%"
+
+
+def padded(params: Any) -> bool:
+    """Whether the layer pads its input (CS231n's conv_param dicts included)."""
+    return largest(params, "padding", "pad") > 0
+
+
+def border_width(report: InputReport, *, padded: bool = False) -> int | None:
+    """The narrowest border band holding every failure, when the interior is probed and clean.
+    Borders are those of the spatial axes of N x C x spatial inputs; a 2-d input's rows and
+    columns count as an (H, W) image only for a ``padded`` layer: in a (batch, classes) matrix
+    failures along its edges are a coincidence of a small case."""
+    if report.failing_map is None or report.numeric_map is None:
+        return None
+    failing, probed = report.failing_map, ~np.isnan(report.numeric_map)
+    if failing.ndim == 2 and not padded:
+        return None
+    axes = (0, 1) if failing.ndim == 2 else spatial_axes(failing.ndim)
+    if not axes or not failing.any():
+        return None
+    for width in range(1, max(failing.shape[k] for k in axes) // 2):
+        inside = band(failing.shape, axes, width)
+        if not (failing & ~inside).any():
+            interior = probed & ~inside
+            return width if interior.any() and failing[inside & probed].mean() >= 0.25 else None
+    return None

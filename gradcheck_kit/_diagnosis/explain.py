@@ -10,13 +10,14 @@ from .._engine.setup import Setup
 from .._ground.geometry import largest
 from .._result import InputReport
 from . import patterns, variants, where
+from .evidence import padded
 
 
 def explain(report: InputReport, setup: Setup, *, first_input: bool, params: Mapping[str, Any]) -> None:
     """Fill ``report``'s cause, note, ``taylor_orders`` and ``evidence`` (patterns, where, taylor)."""
     found = patterns.diagnose(report, setup, first_input=first_input)
     stride = largest(params, "stride") or None
-    place = where.describe(report, first_input=first_input, stride=stride, pads=patterns.padded(params))
+    place = where.describe(report, first_input=first_input, stride=stride, pads=padded(params))
     taylor = variants.taylor_orders(setup, report.index, report.failing_map)
     report.taylor_orders = [round(o, 3) for o in taylor.orders]
     report.evidence["taylor"] = taylor.to_dict()

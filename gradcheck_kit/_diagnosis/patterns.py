@@ -20,16 +20,15 @@ nondeterminism) name their own cause.
 from __future__ import annotations
 
 from fractions import Fraction
-from typing import Any
 
 import numpy as np
 
 from .._engine.setup import Setup
 from .._ground.backends import to_numpy
-from .._ground.geometry import band, largest, shifted, shifts, spatial_axes
+from .._ground.geometry import largest, shifted, shifts, spatial_axes
 from .._result import InputReport
 from . import signatures, variants
-from .evidence import FIT, Evidence, Pattern, pct, relative_residual
+from .evidence import FIT, Evidence, Pattern, border_width, padded, pct, relative_residual
 
 
 def diagnose(report: InputReport, setup: Setup | None, *, first_input: bool) -> list[Pattern]:
@@ -222,11 +221,6 @@ def _candidates(
     return out
 
 
-def padded(params: Any) -> bool:
-    """Whether the layer pads its input (CS231n's conv_param dicts included)."""
-    return largest(params, "padding", "pad") > 0
-
-
 def _transform_fit(
     ev: Evidence | None, setup: Setup | None, i: int, inverse: np.ndarray, valid: np.ndarray | None
 ) -> float | None:
@@ -341,24 +335,3 @@ def _border(ev: Evidence, padded: bool) -> list[Pattern]:
             {"width": band},
         )
     ]
-
-
-def border_width(report: InputReport, *, padded: bool = False) -> int | None:
-    """The narrowest border band holding every failure, when the interior is probed and clean.
-    Borders are those of the spatial axes of N x C x spatial inputs; a 2-d input's rows and
-    columns count as an (H, W) image only for a ``padded`` layer: in a (batch, classes) matrix
-    failures along its edges are a coincidence of a small case."""
-    if report.failing_map is None or report.numeric_map is None:
-        return None
-    failing, probed = report.failing_map, ~np.isnan(report.numeric_map)
-    if failing.ndim == 2 and not padded:
-        return None
-    axes = (0, 1) if failing.ndim == 2 else spatial_axes(failing.ndim)
-    if not axes or not failing.any():
-        return None
-    for width in range(1, max(failing.shape[k] for k in axes) // 2):
-        inside = band(failing.shape, axes, width)
-        if not (failing & ~inside).any():
-            interior = probed & ~inside
-            return width if interior.any() and failing[inside & probed].mean() >= 0.25 else None
-    return None

@@ -7,7 +7,7 @@ import numpy as np
 
 from .._ground.geometry import along, spatial_axes
 from .._result import InputReport
-from .patterns import border_width
+from .evidence import border_width
 
 
 def describe(

@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._ground.backends import Backend
-from .._ground.invoke import call, gradients_of, outputs_of
-from .contracts import normalize_gradient, snapshot
+from .._ground.invoke import call, gradients_of, normalize_gradient, outputs_of
 from .plan import Plan
 
 
@@ -42,7 +41,7 @@ class LayerCalls:
 
     def copies(self, arrays: Sequence[Any]) -> list[Any]:
         """Fresh copies of the backend's arrays (anything else as it is)."""
-        return snapshot(self.backend, arrays)
+        return self.backend.copies(arrays)
 
 
 @dataclass(kw_only=True)

@@ -27,12 +27,6 @@ from .._result import ERROR, WARNING, Finding
 from .tolerances import repeat_tolerance
 
 
-def snapshot(backend: Backend, arrays: Sequence[Any]) -> list[Any]:
-    """Copies of the backend's own arrays; anything else (another library's array, which the
-    gradient contract reports) is kept as it is."""
-    return [backend.copy(a) if is_array(a) and backend_name(a) == backend.name else a for a in arrays]
-
-
 def mutations(
     stage: str, labels: Sequence[str], before: Sequence[Any], after: Sequence[Any]
 ) -> list[Finding]:
@@ -98,14 +92,6 @@ def nonfinite(arrays: Sequence[Any], labels: Sequence[str], stage: str) -> list[
                 )
             )
     return found
-
-
-def normalize_gradient(backend: Backend, grad: Any, x: Any) -> Any:
-    """Python numbers and NumPy scalars for a 0-d input become 0-d arrays of the input's dtype."""
-    number = isinstance(grad, (int, float, np.generic)) and not isinstance(grad, bool)
-    if number and tuple(getattr(x, "shape", (None,))) == ():
-        return backend.astype(backend.from_numpy(np.asarray(float(grad))), x.dtype)
-    return grad
 
 
 def gradient_contract(
@@ -231,7 +217,7 @@ def exact_scale(dy: Sequence[Any]) -> float:
 
 def scaled(backend: Backend, arrays: Sequence[Any], factor: float) -> list[Any]:
     """New arrays ``factor * a`` (None stays None), scaled in place: 0-d arrays stay arrays."""
-    out = snapshot(backend, arrays)
+    out = backend.copies(arrays)
     for a in out:
         if is_array(a):
             a *= factor

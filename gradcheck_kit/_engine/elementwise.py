@@ -81,7 +81,7 @@ def elementwise_report(setup: Setup, i: int) -> InputReport:
     index = np.arange(int(np.prod(shape)))
     verdict = judge_elements(setup, i, index)
     verdict = _second_opinion_elements(setup, i, index, verdict)
-    return input_report(setup, i, "elementwise", index, verdict, shape)
+    return input_report(setup.names[i], i, "elementwise", index, verdict, setup.host_gradients[i])
 
 
 def _second_opinion_elements(setup: Setup, i: int, index: np.ndarray, verdict: Judgement) -> Judgement:

@@ -17,7 +17,7 @@ residual from linearity in grad_output, and their jitter under ulp-level nudges.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,13 +27,19 @@ from .._ground.backends import dtype_name, eps, float_rank, is_floating, to_nump
 from .._ground.draws import signed_magnitudes
 from .._ground.invoke import LayerCallError
 from .._ground.vocabulary import MANTISSA_BITS
+from .._oracles.finite_diff import Objective
 from .calls import LayerCalls, Observed
 from .contracts import gradient_contract
+from .setup import Setup
+from .tolerances import objective_noise, step_fraction
 
 NUDGE_ULPS = 4.0  # float64 ulps the jitter nudges inputs and grad_output by
 JITTER_NUDGES = 6  # ... how many times: on a handful of values the rounding of one nudged run
 # comes near 0 in ~40% of nudges, so the largest response over several is taken
 ROUNDING_GRIDS = ("float32", "float16", "bfloat16")  # grids a layer may round to inside
+# Output term scales cost one forward call; they matter where a handful of cancelling outputs
+# set the noise, not for a projection over 1e5 elements whose signal sums them all.
+TERMS_LIMIT = 100_000
 
 
 @dataclass(kw_only=True)
@@ -86,6 +92,10 @@ class Evaluation:
             self._rounding = _linearity_residuals(self) if self.observed.linear else {}
         residual = self._rounding.get(i)
         return float(np.max(residual)) if residual is not None and residual.size else 0.0
+
+    def convex_twin(self, setup: Setup) -> Setup | None:
+        """``setup``'s check with |grad_output| (None where backward cannot give it)."""
+        return _convex_twin(self, setup)
 
     def jitter(self, i: int) -> np.ndarray | None:
         """|g - g at inputs and grad_output nudged by ~NUDGE_ULPS float64 ulps| of the float64
@@ -363,3 +373,67 @@ def _nudged_gradients(ev: Evaluation, rng: np.random.Generator) -> dict[int, np.
         for i in ev.usable
         if moved[i] is not None and tuple(moved[i].shape) == tuple(ev.gradients[i].shape)
     }
+
+
+# -- the gradient check's working state ----------------------------------------------------
+
+
+def build_setup(
+    ev: Evaluation,
+    dy: Sequence[Any | None] | None = None,
+    gradients: Mapping[int, Any] | None = None,
+    terms: list[Any] | None = None,
+) -> Setup:
+    """The check of ``ev``'s gradients against grad_output ``dy`` (default: the ones backward was
+    given); output term scales ``terms`` are measured when None."""
+    b, plan, usable = ev.calls.backend, ev.calls.plan, ev.usable
+    dy = ev.observed.dy if dy is None else dy
+    gradients = ev.gradients if gradients is None else gradients
+    dy64 = [b.as_float64(d) if d is not None else None for d in dy]  # ours: no copy needed
+    objective = Objective(
+        forward=plan.forward,
+        params=plan.params,
+        base=ev.base,
+        base64={i: b.as_float64(ev.base[i]) for i in usable},
+        grid=ev.grid,
+        dy=dy64,
+        backend=b,
+        counter=ev.calls.counter,
+    )
+    objective.base_outputs = [b.float64(y) if d is not None else None for y, d in zip(ev.outputs, dy64)]
+    if terms is not None:
+        objective.terms = terms  # per output: the same whatever grad_output weighs them
+    elif sum(int(np.prod(tuple(ev.base[i].shape))) for i in usable) <= TERMS_LIMIT:
+        objective.measure_terms(np.random.default_rng([plan.seed, 3]))
+    noise_eps = objective_noise(ev.noise_eps)
+    # gradients are copied once: a layer may hand back a buffer its next backward call reuses
+    gradients64 = {i: b.float64(gradients[i]) for i in usable}
+    return Setup(
+        objective=objective,
+        noise=noise_eps * objective.base_spread(),
+        names=plan.names,
+        gradients64=gradients64,
+        host_gradients={i: np.asarray(to_numpy(gradients64[i]), dtype=np.float64) for i in usable},
+        host_values={i: np.asarray(to_numpy(objective.base64[i]), dtype=np.float64) for i in usable},
+        fractions={i: step_fraction(ev.grid[i]) for i in usable},
+        analytic_eps={i: ev.analytic_eps[i] for i in usable},
+        noise_eps=noise_eps,
+        rtol=plan.rtol,
+        atol=plan.atol,
+        rng=np.random.default_rng([plan.seed, 1]),
+        origin=ev,
+    )
+
+
+def _convex_twin(ev: Evaluation, setup: Setup) -> Setup | None:
+    dy = [setup.backend.xp.abs(d) if d is not None else None for d in ev.observed.dy]
+    try:
+        grads = ev.backward(dy)
+    except LayerCallError:
+        return None
+    _, ok = gradient_contract(grads, ev.calls.plan.inputs, ev.names, ev.usable)
+    if set(ok) != set(ev.usable):
+        return None
+    twin = build_setup(ev, dy, {i: grads[i] for i in ev.usable}, setup.objective.terms)
+    twin.origin = None  # no twin of its own
+    return twin

@@ -233,7 +233,7 @@ def _check_specials(setup: Setup, i: int, special: np.ndarray, report: InputRepo
         report.passed = False
         report.failing = int((~verdict.passed).sum())
         fill_worst(report, verdict, chosen, setup.host_values[i].shape)
-        attach_maps(report, setup, i, chosen, verdict)
+        attach_maps(report, setup.host_gradients[i], chosen, verdict)
 
 
 def _specials_pass_together(setup: Setup, i: int, special: np.ndarray) -> bool:
@@ -259,7 +259,7 @@ def localize(setup: Setup, i: int, projection: Judgement) -> InputReport:
     inside[tuple(block)] = True
     index = np.flatnonzero(inside)
     verdict = judge_elements(setup, i, index)
-    report = input_report(setup, i, "projection", index, verdict, shape)
+    report = input_report(setup.names[i], i, "projection", index, verdict, setup.host_gradients[i])
     report.block = tuple(block)
     if report.passed:  # the block looked fine: the projection's evidence still stands
         report.passed = False

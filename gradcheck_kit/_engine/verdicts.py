@@ -7,7 +7,6 @@ import numpy as np
 
 from .._oracles.finite_diff import Judgement
 from .._result import InputReport
-from .setup import Setup
 
 
 def ratio(error: np.ndarray, tolerance: np.ndarray) -> np.ndarray:
@@ -16,19 +15,22 @@ def ratio(error: np.ndarray, tolerance: np.ndarray) -> np.ndarray:
 
 
 def input_report(
-    setup: Setup, i: int, mode: str, index: np.ndarray, verdict: Judgement, shape: tuple[int, ...]
+    name: str, i: int, mode: str, index: np.ndarray, verdict: Judgement, analytic: np.ndarray
 ) -> InputReport:
-    report = InputReport(setup.names[i], i, shape, "", mode, bool(verdict.passed.all()))
+    """The report of input ``name`` (number i) whose elements ``index`` (flat) got ``verdict``;
+    ``analytic`` is its whole analytic gradient."""
+    report = InputReport(name, i, analytic.shape, "", mode, bool(verdict.passed.all()))
     report.checked = index.size
     report.kinks = int(verdict.kink.sum())
     report.failing = int((~verdict.passed).sum())
-    fill_worst(report, verdict, index, shape)
-    attach_maps(report, setup, i, index, verdict)
+    fill_worst(report, verdict, index, analytic.shape)
+    attach_maps(report, analytic, index, verdict)
     return report
 
 
-def attach_maps(report: InputReport, setup: Setup, i: int, index: np.ndarray, verdict: Judgement) -> None:
-    shape = setup.host_values[i].shape
+def attach_maps(report: InputReport, analytic: np.ndarray, index: np.ndarray, verdict: Judgement) -> None:
+    """Element maps over the input's shape from ``verdict`` on the flat elements ``index``."""
+    shape = analytic.shape
 
     def full(values: np.ndarray) -> np.ndarray:
         out = np.full(int(np.prod(shape)), np.nan)
@@ -41,7 +43,7 @@ def attach_maps(report: InputReport, setup: Setup, i: int, index: np.ndarray, ve
     report.moved_map = full(verdict.moved)
     report.failing_map = full(~verdict.passed) == 1.0
     report.kink_map = full(verdict.kink) == 1.0
-    report.analytic_map = setup.host_gradients[i].reshape(shape).copy()
+    report.analytic_map = analytic.copy()
 
 
 def relative_error(error: np.ndarray, numeric: np.ndarray) -> float:

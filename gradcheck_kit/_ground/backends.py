@@ -120,6 +120,11 @@ class Backend:
     def copy(self, x: Any) -> Any:
         return self.astype(x, x.dtype)
 
+    def copies(self, arrays: Sequence[Any]) -> list[Any]:
+        """Copies of this library's arrays; anything else (another library's array, which the
+        gradient contract reports) is kept as it is."""
+        return [self.copy(a) if is_array(a) and backend_name(a) == self.name else a for a in arrays]
+
     def float64(self, x: Any) -> Any:
         return self.astype(x, "float64")
 

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any
 
 
 def finite_or_none(value: Any) -> float | None:
-    """``value`` as a float when it is a finite number, else None (JSON's null)."""
-    if value is None or isinstance(value, bool):
+    """``value`` as a float when it is a finite real number (NumPy's included), else None
+    (JSON's null): not a bool, not a string."""
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
         return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
+    number = float(value)
     return number if math.isfinite(number) else None
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import CheckTimeout
-from .backends import backend_name, is_array
+from .backends import Backend, backend_name, is_array
 
 
 class LayerCallError(Exception):
@@ -86,3 +86,11 @@ def gradients_of(value: Any, n_inputs: int) -> list[Any]:
             "(None for an input that is not differentiated)",
         )
     return list(value)
+
+
+def normalize_gradient(backend: Backend, grad: Any, x: Any) -> Any:
+    """Python numbers and NumPy scalars for a 0-d input become 0-d arrays of the input's dtype."""
+    number = isinstance(grad, (int, float, np.generic)) and not isinstance(grad, bool)
+    if number and tuple(getattr(x, "shape", (None,))) == ():
+        return backend.astype(backend.from_numpy(np.asarray(float(grad))), x.dtype)
+    return grad

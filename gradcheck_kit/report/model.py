@@ -15,7 +15,6 @@ exactly like a live one.
 from __future__ import annotations
 
 import json
-import math
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from .._ground.formatting import finite_or_none, jsonable
 from .._version import __version__
 from ..errors import InvalidArgument
 
@@ -112,8 +112,8 @@ class Entry:
             "seconds": round(float(self.seconds), 6),
             "kind": self.kind,
             "examples": data.get("examples", 1 if self.kind == "check" else None),
-            "max_abs_err": finite(data.get("max_abs_err", check.get("max_abs_err"))),
-            "max_rel_err": finite(data.get("max_rel_err")),
+            "max_abs_err": finite_or_none(data.get("max_abs_err", check.get("max_abs_err"))),
+            "max_rel_err": finite_or_none(data.get("max_rel_err")),
             "kinks": data.get("kinks"),
             "cause": _cause(data) if self.status == FAILED else None,
             "patterns": list(check.get("patterns") or []),
@@ -297,13 +297,12 @@ def result_dict(result: Any) -> dict[str, Any]:
 
 
 def _with_maps(report: Any, row: dict[str, Any]) -> dict[str, Any]:
-    from .._result import _jsonable
 
     if report.passed or report.error_map is None or report.error_map.size > MAX_MAP_ELEMENTS:
         return row
-    maps = {"error_map": _jsonable(report.error_map)}
+    maps = {"error_map": jsonable(report.error_map)}
     if report.failing_map is not None:
-        maps["failing_map"] = _jsonable(report.failing_map.astype(bool))
+        maps["failing_map"] = jsonable(report.failing_map.astype(bool))
     return {**row, **maps}
 
 
@@ -350,15 +349,6 @@ def _message(result: Any) -> str | None:
     if result is None:
         return None
     return str(getattr(result, "message", None) or result)
-
-
-def finite(value: Any) -> float | None:
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-        return float(value)
-    return None
-
-
-# -- validation of what `show` reads ------------------------------------------------------------
 
 
 def _require_mapping(value: Any, where: str) -> None:

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .model import ERROR, FAILED, PASSED, Run, finite
+from .._ground.formatting import num, one_line
+from .model import ERROR, FAILED, PASSED, Run
 
 COLUMNS = (
     "layer",
@@ -53,26 +54,17 @@ def _row(data: dict[str, Any], name: str, numbers: dict[str, Any], cause: str | 
         "backend": data["backend"],
         "dtype": data.get("dtype") or "-",
         "input": name,
-        "max abs err": _num(numbers.get("max_abs_err")),
-        "max rel err": _num(numbers.get("max_rel_err")),
+        "max abs err": num(numbers.get("max_abs_err")),
+        "max rel err": num(numbers.get("max_rel_err")),
         "kinks": _int(numbers.get("kinks")),
         "examples": _int(data.get("examples")),
         "verdict": data["status"].upper() if data["status"] != PASSED else "ok",
-        "cause": _one_line(cause) if cause else "",
+        "cause": one_line(cause) if cause else "",
     }
-
-
-def _num(value: Any) -> str:
-    return "-" if finite(value) is None else f"{value:.3g}"
 
 
 def _int(value: Any) -> str:
     return "-" if value is None else str(value)
-
-
-def _one_line(text: str, limit: int = 240) -> str:
-    line = " ".join(str(text).split())
-    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def failures(run: Run) -> list[tuple[dict[str, Any], str]]:

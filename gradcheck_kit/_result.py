@@ -205,6 +205,19 @@ class CheckResult:
         }
 
     def raise_for_failure(self) -> CheckResult:
+        """Raise ``gk.GradientMismatch`` (an AssertionError) with the report if the check failed.
+
+        Returns
+        -------
+        CheckResult
+            ``self``, when it passed.
+
+        Raises
+        ------
+        GradientMismatch
+            When it failed; its ``result`` is this result.
+        """
+        __tracebackhide__ = True  # pytest shows the caller's line, not this one
         if not self.passed:
             raise GradientMismatch(str(self), self)
         return self

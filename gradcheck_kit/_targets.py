@@ -135,6 +135,3 @@ def _entry_point_layers() -> list[LayerSpec]:
             f"accepted targets: {ACCEPTED}"
         )
     return specs
-
-
-__all__ = ["ACCEPTED", "import_dotted", "import_path", "resolve"]

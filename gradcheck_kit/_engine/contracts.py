@@ -23,7 +23,7 @@ from .._ground.backends import (
     shares_memory,
     to_numpy,
 )
-from .._result import ERROR, WARNING, Finding
+from .._result import WARNING, Finding
 from .tolerances import repeat_tolerance
 
 
@@ -269,6 +269,3 @@ def _repeat_finding(stage: str, label: str, where: tuple[int, ...], worst: float
         where=where,
         details={"stage": stage, "difference": worst, "allowed": allowed},
     )
-
-
-__all__ = ["ERROR", "WARNING"]

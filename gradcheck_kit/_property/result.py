@@ -107,7 +107,19 @@ class PropertyResult:
         return render(self)
 
     def raise_for_failure(self) -> PropertyResult:
-        """Raise ``gk.GradientMismatch`` (an AssertionError) with ``message`` if it failed."""
+        """Raise ``gk.GradientMismatch`` (an AssertionError) with ``message`` if it failed.
+
+        Returns
+        -------
+        PropertyResult
+            ``self``, when every example passed.
+
+        Raises
+        ------
+        GradientMismatch
+            When one failed; its ``result`` is this result.
+        """
+        __tracebackhide__ = True  # pytest shows the caller's line, not this one
         if not self.passed:
             raise GradientMismatch(self.message, self)
         return self

@@ -170,6 +170,3 @@ def _image(draw: Callable[[], bytes], alt: str) -> str:
         return f'<p class="note">picture not drawn: {escape(type(exc).__name__)}: {escape(str(exc))}</p>'
     data = base64.b64encode(png).decode("ascii")
     return f'<img alt="{escape(alt)}" src="data:image/png;base64,{data}">'
-
-
-__all__ = ["render_html"]

@@ -133,6 +133,3 @@ def taylor_plot(name: str, steps: Any, residuals: Any, orders: Any = None) -> by
     ax.legend(fontsize=8)
     ax.grid(True, which="both", alpha=0.3)
     return _png(figure)
-
-
-__all__ = ["available", "error_heatmap", "panels", "taylor_plot"]

@@ -180,7 +180,7 @@ def test_the_readme_documents_every_key_of_the_run_and_of_an_entry(run):
     import re
     from pathlib import Path
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     schema = readme.split("## JSON report schema", 1)[1].split("```text", 1)[1].split("```", 1)[0]
     top, entry = schema.split("ENTRY = {", 1)
     assert set(re.findall(r'"(\w+)":', entry)) == set(run.to_dict()["entries"][0])

@@ -35,7 +35,7 @@ from .._ground.invoke import LayerCallError
 from .._result import CheckResult, Finding
 from ..errors import CheckTimeout
 from ..registry import Case, LayerSpec
-from .gradient_stage import judge_gradients
+from .gradient_stage import judge_gradients, low_precision_findings
 
 MAX_OUTPUT_BYTES = 4 * 2**30  # a forward returning more than this is refused unread
 
@@ -211,13 +211,16 @@ class _Session:
         observed = self._backward_stage(outputs, self._grad_output(outputs), forward_mutated)
         evaluation: Evaluation | None = None
         if observed.usable and finite:  # NaN outputs leave nothing to difference
-            verdict = judge_gradients(self.calls, observed, self.forward_seconds)
+            verdict = judge_gradients(
+                self.calls, observed, self.forward_seconds, referenced=self.reference is not None
+            )
             evaluation = verdict.evaluation
             self.result.inputs.extend(verdict.reports)
             self.add(verdict.findings)
             self.result.settings.update(verdict.settings)
         if self.reference is not None:
-            self.add(compare_with_reference(self.reference, self.calls, observed, evaluation))
+            found, low = compare_with_reference(self.reference, self.calls, observed, evaluation)
+            self.add(found + low_precision_findings(low, self.calls, observed))
         if not self.result.inputs and not self.result.errors:
             self.add([_nothing_differentiated(self.plan)])
 

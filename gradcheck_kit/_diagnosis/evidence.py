@@ -34,6 +34,7 @@ class Evidence:
     failing: np.ndarray
     probed: np.ndarray
     report: InputReport
+    fit: float = FIT  # how closely a map fit must explain the analytic gradient
 
     @classmethod
     def of(cls, report: InputReport) -> Evidence | None:
@@ -44,7 +45,11 @@ class Evidence:
         if report.kink_map is not None:
             probed &= ~report.kink_map
         failing = report.failing_map if report.failing_map is not None else np.zeros_like(probed)
-        return cls(report.analytic_map[probed], report.numeric_map[probed], failing[probed], probed, report)
+        # a low-precision gradient can fit a pattern only to its own rounding (``evidence["fit"]``)
+        fit = max(FIT, float(report.evidence.get("fit", FIT)))
+        return cls(
+            report.analytic_map[probed], report.numeric_map[probed], failing[probed], probed, report, fit
+        )
 
     @property
     def complete(self) -> bool:

@@ -98,15 +98,15 @@ def _factor(ev: Evidence) -> list[Pattern]:
         return []
     c = float(a @ n) / denominator
     residual = relative_residual(a, c * n)
-    if residual > FIT or abs(c - 1) <= 10 * residual or c == 0:  # c tells from 1 by its own fit
+    if residual > ev.fit or abs(c - 1) <= 10 * residual or c == 0:  # c tells from 1 by its own fit
         return []
     if _distinct(n) < 3 and not _simple(c):
         return []  # two numbers fit some ratio or other: only a simple one says something
-    if abs(c + 1) < 10 * FIT:
+    if abs(c + 1) < 10 * ev.fit:
         return [
             Pattern("sign_flipped", f"sign flipped: analytic = -numeric (fit {pct(residual)})", 1 - residual)
         ]
-    ratio = _fraction(c)
+    ratio = _fraction(c, ev.fit)
     words = f"{c:.6g}" + (f" ≈ {ratio}" if ratio else "")
     return [
         Pattern(
@@ -126,10 +126,10 @@ def _distinct(values: np.ndarray) -> int:
     return int(np.unique(np.round(np.log(magnitudes) / 1e-6)).size)
 
 
-def _fraction(c: float) -> str | None:
+def _fraction(c: float, fit: float = FIT) -> str | None:
     """``1/8``, ``9``, ``-1/2``: a simple fraction within 0.1% of ``c``, if there is one."""
     guess = Fraction(c).limit_denominator(256)
-    if guess.numerator == 0 or abs(float(guess) - c) > FIT * abs(c) or abs(guess.numerator) > 4096:
+    if guess.numerator == 0 or abs(float(guess) - c) > fit * abs(c) or abs(guess.numerator) > 4096:
         return None
     return str(guess)
 
@@ -148,12 +148,17 @@ def _transforms(
     A = report.analytic_map if report.analytic_map is not None else None
     if A is None:
         return []
-    candidates = [c for c in _candidates(A, first_input, setup) if _moved(A, c[2], c[3]) >= MOVED_MIN]
+    tolerance = ev.fit if ev is not None else FIT
+    candidates = [
+        c for c in _candidates(A, first_input, setup) if _moved(A, c[2], c[3], tolerance) >= MOVED_MIN
+    ]
     for name, message, inverse, valid in candidates:
         fit = _transform_fit(ev, setup, report.index, inverse, valid)
         if fit is None:
             continue
-        if any(other != name and _coincide(inverse, alt, valid) for other, _, alt, _ in candidates):
+        if any(
+            other != name and _coincide(inverse, alt, valid, tolerance) for other, _, alt, _ in candidates
+        ):
             return []  # another transform predicts the same gradient here: this case cannot tell
         return [Pattern(name, f"{message} (fit {pct(fit)})", 1 - fit)]
     return []
@@ -162,16 +167,16 @@ def _transforms(
 MOVED_MIN = 4  # a transform fitted on fewer moved elements fits small cases by coincidence
 
 
-def _moved(A: np.ndarray, inverse: np.ndarray, valid: np.ndarray | None) -> int:
+def _moved(A: np.ndarray, inverse: np.ndarray, valid: np.ndarray | None, fit: float) -> int:
     """How many elements the transform changes (where it is defined)."""
     keep = np.ones(A.shape, dtype=bool) if valid is None else valid
     scale = float(np.max(np.abs(A))) if A.size else 0.0
-    return int(np.count_nonzero((np.abs(inverse - A) > FIT * scale) & keep))
+    return int(np.count_nonzero((np.abs(inverse - A) > fit * scale) & keep))
 
 
-def _coincide(a: np.ndarray, b: np.ndarray, valid: np.ndarray | None) -> bool:
+def _coincide(a: np.ndarray, b: np.ndarray, valid: np.ndarray | None, fit: float) -> bool:
     keep = np.ones(a.shape, dtype=bool) if valid is None else valid
-    return relative_residual(a[keep], b[keep]) <= 2 * FIT
+    return relative_residual(a[keep], b[keep]) <= 2 * fit
 
 
 def _candidates(
@@ -224,12 +229,12 @@ def _candidates(
 def _transform_fit(
     ev: Evidence | None, setup: Setup | None, i: int, inverse: np.ndarray, valid: np.ndarray | None
 ) -> float | None:
-    """The residual of T^-1(A) against the truth when below FIT, else None."""
+    """The residual of T^-1(A) against the truth when below the evidence's fit, else None."""
     if ev is not None and ev.complete:
         _, N = ev.maps()
         keep = np.ones(N.shape, dtype=bool) if valid is None else valid
         residual = relative_residual(inverse[keep], N[keep])
-        return residual if residual <= FIT else None
+        return residual if residual <= ev.fit else None
     if setup is None:
         return None
     verdict = variants.transformed(setup, i, inverse, valid)
@@ -246,7 +251,7 @@ def _chain_factor(ev: Evidence, setup: Setup | None, i: int) -> list[Pattern]:
         if factor.shape != A.shape:
             continue
         residual = relative_residual(N, factor * A)
-        if residual <= FIT and relative_residual(N, A) > 10 * FIT:
+        if residual <= ev.fit and relative_residual(N, A) > 10 * ev.fit:
             return [
                 Pattern(
                     "missing_chain_factor",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .evidence import FIT, Evidence, Pattern, pct, relative_residual
+from .evidence import Evidence, Pattern, pct, relative_residual
 
 AXIS_MIN = 3  # an axis shorter than this cannot show that an error is constant along it
 
@@ -54,27 +54,27 @@ def normalized_axis(ev: Evidence, values: np.ndarray, first_input: bool) -> list
     A, N = ev.maps()
     error = A - N
     for axis in range(error.ndim):
-        if error.shape[axis] < AXIS_MIN or not _others_vary_or_alone(error, axis):
+        if error.shape[axis] < AXIS_MIN or not _others_vary_or_alone(error, axis, ev.fit):
             continue
         constant = np.broadcast_to(error.mean(axis=axis, keepdims=True), error.shape)
-        if relative_residual(error, constant) <= 10 * FIT:
+        if relative_residual(error, constant) <= 10 * ev.fit:
             return [_pattern("missing_mean_term", axis, "the same for every element", error, constant)]
         xhat = _normalized(values, axis)
         fitted = (
             xhat * (error * xhat).sum(axis=axis, keepdims=True) / (xhat * xhat).sum(axis=axis, keepdims=True)
         )
-        if np.all(np.isfinite(fitted)) and relative_residual(error, fitted) <= 10 * FIT:
+        if np.all(np.isfinite(fitted)) and relative_residual(error, fitted) <= 10 * ev.fit:
             return [_pattern("missing_normalized_term", axis, "proportional to x̂", error, fitted)]
     return []
 
 
-def _others_vary_or_alone(error: np.ndarray, axis: int) -> bool:
+def _others_vary_or_alone(error: np.ndarray, axis: int, fit: float) -> bool:
     """A constant error along ``axis`` says something only if it is not one number everywhere
     (an additive offset, which the linearity contract names), unless ``axis`` is the only one."""
     if all(n == 1 for k, n in enumerate(error.shape) if k != axis):
         return True
     means = error.mean(axis=axis)
-    return relative_residual(means.reshape(-1), np.full(means.size, means.mean())) > 10 * FIT
+    return relative_residual(means.reshape(-1), np.full(means.size, means.mean())) > 10 * fit
 
 
 def _normalized(values: np.ndarray, axis: int) -> np.ndarray:

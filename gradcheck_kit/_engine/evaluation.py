@@ -28,6 +28,7 @@ from .._ground.draws import signed_magnitudes
 from .._ground.invoke import LayerCallError
 from .._ground.vocabulary import MANTISSA_BITS
 from .._oracles.finite_diff import Objective
+from . import lowprec
 from .calls import LayerCalls, Observed
 from .contracts import gradient_contract
 from .setup import Setup
@@ -37,6 +38,7 @@ NUDGE_ULPS = 4.0  # float64 ulps the jitter nudges inputs and grad_output by
 JITTER_NUDGES = 6  # ... how many times: on a handful of values the rounding of one nudged run
 # comes near 0 in ~40% of nudges, so the largest response over several is taken
 ROUNDING_GRIDS = ("float32", "float16", "bfloat16")  # grids a layer may round to inside
+COARSE_EVIDENCE = 16  # distinct output values on a coarser grid that prove the layer computes on it
 # Output term scales cost one forward call; they matter where a handful of cancelling outputs
 # set the noise, not for a projection over 1e5 elements whose signal sums them all.
 TERMS_LIMIT = 100_000
@@ -62,6 +64,7 @@ class Evaluation:
     # measured on first use (each costs backward calls): the linearity residuals, the jitter
     _rounding: dict[int, np.ndarray] | None = field(default=None, init=False, repr=False)
     _jitter: dict[int, np.ndarray] | None = field(default=None, init=False, repr=False)
+    _sensitivity: dict[int, np.ndarray] | None = field(default=None, init=False, repr=False)
 
     @property
     def usable(self) -> list[int]:
@@ -93,6 +96,14 @@ class Evaluation:
         residual = self._rounding.get(i)
         return float(np.max(residual)) if residual is not None and residual.size else 0.0
 
+    def sensitivity(self, i: int) -> np.ndarray | None:
+        """How much the float64 gradient of input i moves per unit relative nudge of the inputs
+        and grad_output (``lowprec.sensitivity``), measured once; None without a float64
+        backward."""
+        if self._sensitivity is None:
+            self._sensitivity = _sensitivity(self) if self.float64_backward else {}
+        return self._sensitivity.get(i)
+
     def convex_twin(self, setup: Setup) -> Setup | None:
         """``setup``'s check with |grad_output| (None where backward cannot give it)."""
         return _convex_twin(self, setup)
@@ -109,7 +120,46 @@ class Evaluation:
 
 
 def evaluation_point(calls: LayerCalls, observed: Observed) -> Evaluation:
-    """Decide the grid and the analytic gradient finite differences are compared with."""
+    """Decide the grid and the analytic gradient finite differences are compared with; a layer
+    whose outputs all carry a coarser dtype's precision (a float32 kernel computing in bfloat16
+    inside) is differenced on that grid from the start, for the inputs it rounds to it."""
+    ev = _evaluation_point(calls, observed)
+    coarse = coarse_outputs(ev.outputs, observed.originals, calls.backend.name)
+    rounded = (
+        {i: coarse for i in ev.usable if coarse and rounds_to(calls, ev.base, i, coarse)} if coarse else {}
+    )
+    return regrid(ev, rounded) if rounded else ev
+
+
+def coarse_outputs(outputs: Sequence[Any], inputs: Sequence[Any], library: str) -> str | None:
+    """The coarsest of float16/bfloat16 that every floating output value is exactly
+    representable in, when no input is (so that it says how the layer computes, not what it
+    was fed): 16 independent float32 values land on bfloat16's grid by chance with probability
+    2^-256. None when the outputs are finer, or too few to tell."""
+    values = [to_numpy(o).astype(np.float64).reshape(-1) for o in outputs if is_floating(o)]
+    flat = np.concatenate(values) if values else np.zeros(0)
+    nonzero = flat[(flat != 0) & np.isfinite(flat)]
+    if np.unique(nonzero).size < COARSE_EVIDENCE:
+        return None
+    for grid in [g for g in ("bfloat16", "float16") if g != "bfloat16" or library == "torch"]:
+        if float_rank(grid) < float_rank(lowest_float(tuple(outputs))) and _representable(nonzero, grid):
+            fed = [to_numpy(x).astype(np.float64).reshape(-1) for x in inputs if is_floating(x)]
+            if not all(_representable(v[v != 0], grid) for v in fed):
+                return grid
+    return None
+
+
+def _representable(values: np.ndarray, grid: str) -> bool:
+    if grid == "bfloat16":
+        import torch
+
+        rounded = torch.from_numpy(values).to(torch.bfloat16).double().numpy()
+    else:
+        rounded = values.astype(grid).astype(np.float64)
+    return bool(np.array_equal(rounded, values))
+
+
+def _evaluation_point(calls: LayerCalls, observed: Observed) -> Evaluation:
     plan, b = calls.plan, calls.backend
     if all(dtype_name(plan.inputs[i]) == "float64" for i in observed.usable):
         # our private copies, never handed to the layer before: differences start from them
@@ -338,6 +388,21 @@ def _linearity_residuals(ev: Evaluation) -> dict[int, np.ndarray]:
         if len(parts) == 3 and parts[0].shape == parts[1].shape == parts[2].shape:
             out[i] = np.abs(parts[0] + parts[1] - parts[2])
     return out
+
+
+def _sensitivity(ev: Evaluation) -> dict[int, np.ndarray]:
+    b = ev.calls.backend
+
+    def backward(inputs: list[Any], dy: list[Any]) -> list[np.ndarray | None]:
+        grads = ev.calls.backward(dy, inputs)
+        return [None if grads[i] is None else to_numpy(grads[i]).astype(np.float64) for i in ev.usable]
+
+    dy64 = [b.float64(d) if d is not None else None for d in ev.observed.dy]
+    rng = np.random.default_rng([ev.calls.plan.seed, 6])
+    try:
+        return lowprec.sensitivity(backward, ev.calls.copies(ev.base), dy64, ev.usable, rng, b)
+    except LayerCallError:
+        return {}
 
 
 def _jitter(ev: Evaluation) -> dict[int, np.ndarray]:

@@ -16,13 +16,39 @@ import numpy as np
 
 from .._ground.backends import dtype_name, eps, to_numpy
 from .._result import Finding
+from . import lowprec
 from .evaluation import Evaluation
 from .tolerances import ROUNDING_ULPS, precision_tolerance, smallest_normal
 
 
 def precision_findings(ev: Evaluation) -> list[Finding]:
-    """One finding per input whose low-precision gradient strays from its float64 twin."""
-    return [f for i, pair in ev.pairs.items() if (f := _compare(ev, i, *pair)) is not None]
+    """One finding per input whose float32 gradient strays from its float64 twin (float16 and
+    bfloat16 ones: ``low_precision_verdicts``)."""
+    return [
+        f
+        for i, pair in ev.pairs.items()
+        if not lowprec.is_low(dtype_name(pair[0])) and (f := _compare(ev, i, *pair)) is not None
+    ]
+
+
+def low_precision_verdicts(ev: Evaluation) -> list[lowprec.LowVerdict]:
+    """Each float16/bfloat16 gradient against the layer's own float64 one, under the measured
+    rounding model of ``lowprec``."""
+    verdicts = []
+    for i, (low, high) in ev.pairs.items():
+        sensitive = ev.sensitivity(i) if lowprec.is_low(dtype_name(low)) else None
+        if sensitive is None:
+            continue
+        low_np, high_np = to_numpy(low).astype(np.float64), to_numpy(high).astype(np.float64)
+        if low_np.shape != high_np.shape or sensitive.shape != high_np.shape:
+            continue
+        dtype = dtype_name(low)
+        verdicts.append(
+            lowprec.judge(
+                ev.names[i], dtype, eps(dtype), low_np, high_np, sensitive, "its own float64 gradient"
+            )
+        )
+    return verdicts
 
 
 def _cancellation(ev: Evaluation, i: int, epsilon: float) -> np.ndarray | float:

@@ -20,6 +20,7 @@ from .._ground.backends import dtype_name, eps, to_numpy
 from .._ground.invoke import LayerCallError
 from .._oracles.torch_autograd import ReferenceRun, run_reference
 from .._result import Finding
+from . import lowprec
 from .calls import LayerCalls, Observed
 from .evaluation import Evaluation
 from .tolerances import ROUNDING_ULPS, precision_tolerance
@@ -29,24 +30,30 @@ REFERENCE_RTOL = 1e-10  # two float64 implementations of one formula agree to th
 
 def compare_with_reference(
     reference: Callable[..., Any], calls: LayerCalls, observed: Observed, evaluation: Evaluation | None
-) -> list[Finding]:
-    """Findings where the layer's outputs or gradients differ from the reference's."""
+) -> tuple[list[Finding], list[lowprec.LowVerdict]]:
+    """Findings where the layer's outputs or gradients differ from the reference's, and the
+    verdicts on float16/bfloat16 gradients (for the stages to diagnose and report)."""
     if "torch" not in sys.modules:
         try:
             import torch  # noqa: F401
         except ImportError:
-            return [Finding("reference", "a torch reference was given but torch is not installed")]
+            return [Finding("reference", "a torch reference was given but torch is not installed")], []
     try:
         run = run_reference(reference, observed.originals, observed.usable, calls.plan.params)
     except LayerCallError as exc:
-        return [Finding("reference", f"reference {exc.message}", traceback=exc.traceback)]
+        return [Finding("reference", f"reference {exc.message}", traceback=exc.traceback)], []
     if len(run.outputs) != len(observed.outputs):
-        return [
-            Finding(
-                "reference", f"reference returned {len(run.outputs)} outputs, forward {len(observed.outputs)}"
-            )
-        ]
-    return _forward(run, observed, evaluation) + _gradients(run, calls, observed, evaluation)
+        count = f"reference returned {len(run.outputs)} outputs, forward {len(observed.outputs)}"
+        return [Finding("reference", count)], []
+    found = _forward(run, observed, evaluation)
+    if evaluation is None or not observed.usable:
+        return found, []
+    try:
+        more, verdicts = _gradients(run, reference, calls, observed, evaluation)
+    except RuntimeError as exc:
+        failed = Finding("reference", f"torch autograd could not differentiate the reference: {exc}")
+        return [*found, failed], []
+    return found + more, verdicts
 
 
 def _forward(run: ReferenceRun, observed: Observed, ev: Evaluation | None) -> list[Finding]:
@@ -54,24 +61,28 @@ def _forward(run: ReferenceRun, observed: Observed, ev: Evaluation | None) -> li
     forward_eps = ev.forward_eps if ev is not None else 0.0
     found = []
     for k, (ref, out, low) in enumerate(zip(run.values(), mine, observed.outputs)):
-        finding = _differ(f"forward output {k}", ref, out, max(eps(low), forward_eps), None)
+        finding = _differ(f"forward output {k}", ref, out, max(eps(low), forward_eps, _grid_eps(ev)), None)
         if finding is not None:
             found.append(finding)
     return found
 
 
+def _grid_eps(ev: Evaluation | None) -> float:
+    """The epsilon of the coarsest grid the layer computes on (its outputs round like it)."""
+    return max((eps(g) for g in ev.grid.values()), default=0.0) if ev is not None else 0.0
+
+
 def _gradients(
-    run: ReferenceRun, calls: LayerCalls, observed: Observed, ev: Evaluation | None
-) -> list[Finding]:
-    if ev is None or not observed.usable:
-        return []
-    try:
-        ref_grads = run.vjp(observed.dy)
-    except RuntimeError as exc:
-        return [Finding("reference", f"torch autograd could not differentiate the reference: {exc}")]
-    found = []
+    run: ReferenceRun, reference: Callable[..., Any], calls: LayerCalls, observed: Observed, ev: Evaluation
+) -> tuple[list[Finding], list[lowprec.LowVerdict]]:
+    ref_grads = run.vjp(observed.dy)
+    found, low = [], {}
     for k, (i, ref_np) in enumerate(zip(observed.usable, ref_grads)):
         mine, name = ev.gradients[i], calls.plan.names[i]
+        precision = lowprec.computed_in(mine, ev.grid[i])
+        if lowprec.is_low(precision):
+            low[i] = (to_numpy(mine).astype(np.float64), ref_np, precision)
+            continue
 
         def floor(i: int = i, k: int = k) -> float:
             return ROUNDING_ULPS * (ev.rounding_scale(i) + run.rounding(k, ref_grads))
@@ -79,7 +90,35 @@ def _gradients(
         finding = _differ(f"gradient for {name}", ref_np, mine, eps(mine), name, floor)
         if finding is not None:
             found.append(finding)
-    return found
+    return found, _low_verdicts(low, reference, calls, observed)
+
+
+def _low_verdicts(
+    low: dict[int, tuple[np.ndarray, np.ndarray, str]],
+    reference: Callable[..., Any],
+    calls: LayerCalls,
+    observed: Observed,
+) -> list[lowprec.LowVerdict]:
+    """float16/bfloat16 gradients against the reference's float64 VJP, with the sensitivity of
+    that VJP as the rounding model (the layer has no float64 run to measure it with)."""
+    if not low:
+        return []
+
+    def backward(inputs: list[Any], dy: list[Any]) -> list[np.ndarray | None]:
+        return list(run_reference(reference, inputs, observed.usable, calls.plan.params).vjp(dy))
+
+    rng = np.random.default_rng([calls.plan.seed, 7])
+    sensitive = lowprec.sensitivity(
+        backward, observed.originals, observed.dy, observed.usable, rng, calls.backend
+    )
+    verdicts = []
+    for i, (mine, ref, precision) in low.items():
+        if i in sensitive and sensitive[i].shape == ref.shape == mine.shape:
+            name = calls.plan.names[i]
+            verdicts.append(
+                lowprec.judge(name, precision, eps(precision), mine, ref, sensitive[i], "the torch reference")
+            )
+    return verdicts
 
 
 def _differ(

@@ -21,7 +21,35 @@ INVALIDATING = ("mutation", "determinism", "linearity")
 
 @dataclass
 class Finding:
-    """One named observation. ``kind`` is stable (JSON, diagnosis); ``message`` is one line."""
+    """One named observation of a check: a broken contract, a warning, a crash.
+
+    Attributes
+    ----------
+    kind : str
+        Stable across releases (JSON, diagnosis): ``exception``, ``structure``, ``count``,
+        ``type``, ``shape``, ``dtype``, ``nonfinite``, ``mutation``, ``aliasing``,
+        ``determinism``, ``linearity``, ``nothing_differentiated``, ``precision``, ``reference``,
+        ``timeout``, ``budget`` or ``internal``.
+    message : str
+        One line for people.
+    severity : {"error", "warning"}, default "error"
+        An error fails the check; a warning does not.
+    input : str, optional
+        The input (or ``grad_output``) it concerns.
+    where : tuple of int, optional
+        The element it concerns.
+    details : dict
+        Extra values behind the message (JSON-able after ``to_dict``).
+    traceback : str, optional
+        The layer's traceback, for an exception.
+
+    Examples
+    --------
+    >>> import gradcheck_kit as gk
+    >>> finding = gk.Finding("aliasing", "output is a view of x", severity="warning", input="x")
+    >>> finding.is_error, finding.to_dict()["kind"]
+    (False, 'aliasing')
+    """
 
     kind: str
     message: str
@@ -33,9 +61,21 @@ class Finding:
 
     @property
     def is_error(self) -> bool:
+        """Whether it fails the check (severity ``error``).
+
+        Returns
+        -------
+        bool
+        """
         return self.severity == ERROR
 
     def to_dict(self) -> dict[str, Any]:
+        """The JSON form: every attribute, ``where`` as a list and ``details`` made JSON-able.
+
+        Returns
+        -------
+        dict
+        """
         return {
             "kind": self.kind,
             "severity": self.severity,
@@ -49,7 +89,61 @@ class Finding:
 
 @dataclass
 class InputReport:
-    """The gradient verdict for one input, with the evidence behind it."""
+    """The gradient verdict for one input, with the evidence behind it.
+
+    The element maps have the input's shape and are NaN (False) where no element was probed.
+
+    Attributes
+    ----------
+    name : str
+        The input's name (forward's parameter name).
+    index : int
+        Its position among forward's inputs.
+    shape : tuple of int
+        Its shape.
+    dtype : str
+        The input's dtype.
+    mode : {"elementwise", "projection"}
+        How it was probed.
+    passed : bool
+        Whether the analytic gradient matched the numeric one within tolerance.
+    checked : int
+        The number of probes (elements, or directions).
+    max_abs_err, max_rel_err : float
+        The largest error, absolute and relative to the numeric gradient (``inf`` when the
+        numeric gradient is 0 everywhere and the error is not).
+    worst_index : tuple of int, optional
+        The element with the largest error (None for a projection that was not localized).
+    analytic, numeric, tolerance : float, optional
+        Backward's value, the finite-difference one and the error allowed there.
+    kinks : int
+        Probed elements at a non-differentiable point (any value between the slopes passes).
+    failing : int
+        Failing probes.
+    cause : str, optional
+        The likely cause of a failure, in one line.
+    note : str, optional
+        What else is worth knowing (where the error sits, what was checked how).
+    taylor_orders : list of float, optional
+        The Taylor test's observed orders: ~2 for a right gradient, ~1 for a wrong one.
+    error_map, numeric_map, analytic_map, tolerance_map : numpy.ndarray, optional
+        Per element: the error, the numeric and analytic gradients, the tolerance.
+    failing_map, kink_map : numpy.ndarray of bool, optional
+        Per element: whether it failed, whether it sits at a kink.
+    moved_map : numpy.ndarray, optional
+        Per element: how many outputs its probe moved.
+    block : tuple, optional
+        The slices of the block a failed projection was localized on.
+    evidence : dict
+        What the diagnosis found: ``patterns``, ``where``, ``taylor`` and more.
+
+    Examples
+    --------
+    >>> import numpy as np, gradcheck_kit as gk
+    >>> report = gk.check(np.tanh, lambda dy, x: (dy,), (np.linspace(-1.0, 1.0, 3),)).input("x")
+    >>> report.passed, report.mode, report.failing, report.worst_index
+    (False, 'elementwise', 2, (2,))
+    """
 
     name: str
     index: int
@@ -81,6 +175,17 @@ class InputReport:
     evidence: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self, *, maps: bool = False) -> dict[str, Any]:
+        """The JSON form: every scalar attribute (non-finite numbers as None) and ``evidence``.
+
+        Parameters
+        ----------
+        maps : bool, default False
+            Add ``error_map`` (as nested lists).
+
+        Returns
+        -------
+        dict
+        """
         data = {
             "name": self.name,
             "index": self.index,
@@ -109,7 +214,39 @@ class InputReport:
 
 @dataclass
 class CheckResult:
-    """Everything ``gk.check`` learned about one layer on one case."""
+    """Everything ``gk.check`` learned about one layer on one case.
+
+    ``print(result)`` shows the report; ``bool(result)`` is ``result.passed``.
+
+    Attributes
+    ----------
+    name : str
+        The layer's name.
+    backend : str
+        The inputs' library, such as ``numpy`` or ``torch``; a GPU device follows a colon.
+    case : str
+        The case in one line (inputs' dtypes and shapes, params).
+    seed : int
+        The seed of grad_output and the random directions.
+    inputs : list of InputReport
+        One per differentiated input.
+    findings : list of Finding
+        Named contract findings, errors and warnings.
+    calls : dict of str to int
+        How many times forward and backward were called.
+    seconds : float
+        How long the check took.
+    settings : dict
+        The mode, tolerances and whether a reference was given, and what the check chose
+        (``mode_used``, the grid each input was differenced on, the dtype computed in).
+
+    Examples
+    --------
+    >>> import numpy as np, gradcheck_kit as gk
+    >>> result = gk.check(np.tanh, lambda dy, x: (dy,), (np.linspace(-1.0, 1.0, 3),))
+    >>> result.passed, result.patterns, result.calls
+    (False, ['missing_chain_factor'], {'forward': 40, 'backward': 2})
+    """
 
     name: str
     backend: str
@@ -123,33 +260,76 @@ class CheckResult:
 
     @property
     def passed(self) -> bool:
+        """Whether every input passed and no finding is an error.
+
+        Returns
+        -------
+        bool
+        """
         return all(r.passed for r in self.inputs) and not any(f.is_error for f in self.errors)
 
     @property
     def errors(self) -> list[Finding]:
+        """The findings that fail the check.
+
+        Returns
+        -------
+        list of Finding
+        """
         return [f for f in self.findings if f.is_error]
 
     @property
     def warnings(self) -> list[Finding]:
+        """The findings that do not fail the check.
+
+        Returns
+        -------
+        list of Finding
+        """
         return [f for f in self.findings if not f.is_error]
 
     @property
     def kinks(self) -> int:
+        """The probed elements at a non-differentiable point, over all inputs.
+
+        Returns
+        -------
+        int
+        """
         return sum(r.kinks for r in self.inputs)
 
     @property
     def max_rel_err(self) -> float:
+        """The largest relative error over the inputs (0 without inputs).
+
+        Returns
+        -------
+        float
+        """
         return max((r.max_rel_err for r in self.inputs), default=0.0)
 
     @property
     def max_abs_err(self) -> float:
+        """The largest absolute error over the inputs (0 without inputs).
+
+        Returns
+        -------
+        float
+        """
         return max((r.max_abs_err for r in self.inputs), default=0.0)
 
     @property
     def cause(self) -> str | None:
-        """The one-line reason the check failed, or None when it passed: a crash first, then a
-        write into the inputs or grad_output or a nondeterministic call (either one makes the
-        gradient comparison moot), then the first failing input, then any other finding."""
+        """The one-line reason the check failed, or None when it passed.
+
+        A crash comes first, then a write into the inputs or grad_output, a nondeterministic
+        call or a backward not linear in grad_output (any of them makes the gradient comparison
+        moot), then the first failing input, then any other error finding.
+
+        Returns
+        -------
+        str or None
+        """
         errors = self.errors
         for kinds in (CRASHES, INVALIDATING):
             first = next((f for f in errors if f.kind in kinds), None)
@@ -162,7 +342,14 @@ class CheckResult:
 
     @property
     def patterns(self) -> list[str]:
-        """Names of the diagnosed bug patterns, inputs first, then contract ones."""
+        """Names of the diagnosed bug patterns, inputs first, then contract ones.
+
+        Returns
+        -------
+        list of str
+            Such as ``constant_factor``, ``kernel_not_rotated`` or ``grad_output_mutated``,
+            each once.
+        """
         names = [p["name"] for r in self.inputs for p in r.evidence.get("patterns", [])]
         for finding in self.errors:
             if finding.kind == "mutation" and finding.input and finding.input.startswith("grad_output"):
@@ -176,15 +363,54 @@ class CheckResult:
         return list(dict.fromkeys(names))
 
     def input(self, name: str) -> InputReport:
+        """The report of the input called ``name``.
+
+        Parameters
+        ----------
+        name : str
+            An input's name (forward's parameter name).
+
+        Returns
+        -------
+        InputReport
+
+        Raises
+        ------
+        KeyError
+            When no differentiated input has that name; the message lists those that do.
+        """
         for report in self.inputs:
             if report.name == name:
                 return report
         raise KeyError(f"no input named {name!r}; inputs: {[r.name for r in self.inputs]}")
 
     def finding(self, kind: str) -> Finding | None:
+        """The first finding of ``kind``, or None.
+
+        Parameters
+        ----------
+        kind : str
+            A finding kind, such as ``mutation`` or ``timeout``.
+
+        Returns
+        -------
+        Finding or None
+        """
         return next((f for f in self.findings if f.kind == kind), None)
 
     def to_dict(self, *, maps: bool = False) -> dict[str, Any]:
+        """The JSON form (``"schema": 1``): the verdict, cause, errors, inputs and findings.
+
+        Parameters
+        ----------
+        maps : bool, default False
+            Add each input's ``error_map``.
+
+        Returns
+        -------
+        dict
+            JSON-able: non-finite numbers become None.
+        """
         return {
             "schema": SCHEMA_VERSION,
             "layer": self.name,

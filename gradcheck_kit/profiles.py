@@ -30,14 +30,49 @@ _OFF = ("", "none", "off")
 
 
 def database_path(path: str | os.PathLike[str] | None = None) -> Path | None:
-    """Where failing examples are kept: ``path``, else ``$GRADCHECK_DATABASE``, else
-    ``.hypothesis/gradcheck``; None when the chosen value is ``none``/``off``/empty."""
+    """Where failing examples are kept: ``path``, else ``$GRADCHECK_DATABASE``, else the default.
+
+    Parameters
+    ----------
+    path : str or os.PathLike, optional
+        A folder, or ``none``/``off``/empty for no database (default: ``$GRADCHECK_DATABASE``,
+        else ``.hypothesis/gradcheck``).
+
+    Returns
+    -------
+    pathlib.Path or None
+        The folder; None when the chosen value is ``none``, ``off`` or empty.
+
+    Examples
+    --------
+    >>> from gradcheck_kit import profiles
+    >>> profiles.database_path("off") is None, profiles.database_path("ci-db").name
+    (True, 'ci-db')
+    """
     chosen = os.fspath(path) if path is not None else os.environ.get(DATABASE_ENV, str(DEFAULT_DATABASE))
     return None if chosen.strip().lower() in _OFF else Path(chosen)
 
 
 def database(path: str | os.PathLike[str] | None = None) -> ExampleDatabase | None:
-    """A ``DirectoryBasedExampleDatabase`` at ``database_path(path)`` (None when turned off)."""
+    """A ``DirectoryBasedExampleDatabase`` at ``database_path(path)`` (None when turned off).
+
+    Parameters
+    ----------
+    path : str or os.PathLike, optional
+        As for ``database_path``.
+
+    Returns
+    -------
+    hypothesis.database.ExampleDatabase or None
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from gradcheck_kit import profiles
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     print(type(profiles.database(folder)).__name__, profiles.database("none"))
+    DirectoryBasedExampleDatabase None
+    """
     where = database_path(path)
     return None if where is None else DirectoryBasedExampleDatabase(str(where))
 
@@ -46,8 +81,25 @@ _registered: list[bool] = []
 
 
 def register_profiles(*, database_at: str | os.PathLike[str] | None = None) -> None:
-    """(Re-)register ``dev``, ``ci`` and ``thorough`` with the database at ``database_at``
-    (ours replace hypothesis' built-in ``ci`` profile)."""
+    """(Re-)register the profiles ``dev``, ``ci`` and ``thorough`` with hypothesis.
+
+    Ours replace hypothesis' built-in ``ci`` profile; re-registering the loaded profile changes
+    hypothesis' default settings too.
+
+    Parameters
+    ----------
+    database_at : str or os.PathLike, optional
+        Where their example database lives (see ``database_path``).
+
+    Examples
+    --------
+    >>> from hypothesis import settings
+    >>> from gradcheck_kit import profiles
+    >>> profiles.register_profiles(database_at="none")
+    >>> settings.get_profile("thorough").max_examples, settings.get_profile("thorough").database
+    (500, None)
+    >>> profiles.register_profiles()  # back to the default database
+    """
     db = database(database_at)
     for name, examples in PROFILES.items():
         settings.register_profile(name, **_common(db), max_examples=examples)
@@ -66,7 +118,33 @@ def _common(db: ExampleDatabase | None) -> dict[str, Any]:
 
 
 def profile_name(name: str | None = None) -> str:
-    """``name``, else ``$HYPOTHESIS_PROFILE``, else ``ci``; unknown names raise InvalidArgument."""
+    """The profile to use: ``name``, else ``$HYPOTHESIS_PROFILE``, else ``ci``.
+
+    Parameters
+    ----------
+    name : str, optional
+        ``dev``, ``ci`` or ``thorough``.
+
+    Returns
+    -------
+    str
+        The chosen name.
+
+    Raises
+    ------
+    InvalidArgument
+        For a name (given, or from the environment) that is none of ours.
+
+    Examples
+    --------
+    >>> from gradcheck_kit import profiles
+    >>> profiles.profile_name("dev")
+    'dev'
+    >>> profiles.profile_name("fast")
+    Traceback (most recent call last):
+    ...
+    gradcheck_kit.errors.InvalidArgument: profile='fast' is unknown; accepted: dev, ci, thorough
+    """
     chosen = name if name is not None else os.environ.get(PROFILE_ENV, DEFAULT_PROFILE)
     if chosen not in PROFILES:
         raise InvalidArgument(f"profile={chosen!r} is unknown; accepted: {', '.join(PROFILES)}")
@@ -74,7 +152,36 @@ def profile_name(name: str | None = None) -> str:
 
 
 def load_profile(name: str | None = None, *, database_at: str | os.PathLike[str] | None = None) -> str:
-    """Register the profiles and make ``profile_name(name)`` hypothesis' default; returns it."""
+    """Register the profiles and make ``profile_name(name)`` hypothesis' default.
+
+    Call ``load_profile()`` from a ``conftest.py`` (as this project's does) to pick the profile
+    from ``$HYPOTHESIS_PROFILE``.
+
+    Parameters
+    ----------
+    name : str, optional
+        ``dev``, ``ci`` or ``thorough`` (default: ``$HYPOTHESIS_PROFILE``, else ``ci``).
+    database_at : str or os.PathLike, optional
+        Where the example database lives (see ``database_path``).
+
+    Returns
+    -------
+    str
+        The loaded profile's name.
+
+    Raises
+    ------
+    InvalidArgument
+        As ``profile_name``.
+
+    Examples
+    --------
+    >>> from hypothesis import settings
+    >>> from gradcheck_kit import profiles
+    >>> profiles.load_profile("dev", database_at="none"), settings.default.max_examples
+    ('dev', 20)
+    >>> _ = profiles.load_profile()  # back to $HYPOTHESIS_PROFILE (default ci), as conftest.py does
+    """
     chosen = profile_name(name)
     register_profiles(database_at=database_at)
     settings.load_profile(chosen)
@@ -82,7 +189,28 @@ def load_profile(name: str | None = None, *, database_at: str | os.PathLike[str]
 
 
 def get_profile(name: str | None = None) -> settings:
-    """The settings of one of our profiles (``profile_name(name)``), registered on first use."""
+    """The settings of one of our profiles (``profile_name(name)``), registered on first use.
+
+    Parameters
+    ----------
+    name : str, optional
+        ``dev``, ``ci`` or ``thorough`` (default: ``$HYPOTHESIS_PROFILE``, else ``ci``).
+
+    Returns
+    -------
+    hypothesis.settings
+
+    Raises
+    ------
+    InvalidArgument
+        As ``profile_name``.
+
+    Examples
+    --------
+    >>> from gradcheck_kit import profiles
+    >>> profiles.get_profile("thorough").max_examples, profiles.get_profile("dev").deadline
+    (500, None)
+    """
     chosen = profile_name(name)
     if not _registered:
         register_profiles()

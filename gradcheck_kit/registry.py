@@ -20,7 +20,27 @@ from .errors import InvalidArgument, RegistrationError
 
 @dataclass(frozen=True)
 class Case:
-    """One configuration of a layer: positional ``inputs`` and static keyword ``params``."""
+    """One configuration of a layer: positional ``inputs`` and static keyword ``params``.
+
+    What a layer's ``cases`` strategy draws, and what ``gk.check_case`` checks.
+
+    Attributes
+    ----------
+    inputs : tuple
+        The positional inputs (arrays, labels, ...); any sequence given is made a tuple.
+    params : dict
+        Static keyword arguments given to forward and backward (stride, padding, ...).
+    meta : dict
+        What was drawn to build it (``gk.strategies.cases`` keeps the keywords and the
+        ``seed``), its dtype, layout and backend; left out of comparisons and ``repr``.
+
+    Examples
+    --------
+    >>> import numpy as np, gradcheck_kit as gk
+    >>> case = gk.Case([np.zeros((1, 1, 3, 4)), np.zeros((1, 1, 2, 2))], {"stride": 2})
+    >>> case.inputs[1].shape, case.params
+    ((1, 1, 2, 2), {'stride': 2})
+    """
 
     inputs: tuple[Any, ...]
     params: Mapping[str, Any] = field(default_factory=dict)
@@ -32,7 +52,19 @@ class Case:
         object.__setattr__(self, "meta", dict(self.meta or {}))
 
     def describe(self, names: Sequence[str] = ()) -> str:
-        """``x float64[1,1,3,4], w [1,1,2,2], stride=2, padding=1``."""
+        """The case in one line: ``x float64[1,1,3,4], w [1,1,2,2], stride=2, padding=1``.
+
+        Parameters
+        ----------
+        names : sequence of str, default ()
+            The inputs' names, in order (default for each missing one: ``input0``, ``input1``, ...).
+
+        Returns
+        -------
+        str
+            Each input's name, dtype (where it differs from the previous one's) and shape, then
+            the params as ``key=value``.
+        """
         from ._ground.backends import dtype_name, is_array
 
         parts, last_dtype = [], None
@@ -56,7 +88,34 @@ def _describe_value(value: Any, last_dtype: str | None) -> str:
 
 @dataclass(frozen=True)
 class LayerSpec:
-    """A registered layer: a forward/backward pair and how to draw valid inputs for it."""
+    """A registered layer: a forward/backward pair and how to draw valid inputs for it.
+
+    Attributes
+    ----------
+    name : str
+        The layer's name in the registry and in reports.
+    forward : callable
+        ``forward(*inputs, **params)``, as for ``gk.check``.
+    backward : callable
+        ``backward(grad_output, *inputs, **params)``, as for ``gk.check``.
+    cases : hypothesis strategy of Case, tuple of Case, or None
+        How to draw valid configurations (None: the layer cannot be property-tested).
+    reference : callable or None
+        A torch function of the same math (``gk.check``'s ``reference``).
+    wrt : tuple of int or str, or None
+        The inputs to differentiate (None: every floating input).
+    origin : str
+        The module that registered it.
+    description : str
+        One line about the layer (a decorated class's first docstring line by default).
+
+    Examples
+    --------
+    >>> import numpy as np, gradcheck_kit as gk
+    >>> spec = gk.LayerSpec("tanh", np.tanh, lambda dy, x: (dy * (1 - np.tanh(x) ** 2),))
+    >>> gk.Registry().add(spec).name
+    'tanh'
+    """
 
     name: str
     forward: Callable[..., Any]
@@ -69,6 +128,13 @@ class LayerSpec:
 
     @property
     def input_names(self) -> tuple[str, ...]:
+        """The names of forward's positional parameters: the layer's inputs.
+
+        Returns
+        -------
+        tuple of str
+            Empty when forward has no inspectable signature (a ufunc, a builtin).
+        """
         return positional_names(self.forward)
 
 
@@ -80,7 +146,25 @@ def _parameters(fn: Callable[..., Any]) -> list[inspect.Parameter]:
 
 
 def positional_names(fn: Callable[..., Any]) -> tuple[str, ...]:
-    """Names of a callable's positional parameters (its inputs, by our convention)."""
+    """Names of a callable's positional parameters (its inputs, by our convention).
+
+    Parameters
+    ----------
+    fn : callable
+        A forward, backward or any other callable.
+
+    Returns
+    -------
+    tuple of str
+        The positional-only and positional-or-keyword parameters, in order; empty when ``fn``
+        has no inspectable signature.
+
+    Examples
+    --------
+    >>> from gradcheck_kit.registry import positional_names
+    >>> positional_names(lambda x, w, b=None, *args, stride=1: x)
+    ('x', 'w', 'b')
+    """
     kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
     return tuple(p.name for p in _parameters(fn) if p.kind in kinds)
 
@@ -96,7 +180,34 @@ def _arity(fn: Callable[..., Any]) -> tuple[int, float]:
 
 
 def validate_pair(name: str, forward: Any, backward: Any) -> None:
-    """Raise RegistrationError unless backward takes grad_output plus forward's inputs."""
+    """Raise RegistrationError unless backward takes grad_output plus forward's inputs.
+
+    Callables without an inspectable signature (builtins, ufuncs) are trusted.
+
+    Parameters
+    ----------
+    name : str
+        The layer's name, for the error message.
+    forward : callable
+        The layer's forward.
+    backward : callable
+        The layer's backward.
+
+    Raises
+    ------
+    RegistrationError
+        When either is not callable, or backward cannot take one more positional argument
+        than forward (both signatures are shown).
+
+    Examples
+    --------
+    >>> from gradcheck_kit.registry import validate_pair
+    >>> validate_pair("affine", lambda x, w: x @ w, lambda dy, x, w: (dy @ w.T, x.T @ dy))
+    >>> validate_pair("affine", lambda x, w: x @ w, lambda dy, x: dy)
+    Traceback (most recent call last):
+    ...
+    gradcheck_kit.errors.RegistrationError: layer 'affine': ... forward(x, w) vs backward(dy, x)
+    """
     for role, fn in (("forward", forward), ("backward", backward)):
         if not callable(fn):
             raise RegistrationError(f"{role}={fn!r} is not callable", layer=name, obj=fn)
@@ -128,12 +239,47 @@ def _validate_cases(name: str, cases: Any) -> Any:
 
 
 class Registry:
-    """Layers by name, in registration order; iteration is sorted by name (deterministic)."""
+    """Layers by name; iteration is sorted by name (deterministic).
+
+    ``gk.registry`` is the global one that ``gk.register`` adds to and the pytest plugin, the
+    CLI and ``gk.property_check("name")`` read. ``len``, ``in`` and ``for`` work as expected.
+
+    Examples
+    --------
+    >>> import numpy as np, gradcheck_kit as gk
+    >>> layers = gk.Registry()
+    >>> _ = layers.add(gk.LayerSpec("tanh", np.tanh, lambda dy, x: (dy * (1 - np.tanh(x) ** 2),)))
+    >>> layers.names(), "tanh" in layers, len(layers)
+    (['tanh'], True, 1)
+    """
 
     def __init__(self) -> None:
         self._layers: dict[str, LayerSpec] = {}
 
     def add(self, spec: LayerSpec, *, replace: bool = False) -> LayerSpec:
+        """Validate ``spec`` and register it under ``spec.name``.
+
+        Registering the same forward and backward again (a module imported twice) is allowed.
+
+        Parameters
+        ----------
+        spec : LayerSpec
+            The layer to add.
+        replace : bool, default False
+            Replace a different layer registered under the same name instead of refusing.
+
+        Returns
+        -------
+        LayerSpec
+            The spec as stored: ``cases`` given as one ``Case`` or a sequence become a tuple.
+
+        Raises
+        ------
+        RegistrationError
+            For an empty name, a forward/backward pair ``validate_pair`` refuses, a reference
+            that is not callable, ``cases`` of another kind, or a name already taken by
+            another definition (without ``replace=True``).
+        """
         if not isinstance(spec.name, str) or not spec.name.strip():
             raise RegistrationError("the name must be a non-empty string", layer=str(spec.name))
         validate_pair(spec.name, spec.forward, spec.backward)
@@ -151,6 +297,23 @@ class Registry:
         return spec
 
     def get(self, name: str) -> LayerSpec:
+        """The layer registered under ``name``.
+
+        Parameters
+        ----------
+        name : str
+            A registered layer's name.
+
+        Returns
+        -------
+        LayerSpec
+            The registered layer.
+
+        Raises
+        ------
+        InvalidArgument
+            When no layer has that name; the message lists the registered ones.
+        """
         try:
             return self._layers[name]
         except KeyError:
@@ -158,13 +321,38 @@ class Registry:
             raise InvalidArgument(f"layer {name!r} is not registered; known: {known}") from None
 
     def remove(self, name: str) -> None:
+        """Unregister the layer called ``name``; nothing happens when there is none.
+
+        Parameters
+        ----------
+        name : str
+            The layer's name.
+        """
         self._layers.pop(name, None)
 
     def from_module(self, module: str) -> list[LayerSpec]:
-        """Layers registered while ``module`` (or a submodule of it) was being imported."""
+        """Layers registered while ``module`` (or a submodule of it) was being imported.
+
+        Parameters
+        ----------
+        module : str
+            A dotted module name, such as ``reference_layers``.
+
+        Returns
+        -------
+        list of LayerSpec
+            Sorted by name.
+        """
         return [s for s in self if s.origin == module or s.origin.startswith(module + ".")]
 
     def names(self) -> list[str]:
+        """The registered layers' names.
+
+        Returns
+        -------
+        list of str
+            Sorted.
+        """
         return sorted(self._layers)
 
     def __iter__(self) -> Iterator[LayerSpec]:
@@ -210,8 +398,57 @@ def register(
     replace: bool = False,
     into: Registry | None = None,
 ) -> Any:
-    """Register a layer; without ``forward``/``backward`` it decorates a class whose
-    staticmethods ``forward`` and ``backward`` (and optional ``reference``) are the layer."""
+    """Register a layer, or return a class decorator that registers one.
+
+    Without ``forward`` and ``backward`` it returns a decorator for a class whose staticmethods
+    ``forward`` and ``backward`` (and optional ``reference``) are the layer; the class gets the
+    spec as ``__gradcheck__`` and can be given to ``gk.property_check`` itself.
+
+    Parameters
+    ----------
+    name : str
+        The layer's name in the registry and in reports.
+    forward : callable, optional
+        ``forward(*inputs, **params)``, as for ``gk.check``.
+    backward : callable, optional
+        ``backward(grad_output, *inputs, **params)``, as for ``gk.check``.
+    cases : hypothesis strategy of Case, Case or sequence of Case, optional
+        How to draw valid configurations (see ``gk.strategies.cases``); needed for property
+        testing.
+    reference : callable, optional
+        A torch function of the same math (default for a class: its ``reference``).
+    wrt : sequence of int or str, optional
+        The inputs to differentiate (default: every floating input).
+    description : str, default ""
+        One line about the layer (default for a class: its docstring's first line).
+    replace : bool, default False
+        Replace another layer registered under ``name`` instead of refusing.
+    into : Registry, optional
+        The registry to add to (default: the global ``gk.registry``).
+
+    Returns
+    -------
+    LayerSpec or callable
+        The registered spec; without forward and backward, the class decorator (which returns
+        the class unchanged but for ``__gradcheck__``).
+
+    Raises
+    ------
+    RegistrationError
+        When ``Registry.add`` refuses the layer, or the decorated class lacks a callable
+        ``forward`` or ``backward``.
+
+    Examples
+    --------
+    >>> import numpy as np, gradcheck_kit as gk
+    >>> layers = gk.Registry()
+    >>> @gk.register("tanh", cases=[gk.Case((np.linspace(-1.0, 1.0, 5),))], into=layers)
+    ... class Tanh:
+    ...     forward = staticmethod(lambda x: np.tanh(x))
+    ...     backward = staticmethod(lambda dy, x: (dy * (1 - np.tanh(x) ** 2),))
+    >>> layers.get("tanh") is Tanh.__gradcheck__, Tanh.__gradcheck__.input_names
+    (True, ('x',))
+    """
     target = into if into is not None else registry
     origin = _caller_module(2)
     options = dict(cases=cases, wrt=tuple(wrt) if wrt is not None else None)
@@ -240,7 +477,24 @@ def register(
 
 
 def load_entry_points(group: str = ENTRY_POINT_GROUP) -> list[str]:
-    """Import every module advertised under the entry-point ``group``; returns their names."""
+    """Import every module advertised under the entry-point ``group``.
+
+    Parameters
+    ----------
+    group : str, default "gradcheck_kit.layers"
+        The entry-point group; a package advertises its layers' module there.
+
+    Returns
+    -------
+    list of str
+        The imported modules' names, in the order of the entry points' names.
+
+    Examples
+    --------
+    >>> import gradcheck_kit as gk
+    >>> gk.load_entry_points("gradcheck_kit.no_such_group")
+    []
+    """
     loaded = []
     for ep in sorted(entry_points(group=group), key=lambda e: e.name):
         module = ep.value.split(":")[0]

@@ -31,7 +31,30 @@ def _check_range(label: str, low: int, high: int) -> None:
 
 
 def dtypes(*, floating: Sequence[str] = DEFAULT_DTYPES) -> st.SearchStrategy[str]:
-    """Floating dtype names; shrinks towards the first (float64)."""
+    """Floating dtype names; shrinks towards the first (float64).
+
+    Parameters
+    ----------
+    floating : sequence of str, default ("float64", "float32")
+        The names to draw from: ``float16``, ``bfloat16``, ``float32``, ``float64``.
+
+    Returns
+    -------
+    hypothesis.strategies.SearchStrategy of str
+
+    Raises
+    ------
+    hypothesis.errors.InvalidArgument
+        When ``floating`` is empty or names another dtype.
+
+    Examples
+    --------
+    >>> from hypothesis import find, settings
+    >>> from gradcheck_kit import strategies
+    >>> names = strategies.dtypes(floating=("float32", "float16"))
+    >>> find(names, lambda d: True, settings=settings(database=None))
+    'float32'
+    """
     bad = [d for d in floating if d not in FLOAT_DTYPES]
     if not floating or bad:
         raise HypothesisInvalidArgument(f"floating={floating!r}: use {'/'.join(FLOAT_DTYPES)}")
@@ -41,15 +64,63 @@ def dtypes(*, floating: Sequence[str] = DEFAULT_DTYPES) -> st.SearchStrategy[str
 def array_shapes(
     *, min_dims: int = 1, max_dims: int = 4, min_side: int = 1, max_side: int = 6
 ) -> st.SearchStrategy[tuple[int, ...]]:
-    """Shapes with independently drawn sides (non-square is the norm); shrinks towards
-    ``min_dims`` sides of ``min_side``."""
+    """Shapes with independently drawn sides (non-square is the norm).
+
+    They shrink towards ``min_dims`` sides of ``min_side``.
+
+    Parameters
+    ----------
+    min_dims, max_dims : int, default 1 and 4
+        Bounds on the number of dimensions.
+    min_side, max_side : int, default 1 and 6
+        Bounds on each side.
+
+    Returns
+    -------
+    hypothesis.strategies.SearchStrategy of tuple of int
+
+    Raises
+    ------
+    hypothesis.errors.InvalidArgument
+        When a minimum exceeds its maximum or is negative (both values named).
+
+    Examples
+    --------
+    >>> from hypothesis import find, settings
+    >>> from gradcheck_kit import strategies
+    >>> shapes = strategies.array_shapes(min_dims=2, min_side=3)
+    >>> find(shapes, lambda shape: True, settings=settings(database=None))
+    (3, 3)
+    """
     _check_range("dims", min_dims, max_dims)
     _check_range("side", min_side, max_side)
     return st.lists(st.integers(min_side, max_side), min_size=min_dims, max_size=max_dims).map(tuple)
 
 
 def memory_layouts(*, layouts: Sequence[str] = LAYOUTS) -> st.SearchStrategy[str]:
-    """Names of memory layouts for ``with_layout``; shrinks towards C order."""
+    """Names of memory layouts for ``with_layout``; shrinks towards the first (C order).
+
+    Parameters
+    ----------
+    layouts : sequence of str, default all of ``LAYOUTS``
+        ``C``, ``F``, ``transposed``, ``step-sliced``, ``negative-stride``, ``offset``.
+
+    Returns
+    -------
+    hypothesis.strategies.SearchStrategy of str
+
+    Raises
+    ------
+    hypothesis.errors.InvalidArgument
+        When ``layouts`` is empty or names an unknown layout.
+
+    Examples
+    --------
+    >>> from hypothesis import find, settings
+    >>> from gradcheck_kit import strategies
+    >>> find(strategies.memory_layouts(), lambda layout: True, settings=settings(database=None))
+    'C'
+    """
     unknown = [x for x in layouts if x not in LAYOUTS]
     if not layouts or unknown:
         raise HypothesisInvalidArgument(f"layouts={layouts!r}; accepted: {LAYOUTS}")
@@ -57,7 +128,35 @@ def memory_layouts(*, layouts: Sequence[str] = LAYOUTS) -> st.SearchStrategy[str
 
 
 def with_layout(a: np.ndarray, layout: str) -> np.ndarray:
-    """A view with ``a``'s values and the named memory layout (strides, offset, order)."""
+    """A view with ``a``'s values and the named memory layout (strides, offset, order).
+
+    Parameters
+    ----------
+    a : numpy.ndarray
+        The values.
+    layout : str
+        One of ``LAYOUTS``: ``C``, ``F``, ``transposed`` (C-contiguous transpose, transposed
+        back), ``step-sliced`` (every other element of a wider buffer), ``negative-stride``
+        (the last axis reversed twice) or ``offset`` (one element into a buffer).
+
+    Returns
+    -------
+    numpy.ndarray
+        Equal to ``a``, in that layout.
+
+    Raises
+    ------
+    ValueError
+        For an unknown layout.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gradcheck_kit import strategies
+    >>> a = strategies.with_layout(np.arange(6.0).reshape(2, 3), "step-sliced")
+    >>> a.tolist(), a.strides
+    ([[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]], (48, 16))
+    """
     a = np.ascontiguousarray(a)
     if layout == "C" or a.ndim == 0:
         return a
@@ -81,14 +180,54 @@ def with_layout(a: np.ndarray, layout: str) -> np.ndarray:
 def values(
     rng: np.random.Generator, shape: Sequence[int], dtype: str = "float64", *, scale: float = 1.0
 ) -> np.ndarray:
-    """Bounded values with no tiny magnitudes: random sign times uniform [0.1, 1] * scale."""
+    """Bounded values with no tiny magnitudes: random sign times uniform [0.1, 1] * scale.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        The source of randomness (``gk.strategies.cases`` hands builders one).
+    shape : sequence of int
+        The array's shape.
+    dtype : str, default "float64"
+        The array's dtype.
+    scale : float, default 1.0
+        The largest magnitude.
+
+    Returns
+    -------
+    numpy.ndarray
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gradcheck_kit import strategies
+    >>> x = strategies.values(np.random.default_rng(0), (2, 3), "float32", scale=2.0)
+    >>> x.dtype, bool(((0.2 <= abs(x)) & (abs(x) <= 2.0)).all())
+    (dtype('float32'), True)
+    """
     signs = rng.choice([-1.0, 1.0], size=tuple(shape))
     return (signs * rng.uniform(0.1, 1.0, size=tuple(shape)) * scale).astype(dtype)
 
 
 @dataclass(frozen=True)
 class ConvGeometry:
-    """A valid convolution: every spatial axis has its own size, kernel, stride, padding."""
+    """A valid convolution: every spatial axis has its own size, kernel, stride, padding.
+
+    Attributes
+    ----------
+    batch, in_channels, out_channels, groups : int
+        The batch size, the channels and the groups (which divide both channel counts).
+    input_size, kernel_size, stride, padding, dilation : tuple of int
+        One value per spatial axis.
+
+    Examples
+    --------
+    >>> from gradcheck_kit.strategies import ConvGeometry
+    >>> g = ConvGeometry(2, 4, 6, 2, input_size=(5, 7), kernel_size=(3, 3), stride=(2, 1),
+    ...                  padding=(1, 0), dilation=(1, 2))
+    >>> g.input_shape, g.weight_shape, g.output_shape
+    ((2, 4, 5, 7), (6, 2, 3, 3), (2, 6, 3, 3))
+    """
 
     batch: int
     in_channels: int
@@ -102,6 +241,12 @@ class ConvGeometry:
 
     @property
     def output_size(self) -> tuple[int, ...]:
+        """The output's spatial size: ``(n + 2 p - d (k - 1) - 1) // s + 1`` per axis.
+
+        Returns
+        -------
+        tuple of int
+        """
         return tuple(
             (n + 2 * p - d * (k - 1) - 1) // s + 1
             for n, k, s, p, d in zip(
@@ -111,17 +256,41 @@ class ConvGeometry:
 
     @property
     def input_shape(self) -> tuple[int, ...]:
+        """The input's shape: ``(batch, in_channels, *input_size)``.
+
+        Returns
+        -------
+        tuple of int
+        """
         return (self.batch, self.in_channels, *self.input_size)
 
     @property
     def weight_shape(self) -> tuple[int, ...]:
+        """The weight's shape: ``(out_channels, in_channels // groups, *kernel_size)``.
+
+        Returns
+        -------
+        tuple of int
+        """
         return (self.out_channels, self.in_channels // self.groups, *self.kernel_size)
 
     @property
     def output_shape(self) -> tuple[int, ...]:
+        """The output's shape: ``(batch, out_channels, *output_size)``.
+
+        Returns
+        -------
+        tuple of int
+        """
         return (self.batch, self.out_channels, *self.output_size)
 
     def params(self) -> dict[str, Any]:
+        """The keyword params of a convolution layer: stride, padding, dilation, groups.
+
+        Returns
+        -------
+        dict
+        """
         return {
             "stride": self.stride,
             "padding": self.padding,
@@ -193,11 +362,49 @@ def conv_geometries(
     max_padding: int = 2,
     max_dilation: int = 2,
 ) -> st.SearchStrategy[ConvGeometry]:
-    """Valid ``ndim``-d convolutions, shrinking towards batch 1, 1 channel, kernel 1, stride 1,
-    padding 0, dilation 1, groups 1 and sides of ``min_side`` (the smallest the kernel fits in).
+    """Valid ``ndim``-d convolutions, built valid (output size >= 1) rather than filtered.
 
-    Every axis has its own size, kernel, stride and padding (non-square is the norm); sides stay
-    in [min_side, max_side], channels within their maxima (groups divide both)."""
+    They shrink towards batch 1, 1 channel, kernel 1, stride 1, padding 0, dilation 1, groups 1
+    and sides of ``min_side`` (the smallest the kernel fits in). Every axis has its own size,
+    kernel, stride and padding (non-square is the norm); sides stay in [min_side, max_side],
+    channels within their maxima (groups divide both).
+
+    Parameters
+    ----------
+    ndim : {1, 2, 3}, default 2
+        The number of spatial axes.
+    min_batch, max_batch : int, default 1 and 3
+        Bounds on the batch size.
+    max_in_channels, max_out_channels : int, default 3
+        Bounds on the channels.
+    max_groups : int, default 2
+        Bound on the groups.
+    min_side, max_side : int, default 1 and 8
+        Bounds on each spatial side of the input.
+    max_kernel, max_stride, max_dilation : int, default 3, 3 and 2
+        Bounds on each axis' kernel, stride and dilation (the dilated kernel fits in max_side).
+    max_padding : int, default 2
+        Bound on each axis' padding.
+
+    Returns
+    -------
+    hypothesis.strategies.SearchStrategy of ConvGeometry
+
+    Raises
+    ------
+    hypothesis.errors.InvalidArgument
+        For an ``ndim`` other than 1, 2 or 3, a minimum above its maximum, a maximum below 1
+        (``max_padding`` below 0), each naming the values.
+
+    Examples
+    --------
+    >>> from hypothesis import find, settings
+    >>> from gradcheck_kit import strategies
+    >>> geometries = strategies.conv_geometries(ndim=1, min_side=4)
+    >>> g = find(geometries, lambda g: True, settings=settings(database=None))
+    >>> g.input_shape, g.weight_shape, g.params()
+    ((1, 1, 4), (1, 1, 1), {'stride': (1,), 'padding': (0,), 'dilation': (1,), 'groups': 1})
+    """
     if ndim not in (1, 2, 3):
         raise HypothesisInvalidArgument(f"ndim={ndim} must be 1, 2 or 3")
     _check_range("batch", min_batch, max_batch)
@@ -231,7 +438,22 @@ def conv_geometries(
 
 @dataclass(frozen=True)
 class PoolGeometry:
-    """A valid pooling window configuration (torch's rule: padding <= kernel // 2)."""
+    """A valid pooling window configuration (torch's rule: padding <= kernel // 2).
+
+    Attributes
+    ----------
+    batch, channels : int
+        The batch size and the channels.
+    input_size, kernel_size, stride, padding : tuple of int
+        One value per spatial axis.
+
+    Examples
+    --------
+    >>> from gradcheck_kit.strategies import PoolGeometry
+    >>> g = PoolGeometry(1, 3, input_size=(6, 5), kernel_size=(2, 2), stride=(2, 1), padding=(0, 1))
+    >>> g.input_shape, g.output_size, g.overlapping
+    ((1, 3, 6, 5), (3, 6), True)
+    """
 
     batch: int
     channels: int
@@ -242,6 +464,12 @@ class PoolGeometry:
 
     @property
     def output_size(self) -> tuple[int, ...]:
+        """The output's spatial size: ``(n + 2 p - k) // s + 1`` per axis.
+
+        Returns
+        -------
+        tuple of int
+        """
         return tuple(
             (n + 2 * p - k) // s + 1
             for n, k, s, p in zip(self.input_size, self.kernel_size, self.stride, self.padding)
@@ -249,13 +477,31 @@ class PoolGeometry:
 
     @property
     def input_shape(self) -> tuple[int, ...]:
+        """The input's shape: ``(batch, channels, *input_size)``.
+
+        Returns
+        -------
+        tuple of int
+        """
         return (self.batch, self.channels, *self.input_size)
 
     @property
     def overlapping(self) -> bool:
+        """Whether windows overlap along some axis (stride < kernel).
+
+        Returns
+        -------
+        bool
+        """
         return any(s < k for s, k in zip(self.stride, self.kernel_size))
 
     def params(self) -> dict[str, Any]:
+        """The keyword params of a pooling layer: kernel_size, stride, padding.
+
+        Returns
+        -------
+        dict
+        """
         return {"kernel_size": self.kernel_size, "stride": self.stride, "padding": self.padding}
 
 
@@ -271,10 +517,45 @@ def pool_geometries(
     max_stride: int = 3,
     max_padding: int = 1,
 ) -> st.SearchStrategy[PoolGeometry]:
-    """Valid pooling geometries (overlapping windows when stride < kernel), shrinking towards
-    batch 1, 1 channel, kernel 1, stride 1, padding 0 and sides of ``min_side`` (the smallest
-    the padded window fits in). Padding stays <= kernel // 2 (torch's rule: every window holds
-    at least one input element); sides stay in [min_side, max_side]."""
+    """Valid pooling geometries (overlapping windows when stride < kernel).
+
+    They shrink towards batch 1, 1 channel, kernel 1, stride 1, padding 0 and sides of
+    ``min_side`` (the smallest the padded window fits in). Padding stays <= kernel // 2
+    (torch's rule: every window holds at least one input element); sides stay in
+    [min_side, max_side].
+
+    Parameters
+    ----------
+    ndim : {1, 2, 3}, default 2
+        The number of spatial axes.
+    min_batch, max_batch : int, default 1 and 3
+        Bounds on the batch size.
+    max_channels : int, default 3
+        Bound on the channels.
+    min_side, max_side : int, default 1 and 8
+        Bounds on each spatial side of the input.
+    max_kernel, max_stride : int, default 3
+        Bounds on each axis' window and stride.
+    max_padding : int, default 1
+        Bound on each axis' padding.
+
+    Returns
+    -------
+    hypothesis.strategies.SearchStrategy of PoolGeometry
+
+    Raises
+    ------
+    hypothesis.errors.InvalidArgument
+        For an ``ndim`` other than 1, 2 or 3, a minimum above its maximum, a maximum below 1
+        (``max_padding`` below 0), each naming the values.
+
+    Examples
+    --------
+    >>> from hypothesis import find, settings
+    >>> from gradcheck_kit import strategies
+    >>> find(strategies.pool_geometries(ndim=1, min_side=3), lambda g: True, settings=settings(database=None))
+    PoolGeometry(batch=1, channels=1, input_size=(3,), kernel_size=(1,), stride=(1,), padding=(0,))
+    """
     if ndim not in (1, 2, 3):
         raise HypothesisInvalidArgument(f"ndim={ndim} must be 1, 2 or 3")
     _check_range("batch", min_batch, max_batch)
@@ -296,9 +577,38 @@ def pool_geometries(
 
 
 def cases(build: Callable[..., Case], /, **strategies: st.SearchStrategy[Any]) -> st.SearchStrategy[Case]:
-    """Draw each keyword from its strategy plus a seed, then ``build(rng, **drawn)`` -> Case.
+    """Cases of a layer: draw each keyword from its strategy plus a seed, then ``build`` a Case.
 
-    The drawn keywords and the seed are kept in ``Case.meta`` so a failure can be replayed.
+    ``build(numpy.random.default_rng(seed), **drawn)`` makes the case; the drawn keywords and
+    the seed are kept in ``Case.meta`` so a failure can be replayed.
+
+    Parameters
+    ----------
+    build : callable
+        ``build(rng, **drawn)`` returning a ``gk.Case``.
+    **strategies : hypothesis.strategies.SearchStrategy
+        One strategy per keyword of ``build``.
+
+    Returns
+    -------
+    hypothesis.strategies.SearchStrategy of Case
+
+    Raises
+    ------
+    TypeError
+        While drawing, when ``build`` returns something other than a ``gk.Case``.
+
+    Examples
+    --------
+    >>> import gradcheck_kit as gk
+    >>> from hypothesis import find, settings
+    >>> from gradcheck_kit import strategies
+    >>> def build(rng, shape):
+    ...     return gk.Case((strategies.values(rng, shape),))
+    >>> drawn = strategies.cases(build, shape=strategies.array_shapes())
+    >>> case = find(drawn, lambda c: True, settings=settings(database=None))
+    >>> case.inputs[0].shape, sorted(case.meta)
+    ((1,), ['seed', 'shape'])
     """
 
     @st.composite

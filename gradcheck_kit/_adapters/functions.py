@@ -22,6 +22,25 @@ from ..registry import positional_names
 
 
 class LayerFunctions(NamedTuple):
+    """A layer as ``gk.check``'s (forward, backward) pair; the ``from_*`` adapters return one.
+
+    Unpack it into ``gk.check(*pair, inputs)`` or ``gk.register(name, *pair, cases=...)``.
+
+    Attributes
+    ----------
+    forward : callable
+        ``forward(*inputs, **params)``; its signature names the inputs.
+    backward : callable
+        ``backward(grad_output, *inputs, **params)`` returning one gradient per input.
+
+    Examples
+    --------
+    >>> import numpy as np, gradcheck_kit as gk
+    >>> pair = gk.LayerFunctions(np.tanh, lambda dy, x: (dy * (1 - np.tanh(x) ** 2),))
+    >>> gk.check(*pair, (np.linspace(-1.0, 1.0, 5),)).passed
+    True
+    """
+
     forward: Callable[..., Any]
     backward: Callable[..., Any]
 
@@ -38,8 +57,38 @@ def _named(
 
 
 def from_cache_style(forward: Callable[..., Any], backward: Callable[..., Any]) -> LayerFunctions:
-    """``forward -> (out, cache)``, ``backward(dout, cache) -> grads``: backward re-runs forward
-    on the inputs it is given to rebuild the cache, so the pair is stateless."""
+    """Adapt a CS231n-style pair: ``forward -> (out, cache)``, ``backward(dout, cache) -> grads``.
+
+    The adapted backward re-runs forward on the inputs it is given to rebuild the cache, so the
+    pair is stateless. A forward that does not return ``(out, cache)`` raises ``TypeError``
+    when called (in ``gk.check``: an ``exception`` finding).
+
+    Parameters
+    ----------
+    forward : callable
+        ``forward(*inputs, **params)`` returning ``(out, cache)``; its positional parameters
+        name the inputs.
+    backward : callable
+        ``backward(dout, cache)`` returning the gradients (one array for a single input).
+
+    Returns
+    -------
+    LayerFunctions
+        The functional pair, with forward's input names in both signatures.
+
+    Examples
+    --------
+    >>> import numpy as np, gradcheck_kit as gk
+    >>> def affine_forward(x, w, b):
+    ...     return x @ w + b, (x, w, b)
+    >>> def affine_backward(dout, cache):
+    ...     x, w, b = cache
+    ...     return dout @ w.T, x.T @ dout, dout.sum(axis=0)
+    >>> rng = np.random.default_rng(0)
+    >>> x, w, b = rng.normal(size=(2, 3)), rng.normal(size=(3, 4)), rng.normal(size=4)
+    >>> gk.check(*gk.from_cache_style(affine_forward, affine_backward), (x, w, b)).passed
+    True
+    """
     names = positional_names(forward)
 
     def fwd(*inputs: Any, **params: Any) -> Any:
@@ -64,10 +113,42 @@ def _split_cache(value: Any) -> tuple[Any, Any]:
 
 
 class LayerObjectFunctions(LayerFunctions):
-    """The (forward, backward) pair of a layer object, plus what the adapter found on it:
-    ``weights`` (copies of the layer's current weight arrays, in the pair's order),
-    ``weight_paths`` (``W`` or ``conv1d_stride1.W``), ``gradient_paths`` and ``input_names``.
-    Check every parameter with ``gk.check(*pair, (A, *pair.weights))``."""
+    """The (forward, backward) pair of a layer object, plus what the adapter found on it.
+
+    Check every parameter with ``gk.check(*pair, (A, *pair.weights))``.
+
+    Attributes
+    ----------
+    forward : callable
+        ``forward(*inputs, *weights, **params)``.
+    backward : callable
+        ``backward(grad_output, *inputs, *weights, **params)``: dL/dinputs, then the weights'
+        gradients.
+    weights : tuple of arrays
+        Copies of the layer's current weight arrays, in the pair's order.
+    weight_paths : tuple of str
+        Where each weight lives: ``W``, ``conv1d_stride1.W``, ``layers[0].W``.
+    gradient_paths : tuple of str or None
+        Where backward leaves each weight's gradient (None: looked up after backward).
+    input_names : tuple of str
+        The layer's inputs (forward's required positional parameters).
+
+    Examples
+    --------
+    >>> import numpy as np, gradcheck_kit as gk
+    >>> class Scale:  # mytorch style: backward returns dLdA and accumulates dLdW
+    ...     def __init__(self):
+    ...         self.W, self.dLdW = np.linspace(0.5, 1.5, 3), np.zeros(3)
+    ...     def forward(self, A):
+    ...         self.A = A
+    ...         return A * self.W
+    ...     def backward(self, dLdZ):
+    ...         self.dLdW += (dLdZ * self.A).sum(axis=0)
+    ...         return dLdZ * self.W
+    >>> pair = gk.from_layer_object(Scale())
+    >>> pair.input_names, pair.weight_paths, pair.gradient_paths
+    (('A',), ('W',), ('dLdW',))
+    """
 
     weights: tuple[Any, ...]
     weight_paths: tuple[str, ...]
@@ -75,7 +156,13 @@ class LayerObjectFunctions(LayerFunctions):
     input_names: tuple[str, ...]
 
     def describe(self) -> str:
-        """``weights: conv1d_stride1.W (gradient conv1d_stride1.dLdW), ...``."""
+        """Where the weights and their gradients were found, in one line.
+
+        Returns
+        -------
+        str
+            Such as ``weights: conv1d_stride1.W (gradient conv1d_stride1.dLdW), ...``.
+        """
         parts = [
             f"{path} (gradient {grad or 'looked up after backward'})"
             for path, grad in zip(self.weight_paths, self.gradient_paths)
@@ -91,18 +178,62 @@ def from_layer_object(
     forward: str = "forward",
     backward: str = "backward",
 ) -> LayerObjectFunctions:
-    """Wrap a stateful layer (``layer.forward(A)``, then ``layer.backward(dLdZ)`` returning dLdA
-    and leaving gradient attributes such as ``layer.dLdW``), called the way a training
-    framework calls it: on a fresh copy of ``layer`` for every call (the caller's object is
-    never changed), its gradient attributes zeroed before backward and copied after.
+    """Adapt a stateful layer object (mytorch style) to a functional pair.
 
-    ``weights`` maps weight attributes to their gradient attributes (``{"W": "dLdW"}``; a list
-    of names looks the gradients up: ``dLd<name>``, ``d<name>``, ``grad_<name>``, ``<name>_grad``).
-    None finds the weights: float arrays with such a gradient attribute beside them, on the
-    layer or one level down (``self.conv1d_stride1.W``), else the conventionally named ones (W,
-    b, weight, bias, gamma, beta). The pair takes ``(*inputs, *weights)``: check it with
-    ``gk.check(*pair, (A, *pair.weights))``; weights left out are not differentiated. Keyword
-    params reach forward (``{"eval": True}``) and those backward accepts by name."""
+    The layer is used the way a training framework uses it: ``layer.forward(A)``, then
+    ``layer.backward(dLdZ)`` returning dLdA and leaving gradient attributes such as
+    ``layer.dLdW``; every call runs on a fresh copy of ``layer`` (the caller's object is never
+    changed), with its gradient attributes zeroed before backward and copied after. The pair
+    takes ``(*inputs, *weights)``: check it with ``gk.check(*pair, (A, *pair.weights))``;
+    weights left out are not differentiated. Keyword params reach forward (``{"eval": True}``),
+    and backward where it accepts them by name.
+
+    Parameters
+    ----------
+    layer : object
+        The layer, with callable ``forward`` and ``backward`` methods.
+    weights : mapping of str to str, or sequence of str, optional
+        Weight attributes mapped to their gradient attributes (``{"W": "dLdW"}``); a list of
+        names looks the gradients up (``dLd<name>``, ``d<name>``, ``grad_<name>``,
+        ``<name>_grad``). None finds the weights: float arrays with such a gradient attribute
+        beside them, on the layer or one level down (``self.conv1d_stride1.W``), else the
+        conventionally named ones (W, b, weight, bias, gamma, beta).
+    inputs : sequence of str, optional
+        The inputs' names (default: forward's required positional parameters).
+    forward : str, default "forward"
+        The name of the forward method.
+    backward : str, default "backward"
+        The name of the backward method.
+
+    Returns
+    -------
+    LayerObjectFunctions
+        The pair, with ``weights`` and where they were found (``pair.describe()``).
+
+    Raises
+    ------
+    InvalidArgument
+        When ``layer`` lacks a callable ``forward`` or ``backward``, or ``weights`` names an
+        attribute the layer does not have, or has in several places.
+
+    Examples
+    --------
+    >>> import numpy as np, gradcheck_kit as gk
+    >>> class Scale:  # mytorch style: backward returns dLdA and accumulates dLdW
+    ...     def __init__(self):
+    ...         self.W, self.dLdW = np.linspace(0.5, 1.5, 3), np.zeros(3)
+    ...     def forward(self, A):
+    ...         self.A = A
+    ...         return A * self.W
+    ...     def backward(self, dLdZ):
+    ...         self.dLdW += (dLdZ * self.A).sum(axis=0)
+    ...         return dLdZ * self.W
+    >>> pair = gk.from_layer_object(Scale())
+    >>> pair.describe()
+    'weights: W (gradient dLdW)'
+    >>> gk.check(*pair, (np.ones((2, 3)), *pair.weights)).passed
+    True
+    """
     from . import layer_object as lo
 
     for method in (forward, backward):

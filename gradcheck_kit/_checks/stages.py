@@ -108,8 +108,8 @@ def check(
         For arguments gradcheck-kit cannot work with (never for what the layer does: that is a
         finding).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import numpy as np, gradcheck_kit as gk
     >>> x = np.linspace(-1.0, 1.0, 6)
     >>> gk.check(np.tanh, lambda dy, x: (dy * (1 - np.tanh(x) ** 2),), (x,)).passed
@@ -152,8 +152,8 @@ def check_case(spec: LayerSpec, case: Case, **options: Any) -> CheckResult:
     -------
     CheckResult
 
-    Example
-    -------
+    Examples
+    --------
     >>> import numpy as np, gradcheck_kit as gk
     >>> spec = gk.register("tanh_doc", forward=np.tanh, backward=lambda dy, x: (dy * (1 - np.tanh(x) ** 2),),
     ...                    into=gk.Registry())

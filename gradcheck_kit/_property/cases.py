@@ -56,8 +56,41 @@ def with_dtype(case: Case, dtype: str) -> Case:
 def layer_cases(
     layer: Any, *, backend: str = "numpy", dtypes: Sequence[str] | None = None
 ) -> st.SearchStrategy[Case]:
-    """The layer's own ``cases`` strategy, cast to one of ``dtypes`` (drawn; shrinks towards the
-    first) and moved to ``backend``. A fixed sequence of cases is sampled from."""
+    """The layer's own ``cases`` strategy, cast to one of ``dtypes`` and moved to ``backend``.
+
+    A layer registered with a fixed sequence of cases is sampled from. Casting keeps each
+    case's memory layout (``case.meta["layout"]``); the dtype is recorded in ``case.meta``.
+
+    Parameters
+    ----------
+    layer : LayerSpec, str or class
+        A spec, a registered layer's name or a class decorated with ``gk.register``.
+    backend : str, default "numpy"
+        ``numpy``, ``torch``, ``torch:cuda`` or ``cupy``: where the inputs are moved.
+    dtypes : sequence of str, optional
+        Floating dtypes (``float64``, ``float32``, ``float16``) to cast every floating input
+        to, one drawn per case, shrinking towards the first (default: the cases' own).
+
+    Returns
+    -------
+    hypothesis.strategies.SearchStrategy of Case
+
+    Raises
+    ------
+    InvalidArgument
+        For an unknown layer, one registered without cases, an unavailable backend (saying
+        why) or ``dtypes`` that are not a non-empty sequence of those names.
+
+    Examples
+    --------
+    >>> import numpy as np, gradcheck_kit as gk
+    >>> from hypothesis import find, settings
+    >>> spec = gk.register("tanh", forward=np.tanh, backward=lambda dy, x: (dy * (1 - np.tanh(x) ** 2),),
+    ...                    cases=[gk.Case((np.linspace(-1.0, 1.0, 4),))], into=gk.Registry())
+    >>> strategy = gk.layer_cases(spec, dtypes=("float32", "float64"))
+    >>> find(strategy, lambda case: True, settings=settings(database=None)).inputs[0].dtype
+    dtype('float32')
+    """
     spec = resolve_layer(layer)
     b = backend_for(backend)
     strategy = _base_cases(spec)

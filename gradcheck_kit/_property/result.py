@@ -57,9 +57,55 @@ def drawn(case: Case) -> dict[str, Any]:
 
 @dataclass
 class PropertyResult:
-    """What a property test of one layer found. ``case`` and ``check`` are set on failure: the
-    minimal failing case and its element-wise check (``search_check``: the check that failed
-    during the search)."""
+    """What a property test of one layer found; ``gk.property_check`` returns it.
+
+    ``case`` and ``check`` are set on failure: the minimal failing case and its element-wise
+    check. ``print(result)`` shows the report; ``bool(result)`` is ``result.passed``.
+
+    Attributes
+    ----------
+    layer, backend, profile : str
+        The layer's name, the backend and the hypothesis profile it ran under.
+    seed : int
+        The run's seed.
+    examples, failing_examples : int
+        Cases checked, and how many of them failed (while shrinking).
+    seconds, check_seconds : float
+        The whole run, and the part spent in the checks.
+    max_rel_err, max_abs_err : float
+        The largest errors over every example.
+    kinks : int
+        Probed elements at non-differentiable points, over every example.
+    case : Case, optional
+        The minimal failing case.
+    description : str, optional
+        That case in one line.
+    check : CheckResult, optional
+        Its element-wise check (the search's check, where that one passes).
+    search_check : CheckResult, optional
+        The check that failed on it during the search.
+    larger_check : CheckResult, optional
+        A larger failing case's check, when only that one names the cause.
+    reference : bool
+        Whether a torch reference checked the forward too.
+    reproduce, blob : str, optional
+        Hypothesis' ``@reproduce_failure(...)`` decorator and its blob.
+    database, database_key : str, optional
+        The example database that keeps the failure, and its key there.
+    replay : str, optional
+        The ``gk.property_check(...)`` call that replays the failure.
+    notes : list of str
+        What else is worth knowing (a flaky failure, a re-check that passed, ...).
+
+    Examples
+    --------
+    >>> import numpy as np, gradcheck_kit as gk
+    >>> spec = gk.register("tanh", forward=np.tanh, backward=lambda dy, x: (dy * (1 - np.tanh(x) ** 2),),
+    ...                    cases=[gk.Case((np.linspace(-1.0, 1.0, 4),))], into=gk.Registry())
+    >>> result = gk.property_check(spec, max_examples=3, database=False)
+    >>> result.passed, result.case, result.to_dict()["layer"]
+    (True, None, 'tanh')
+    """
 
     layer: str
     backend: str
@@ -87,11 +133,23 @@ class PropertyResult:
 
     @property
     def passed(self) -> bool:
+        """Whether every example passed (no minimal failing case).
+
+        Returns
+        -------
+        bool
+        """
         return self.case is None
 
     @property
     def cause(self) -> str | None:
-        """The minimal case's cause, and a larger failing case's where only that one names it."""
+        """The minimal case's cause, and a larger failing case's where only that one names it.
+
+        Returns
+        -------
+        str or None
+            None when every example passed.
+        """
         if self.check is None:
             return None
         if self.larger_check is not None:
@@ -100,10 +158,22 @@ class PropertyResult:
 
     @property
     def examples_per_second(self) -> float:
+        """Examples checked per second of the run (inf for a run that took no time).
+
+        Returns
+        -------
+        float
+        """
         return self.examples / self.seconds if self.seconds > 0 else float("inf")
 
     @property
     def message(self) -> str:
+        """The report: a verdict line; on failure the minimal case, its check and how to replay it.
+
+        Returns
+        -------
+        str
+        """
         return render(self)
 
     def raise_for_failure(self) -> PropertyResult:
@@ -125,6 +195,16 @@ class PropertyResult:
         return self
 
     def to_dict(self) -> dict[str, Any]:
+        """The JSON form: counts, errors, the minimal case, its checks and how to replay it.
+
+        ``drawn`` holds the minimal case's drawn keywords; ``replay`` the decorator, the blob,
+        the database and key, and the call.
+
+        Returns
+        -------
+        dict
+            JSON-able: non-finite errors become None.
+        """
         return {
             "layer": self.layer,
             "backend": self.backend,

@@ -90,16 +90,57 @@ def property_check(
     blob: str | bytes | None = None,
     **check_options: Any,
 ) -> PropertyResult:
-    """Property-test a layer: draw ``max_examples`` cases (default: the profile's), check each
-    with ``gk.check_case(..., mode=mode, **check_options)``, shrink a failure to the minimal
-    failing case and re-check that one element-wise.
+    """Property-test a layer: check many drawn cases, and shrink a failure to the minimal one.
 
-    ``profile``: ``dev``/``ci``/``thorough`` (default ``$HYPOTHESIS_PROFILE`` or ``ci``).
-    ``seed`` (default 0) makes the run deterministic. ``database``: None or True for the
-    profile's (``$GRADCHECK_DATABASE``), a path or an ``ExampleDatabase``, False for none; a
-    failure saved there is replayed first next time. ``dtypes`` casts every drawn case to one of
-    these floating dtypes. ``blob`` replays exactly the case a failure message printed.
-    ``reference=True`` adds the layer's torch reference to every check (off by default: slow).
+    Each case the layer's ``cases`` strategy draws is checked with
+    ``gk.check_case(..., mode=mode, **check_options)``; a failure shrinks to the minimal failing
+    case, which is then re-checked element-wise for the report. Where that case is too small to
+    name a bug pattern, a larger failing case is diagnosed too (``larger_check``).
+
+    Parameters
+    ----------
+    layer_or_name : LayerSpec, str or class
+        A spec, a registered layer's name or a class decorated with ``gk.register``.
+    backend : str, default "numpy"
+        ``numpy``, ``torch``, ``torch:cuda`` or ``cupy``.
+    max_examples : int, optional
+        Cases to draw (default: the profile's: 20, 50 or 500).
+    profile : {"dev", "ci", "thorough"}, optional
+        Hypothesis settings (default: ``$HYPOTHESIS_PROFILE``, else ``ci``).
+    seed : int, optional
+        Makes the run deterministic (None means 0).
+    database : str, path, ExampleDatabase or bool, optional
+        Where failures are kept and replayed first next time: None or True for the profile's
+        (``$GRADCHECK_DATABASE``), a path or an ``ExampleDatabase``, False for none.
+    dtypes : sequence of str, optional
+        Cast every drawn case to one of these floating dtypes (see ``gk.layer_cases``).
+    mode : {"projection", "elementwise", "auto"}, default "projection"
+        The check used while searching and shrinking.
+    blob : str or bytes, optional
+        Replay exactly the case a failure message printed.
+    **check_options
+        Passed to ``gk.check_case``; ``reference=True`` adds the layer's torch reference to
+        every check (off by default: slow on CPU).
+
+    Returns
+    -------
+    PropertyResult
+        ``passed``, counts and errors; on failure the minimal case, its check and ``replay``.
+
+    Raises
+    ------
+    InvalidArgument
+        For a bad ``seed``, ``max_examples``, ``profile``, ``dtypes``, an unknown layer, a layer
+        without cases or an unavailable backend. What the cases strategy or hypothesis itself
+        raises propagates: it is not a verdict on the layer.
+
+    Examples
+    --------
+    >>> import numpy as np, gradcheck_kit as gk
+    >>> spec = gk.register("tanh", forward=np.tanh, backward=lambda dy, x: (dy * (1 - np.tanh(x) ** 2),),
+    ...                    cases=[gk.Case((np.linspace(-1.0, 1.0, 4),))], into=gk.Registry())
+    >>> gk.property_check(spec, max_examples=3, database=False).passed
+    True
     """
     spec = resolve_layer(layer_or_name)
     chosen = profiles.profile_name(profile)
@@ -309,18 +350,51 @@ def given_layer(
     argname: str = "case",
     settings_: settings | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """``@given(case=layer_cases(layer, ...))`` for hand-written tests: the test receives a drawn
-    ``gk.Case`` as ``case`` (or ``argname``) and checks it however it likes::
+    """``@given(case=layer_cases(layer, ...))`` for hand-written tests of a layer.
 
-        @gk.given_layer("conv2d", max_examples=50)
-        def test_conv2d_matches_finite_differences(case):
-            gk.check_case(gk.registry.get("conv2d"), case, mode="projection").raise_for_failure()
+    The test receives a drawn ``gk.Case`` as ``case`` (or ``argname``) and checks it however it
+    likes. It composes like ``@given``: other arguments, pytest fixtures and parametrize,
+    ``@example``, ``@seed`` and ``@reproduce_failure`` work as usual. It applies ``@settings``
+    itself: the loaded profile (or ``settings_``) with ``deadline=None`` (a gradient check's
+    first call may import torch) and ``max_examples`` if given, so pass other settings as
+    ``settings_=`` rather than stacking a second ``@settings``. Under pytest the test carries
+    the ``gradcheck`` marker.
 
-    It composes like ``@given``: other arguments, pytest fixtures and parametrize, ``@example``,
-    ``@seed`` and ``@reproduce_failure`` work as usual. It applies ``@settings`` itself: the loaded
-    profile (or ``settings_``) with ``deadline=None`` (a gradient check's first call may import
-    torch) and ``max_examples`` if given, so pass other settings as ``settings_=`` rather than
-    stacking a second ``@settings``. Under pytest the test carries the ``gradcheck`` marker.
+    Parameters
+    ----------
+    layer : LayerSpec, str or class
+        A spec, a registered layer's name or a class decorated with ``gk.register``.
+    backend : str, default "numpy"
+        ``numpy``, ``torch``, ``torch:cuda`` or ``cupy``.
+    dtypes : sequence of str, optional
+        Cast every drawn case to one of these floating dtypes (see ``gk.layer_cases``).
+    max_examples : int, optional
+        Cases to draw (default: the settings').
+    argname : str, default "case"
+        The test's parameter that receives the case.
+    settings_ : hypothesis.settings, optional
+        Settings to start from instead of the loaded profile.
+
+    Returns
+    -------
+    callable
+        The decorator.
+
+    Raises
+    ------
+    InvalidArgument
+        As ``gk.layer_cases``, or for a ``max_examples`` that is not a positive int.
+
+    Examples
+    --------
+    >>> import numpy as np, gradcheck_kit as gk
+    >>> from hypothesis import settings
+    >>> spec = gk.register("tanh", forward=np.tanh, backward=lambda dy, x: (dy * (1 - np.tanh(x) ** 2),),
+    ...                    cases=[gk.Case((np.linspace(-1.0, 1.0, 4),))], into=gk.Registry())
+    >>> @gk.given_layer(spec, max_examples=2, settings_=settings(database=None))
+    ... def test_tanh_backward(case):
+    ...     gk.check_case(spec, case, mode="projection").raise_for_failure()
+    >>> test_tanh_backward()
     """
     strategy = layer_cases(layer, backend=backend, dtypes=dtypes)
     _examples(max_examples)

@@ -46,7 +46,28 @@ NUMERIC = ("max abs err", "max rel err", "kinks", "examples")
 
 
 def render_html(run: Run) -> str:
-    """The whole report as one HTML document."""
+    """The whole report as one self-contained HTML document.
+
+    Failed entries get their cause, patterns, minimal case, replay and, with matplotlib, a
+    heatmap of where the error sits and a Taylor plot per failing input; user text is escaped.
+
+    Parameters
+    ----------
+    run : Run
+        The run (live, or read back with ``load``).
+
+    Returns
+    -------
+    str
+        The document (inline CSS, pictures as base64 PNG, no scripts).
+
+    Examples
+    --------
+    >>> from gradcheck_kit.report import Entry, Run, render_html
+    >>> run = Run([Entry.skipped("conv2d", "cupy", "float32", "cupy is not installed")], seed=0)
+    >>> render_html(run).startswith("<!DOCTYPE html>")
+    True
+    """
     entries = [e.to_dict() for e in run.entries]
     body = [_header(run), _summary_table(entries)]
     body += [_detail(k, data) for k, data in enumerate(entries) if data["status"] in ("failed", "error")]

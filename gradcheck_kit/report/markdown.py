@@ -21,8 +21,28 @@ def md_escape(text: Any) -> str:
 
 
 def render_markdown(run: Run) -> str:
-    """A compact summary for a CI job summary: verdict, counts, one table row per entry
-    (failing inputs spelled out), the minimal failing cases in collapsed blocks."""
+    """A compact Markdown summary for a CI job summary (``$GITHUB_STEP_SUMMARY``).
+
+    Everything from user code is escaped for Markdown and the HTML GitHub allows in it.
+
+    Parameters
+    ----------
+    run : Run
+        The run (live, or read back with ``load``).
+
+    Returns
+    -------
+    str
+        The verdict, counts, one table row per entry (failing inputs spelled out) and the
+        minimal failing cases in collapsed ``<details>`` blocks.
+
+    Examples
+    --------
+    >>> from gradcheck_kit.report import Entry, Run, render_markdown
+    >>> run = Run([Entry.skipped("conv2d", "cupy", "float32", "cupy is not installed")], seed=0)
+    >>> print(render_markdown(run).splitlines()[0])
+    ## gradcheck-kit: ✅ passed
+    """
     verdict = "✅ passed" if run.passed else "❌ failed"
     lines = [f"## gradcheck-kit: {verdict}", "", md_escape(run.header()), "", md_escape(run.summary()), ""]
     lines += [f"_{md_escape(note)}_\n" for note in run.notes()]

@@ -38,9 +38,39 @@ _ENTRY_KEYS = {"layer": str, "backend": str, "status": str}
 
 @dataclass
 class Entry:
-    """One (layer, backend, dtype) outcome. ``result`` is the live ``PropertyResult`` or
-    ``CheckResult`` (None when skipped, errored, or read back from JSON); ``data`` is the JSON
-    form of the result (``result.to_dict()``, with element maps of failing inputs)."""
+    """One (layer, backend, dtype) outcome of a run: passed, failed, skipped or error.
+
+    Build one with ``from_result``, ``skipped`` or ``errored``, or read one back with
+    ``from_dict``.
+
+    Attributes
+    ----------
+    layer, backend : str
+        The layer's name and the backend it ran on.
+    dtype : str or None
+        The dtype it was checked in (None: not one in particular).
+    status : {"passed", "failed", "skipped", "error"}
+        The outcome (an unknown one raises ``gk.InvalidArgument``).
+    result : PropertyResult, CheckResult or None
+        The live result (None when skipped, errored, or read back from JSON).
+    reason : str or None
+        Why it failed, was skipped or errored.
+    seconds : float
+        How long it took.
+    data : dict or None
+        The result's JSON form (``result_dict(result)``, by default from ``result``).
+    stored : dict or None
+        The entry JSON it was read from (``from_dict``); ``to_dict`` returns it as it is.
+
+    Examples
+    --------
+    >>> import numpy as np, gradcheck_kit as gk
+    >>> from gradcheck_kit.report import Entry, Run
+    >>> result = gk.check(np.tanh, lambda dy, x: (dy,), (np.linspace(-1.0, 1.0, 3),))
+    >>> entry = Entry.from_result(result)
+    >>> entry.status, entry.kind, entry.dtype, entry.reason
+    ('failed', 'check', 'float64', "x: missing chain-rule factor: ...")
+    """
 
     layer: str
     backend: str
@@ -60,7 +90,21 @@ class Entry:
 
     @classmethod
     def from_result(cls, result: Any, *, dtype: str | None = None, seconds: float | None = None) -> Entry:
-        """An entry for a ``PropertyResult`` or ``CheckResult``: passed or failed, with its cause."""
+        """An entry for a ``PropertyResult`` or ``CheckResult``: passed or failed, with its cause.
+
+        Parameters
+        ----------
+        result : PropertyResult or CheckResult
+            The result.
+        dtype : str, optional
+            The dtype it was checked in (default: its first input's).
+        seconds : float, optional
+            How long it took (default: the result's own ``seconds``).
+
+        Returns
+        -------
+        Entry
+        """
         data = result_dict(result)
         status = PASSED if result.passed else FAILED
         reason = None if result.passed else _cause(data)
@@ -79,27 +123,79 @@ class Entry:
 
     @classmethod
     def skipped(cls, layer: str, backend: str, dtype: str | None, reason: str) -> Entry:
+        """An entry for a layer that was not run (an unavailable backend, a deselected dtype).
+
+        Parameters
+        ----------
+        layer, backend : str
+            The layer's name and the backend.
+        dtype : str or None
+            The dtype.
+        reason : str
+            Why it was skipped.
+
+        Returns
+        -------
+        Entry
+        """
         return cls(layer, backend, dtype, SKIPPED, reason=reason)
 
     @classmethod
     def errored(cls, layer: str, backend: str, dtype: str | None, reason: str, seconds: float = 0.0) -> Entry:
-        """The harness could not judge the layer (bad strategy, unusable configuration)."""
+        """An entry for a layer the harness could not judge (bad strategy, unusable configuration).
+
+        Parameters
+        ----------
+        layer, backend : str
+            The layer's name and the backend.
+        dtype : str or None
+            The dtype.
+        reason : str
+            What went wrong.
+        seconds : float, default 0.0
+            How long it ran.
+
+        Returns
+        -------
+        Entry
+        """
         return cls(layer, backend, dtype, ERROR, reason=reason, seconds=seconds)
 
     @property
     def kind(self) -> str | None:
+        """What produced the result: ``property`` (a property test) or ``check`` (one check).
+
+        Returns
+        -------
+        str or None
+            None without a result.
+        """
         if self.data is None:
             return None
         return "property" if "examples" in self.data else "check"
 
     @property
     def check(self) -> dict[str, Any] | None:
-        """The element-wise check behind the verdict (the minimal failing case of a property run)."""
+        """The element-wise check behind the verdict (the minimal failing case of a property run).
+
+        Returns
+        -------
+        dict or None
+            The check's JSON form; None without one.
+        """
         if self.data is None:
             return None
         return self.data.get("check") if self.kind == "property" else self.data
 
     def to_dict(self) -> dict[str, Any]:
+        """The entry's JSON form (one item of the report's ``entries``; see the JSON schema).
+
+        Returns
+        -------
+        dict
+            The verdict, errors, cause, patterns, case, message, per-input rows and the full
+            ``result``; an entry read back returns the JSON it was read from.
+        """
         if self.stored is not None:
             return dict(self.stored)
         data, check = self.data or {}, self.check or {}
@@ -126,6 +222,26 @@ class Entry:
 
     @classmethod
     def from_dict(cls, data: Any, where: str = "entry") -> Entry:
+        """An entry read back from its JSON form (``to_dict``).
+
+        Parameters
+        ----------
+        data : dict
+            The entry's JSON form.
+        where : str, default "entry"
+            Where it sits in the report, for error messages (``report.entries[3]``).
+
+        Returns
+        -------
+        Entry
+            With ``result`` None; renderers read ``stored``.
+
+        Raises
+        ------
+        InvalidArgument
+            Naming the first malformed field (``layer``, ``backend``, ``status``, ``result``,
+            ``inputs``, ``seconds``) and what is accepted.
+        """
         _require_mapping(data, where)
         for key, kind in _ENTRY_KEYS.items():
             _require(data, key, kind, where)
@@ -152,7 +268,36 @@ class Entry:
 
 @dataclass
 class Run:
-    """Entries plus the header that makes the run reproducible."""
+    """Entries plus the header that makes the run reproducible.
+
+    Attributes
+    ----------
+    entries : list of Entry
+        One per (layer, backend, dtype).
+    version : str
+        gradcheck-kit's version.
+    seed : int or None
+        The run's seed.
+    profile : str or None
+        The hypothesis profile.
+    backends, dtypes : list of str
+        The backends and dtypes asked for.
+    targets : list of str
+        The modules (or files) the layers were loaded from.
+    started : str
+        When the run started (ISO 8601, UTC; default: now).
+    seconds : float
+        How long it took.
+
+    Examples
+    --------
+    >>> import numpy as np, gradcheck_kit as gk
+    >>> from gradcheck_kit.report import Entry, Run
+    >>> result = gk.check(np.tanh, lambda dy, x: (dy,), (np.linspace(-1.0, 1.0, 3),))
+    >>> run = Run([Entry.from_result(result), Entry.skipped("conv2d", "cupy", None, "no cupy")], seed=0)
+    >>> run.passed, run.summary(), run.exit_code
+    (False, '1 failed, 1 skipped in 0.0 s', 1)
+    """
 
     entries: list[Entry] = field(default_factory=list)
     version: str = __version__
@@ -166,28 +311,59 @@ class Run:
 
     @property
     def passed(self) -> bool:
-        """True when nothing failed or errored (skipped entries do not count against a run)."""
+        """True when nothing failed or errored (skipped entries do not count against a run).
+
+        Returns
+        -------
+        bool
+        """
         return all(e.status in (PASSED, SKIPPED) for e in self.entries)
 
     @property
     def counts(self) -> dict[str, int]:
+        """How many entries have each status.
+
+        Returns
+        -------
+        dict of str to int
+            Every status in ``STATUSES``, zeros included.
+        """
         return {s: sum(1 for e in self.entries if e.status == s) for s in STATUSES}
 
     @property
     def exit_code(self) -> int:
-        """0 all passed, 1 a gradient or contract failure, 2 an entry could not be run at all."""
+        """The command line's exit status for this run.
+
+        Returns
+        -------
+        int
+            0 all passed, 1 a gradient or contract failure, 2 an entry could not be run at all.
+        """
         counts = self.counts
         return 2 if counts[ERROR] else 1 if counts[FAILED] else 0
 
     def header(self) -> str:
-        """``gradcheck-kit 0.1.0: seed=0, profile=ci, backends=numpy, dtypes=float64,float32``."""
+        """The header line that makes the run reproducible.
+
+        Returns
+        -------
+        str
+            Such as ``gradcheck-kit 0.1.0: seed=0, profile=ci, backends=numpy, dtypes=float64``.
+        """
         parts = [f"seed={self.seed}", f"profile={self.profile}", f"backends={','.join(self.backends) or '-'}"]
         if self.dtypes:
             parts.append(f"dtypes={','.join(self.dtypes)}")
         return f"gradcheck-kit {self.version}: " + ", ".join(parts)
 
     def notes(self) -> list[str]:
-        """Footer lines of a passing run: what it could not see."""
+        """Footer lines of a passing run: what it could not see.
+
+        Returns
+        -------
+        list of str
+            A note when the run passed and some entries were checked without a torch
+            reference; else empty.
+        """
         unreferenced = [
             e for e in self.entries if e.status == PASSED and e.to_dict().get("reference") is False
         ]
@@ -201,11 +377,23 @@ class Run:
         ]
 
     def summary(self) -> str:
-        """``17 passed, 1 failed in 12.3 s`` (statuses with a zero count left out)."""
+        """The counts in one line: ``17 passed, 1 failed in 12.3 s``.
+
+        Returns
+        -------
+        str
+            Statuses with a zero count are left out.
+        """
         counts = ", ".join(f"{n} {s}" for s, n in self.counts.items() if n) or "no entries"
         return f"{counts} in {self.seconds:.1f} s"
 
     def to_dict(self) -> dict[str, Any]:
+        """The JSON report (``"schema": 1``): the header, verdict, counts and every entry.
+
+        Returns
+        -------
+        dict
+        """
         return {
             "schema": SCHEMA,
             "tool": "gradcheck-kit",
@@ -223,12 +411,33 @@ class Run:
         }
 
     def to_json(self) -> str:
+        """The JSON report as text (indented, no NaN), ending with a newline.
+
+        Returns
+        -------
+        str
+        """
         return json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n"
 
     @classmethod
     def from_dict(cls, data: Any) -> Run:
-        """A run read back from ``to_dict()``; raises ``gk.InvalidArgument`` naming the first
-        malformed field and what is accepted."""
+        """A run read back from ``to_dict()``.
+
+        Parameters
+        ----------
+        data : dict
+            The JSON report.
+
+        Returns
+        -------
+        Run
+
+        Raises
+        ------
+        InvalidArgument
+            Naming the first malformed field (an unsupported ``schema``, ``entries`` that are
+            not a list, a malformed entry, ...) and what is accepted.
+        """
         _require_mapping(data, "report")
         schema = data.get("schema")
         if schema != SCHEMA:
@@ -249,7 +458,33 @@ class Run:
 
 
 def load(path: str | os.PathLike[str]) -> Run:
-    """Read a JSON report written by ``Run.to_json``; ``gk.InvalidArgument`` if it is not one."""
+    """Read a JSON report written by ``Run.to_json``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The report's file.
+
+    Returns
+    -------
+    Run
+
+    Raises
+    ------
+    InvalidArgument
+        When the file cannot be read, is not JSON, or is not a report (see ``Run.from_dict``).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from gradcheck_kit.report import Entry, Run, load, write_atomic
+    >>> run = Run([Entry.skipped("conv2d", "cupy", "float32", "cupy is not installed")], seed=0)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = write_atomic(Path(folder) / "report.json", run.to_json())
+    ...     print(load(path).entries[0].reason)
+    cupy is not installed
+    """
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -265,8 +500,32 @@ def load(path: str | os.PathLike[str]) -> Run:
 
 
 def write_atomic(path: str | os.PathLike[str], text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``:
-    a reader sees the old file or the whole new one, never half of it."""
+    """Write ``text`` to ``path`` atomically: a reader sees the old file or the whole new one.
+
+    The text goes to a temporary file in the same folder, which ``os.replace`` then moves
+    over ``path``; missing folders are created.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to write.
+    text : str
+        Its new content (UTF-8).
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from gradcheck_kit.report import write_atomic
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     print(write_atomic(Path(folder) / "out" / "report.md", "# passed").read_text())
+    # passed
+    """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
@@ -286,8 +545,29 @@ def write_atomic(path: str | os.PathLike[str], text: str) -> Path:
 
 
 def result_dict(result: Any) -> dict[str, Any]:
-    """``result.to_dict()`` with the element maps (error, failing) of each failing input of the
-    element-wise check added, for pictures of where the error sits."""
+    """``result.to_dict()`` plus the element maps of each failing input, for pictures.
+
+    The ``error_map`` and ``failing_map`` of each failing input of the element-wise check (a
+    property run's minimal case) are added, for inputs of at most 65,536 elements.
+
+    Parameters
+    ----------
+    result : CheckResult or PropertyResult
+        The result.
+
+    Returns
+    -------
+    dict
+        Its JSON form.
+
+    Examples
+    --------
+    >>> import numpy as np, gradcheck_kit as gk
+    >>> from gradcheck_kit.report import result_dict
+    >>> result = gk.check(np.tanh, lambda dy, x: (dy,), (np.linspace(-1.0, 1.0, 3),))
+    >>> result_dict(result)["inputs"][0]["failing_map"]
+    [True, False, True]
+    """
     data = result.to_dict()
     check = getattr(result, "check", None) if "examples" in data else result
     target = data.get("check") if "examples" in data else data

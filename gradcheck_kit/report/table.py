@@ -10,7 +10,27 @@ from .rows import COLUMNS, failures, rows, title
 
 
 def render_table(run: Run, console: Any) -> None:
-    """Print the run to a ``rich.console.Console``: header, table, failure details, summary."""
+    """Print the run to a ``rich.console.Console``: header, table, failure details, summary.
+
+    User text goes through ``rich.markup.escape``.
+
+    Parameters
+    ----------
+    run : Run
+        The run (live, or read back with ``load``).
+    console : rich.console.Console
+        Where to print.
+
+    Examples
+    --------
+    >>> import io
+    >>> from rich.console import Console
+    >>> from gradcheck_kit.report import Entry, Run, render_table
+    >>> console = Console(file=io.StringIO(), width=120)
+    >>> render_table(Run([Entry.skipped("conv2d", "cupy", "float32", "cupy is not installed")]), console)
+    >>> console.file.getvalue().splitlines()[-1]
+    'PASSED: 1 skipped in 0.0 s'
+    """
     from rich.markup import escape
     from rich.table import Table
 

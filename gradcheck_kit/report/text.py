@@ -8,7 +8,30 @@ from .rows import COLUMNS, failures, rows, title
 
 
 def render_text(run: Run) -> str:
-    """Plain text for logs and pipes: header, an aligned table, the details of each failure."""
+    """Plain text for logs and pipes: header, an aligned table, the details of each failure.
+
+    Parameters
+    ----------
+    run : Run
+        The run (live, or read back with ``load``).
+
+    Returns
+    -------
+    str
+        The header, the table, each failure's details, the summary and the footer notes.
+
+    Examples
+    --------
+    >>> from gradcheck_kit.report import Entry, Run, render_text
+    >>> run = Run([Entry.skipped("conv2d", "cupy", "float32", "cupy is not installed")], seed=0)
+    >>> print(render_text(run))
+    gradcheck-kit ...: seed=0, profile=None, backends=-
+    layer   backend  dtype    input  max abs err  max rel err  kinks  examples  verdict  cause
+    conv2d  cupy     float32  -      -            -            -      -         SKIPPED  cupy is not installed
+    <BLANKLINE>
+    PASSED: 1 skipped in 0.0 s
+    <BLANKLINE>
+    """
     table = [dict(zip(COLUMNS, COLUMNS)), *rows(run)]
     widths = {c: max(len(r[c]) for r in table) for c in COLUMNS[:-1]}
     lines = [run.header()]

@@ -25,7 +25,8 @@ import numpy as np
 
 from .._engine import contracts
 from .._engine.calls import LayerCalls, Observed
-from .._engine.evaluation import Evaluation, lowest_float, rounds_to
+from .._engine.evaluation import Evaluation
+from .._engine.grids import lowest_float, rounds_to
 from .._engine.plan import Plan, make_plan, positive_int
 from .._engine.reference import compare_with_reference
 from .._ground import timeouts

@@ -26,19 +26,17 @@ import numpy as np
 from .._ground.backends import dtype_name, eps, float_rank, is_floating, to_numpy
 from .._ground.draws import signed_magnitudes
 from .._ground.invoke import LayerCallError
-from .._ground.vocabulary import MANTISSA_BITS
 from .._oracles.finite_diff import Objective
 from . import lowprec
 from .calls import LayerCalls, Observed
 from .contracts import gradient_contract
+from .grids import ROUNDING_GRIDS, coarse_outputs, lowest_float, rounds_to, same
 from .setup import Setup
 from .tolerances import objective_noise, step_fraction
 
 NUDGE_ULPS = 4.0  # float64 ulps the jitter nudges inputs and grad_output by
 JITTER_NUDGES = 6  # ... how many times: on a handful of values the rounding of one nudged run
 # comes near 0 in ~40% of nudges, so the largest response over several is taken
-ROUNDING_GRIDS = ("float32", "float16", "bfloat16")  # grids a layer may round to inside
-COARSE_EVIDENCE = 16  # distinct output values on a coarser grid that prove the layer computes on it
 # Output term scales cost one forward call; they matter where a handful of cancelling outputs
 # set the noise, not for a projection over 1e5 elements whose signal sums them all.
 TERMS_LIMIT = 100_000
@@ -131,34 +129,6 @@ def evaluation_point(calls: LayerCalls, observed: Observed) -> Evaluation:
     return regrid(ev, rounded) if rounded else ev
 
 
-def coarse_outputs(outputs: Sequence[Any], inputs: Sequence[Any], library: str) -> str | None:
-    """The coarsest of float16/bfloat16 that every floating output value is exactly
-    representable in, when no input is (so that it says how the layer computes, not what it
-    was fed): 16 independent float32 values land on bfloat16's grid by chance with probability
-    2^-256. None when the outputs are finer, or too few to tell."""
-    values = [to_numpy(o).astype(np.float64).reshape(-1) for o in outputs if is_floating(o)]
-    flat = np.concatenate(values) if values else np.zeros(0)
-    nonzero = flat[(flat != 0) & np.isfinite(flat)]
-    if np.unique(nonzero).size < COARSE_EVIDENCE:
-        return None
-    for grid in [g for g in ("bfloat16", "float16") if g != "bfloat16" or library == "torch"]:
-        if float_rank(grid) < float_rank(lowest_float(tuple(outputs))) and _representable(nonzero, grid):
-            fed = [to_numpy(x).astype(np.float64).reshape(-1) for x in inputs if is_floating(x)]
-            if not all(_representable(v[v != 0], grid) for v in fed):
-                return grid
-    return None
-
-
-def _representable(values: np.ndarray, grid: str) -> bool:
-    if grid == "bfloat16":
-        import torch
-
-        rounded = torch.from_numpy(values).to(torch.bfloat16).double().numpy()
-    else:
-        rounded = values.astype(grid).astype(np.float64)
-    return bool(np.array_equal(rounded, values))
-
-
 def _evaluation_point(calls: LayerCalls, observed: Observed) -> Evaluation:
     plan, b = calls.plan, calls.backend
     if all(dtype_name(plan.inputs[i]) == "float64" for i in observed.usable):
@@ -178,11 +148,6 @@ def _evaluation_point(calls: LayerCalls, observed: Observed) -> Evaluation:
     if compute != "float64":
         return _inside_low(calls, observed, base64, y64, compute)
     return _dtype_generic(calls, observed, base64, y64)
-
-
-def lowest_float(outputs: tuple[Any, ...]) -> str:
-    floats = [dtype_name(o) for o in outputs if is_floating(o)]
-    return min(floats, key=float_rank) if floats else "float64"
 
 
 def _settings(calls: LayerCalls, grid: dict[int, str], **more: Any) -> dict[str, Any]:
@@ -213,7 +178,7 @@ def _inside_low(
     """The layer casts to ``compute`` inside: perturb on that grid, tolerate its epsilon."""
     b, usable, grads = calls.backend, observed.usable, observed.gradients
     rounded = [b.astype(b.astype(x, compute), "float64") if k in usable else x for k, x in enumerate(base64)]
-    if any(not _same(rounded[i], base64[i]) for i in usable):
+    if any(not same(rounded[i], base64[i]) for i in usable):
         y64 = calls.forward(rounded, "forward (float64)")
     grid = {i: compute for i in usable}
     return Evaluation(
@@ -227,10 +192,6 @@ def _inside_low(
         noise_eps=eps(compute),
         settings=_settings(calls, grid, computes_in=compute),
     )
-
-
-def _same(a: Any, b: Any) -> bool:
-    return bool(np.array_equal(to_numpy(a), to_numpy(b)))
 
 
 def _dtype_generic(
@@ -304,34 +265,6 @@ def rounded_inside(ev: Evaluation, inputs: list[int]) -> dict[int, str]:
         held = [g for g in grids if g == grids[0] or rounds_to(ev.calls, ev.base, i, g)]
         found[i] = max(held, key=eps)
     return found
-
-
-def rounds_to(calls: LayerCalls, base: Sequence[Any], i: int, grid: str) -> bool:
-    """Whether the layer sees input i only on ``grid``: its outputs stay bit for bit the same
-    under a sub-ulp nudge at a point of that grid (and move under a large one)."""
-    b = calls.backend
-    on_grid = b.astype(b.astype(base[i], grid), "float64")
-    host = to_numpy(on_grid)
-    if not np.all(np.isfinite(host)) or not np.any(host):
-        return False  # out of the grid's range, or nothing a nudge could move
-    signs = b.from_numpy(np.random.default_rng([calls.plan.seed, 5]).choice([-1.0, 1.0], size=host.shape))
-    # below half an ulp (rounds back onto the grid: 2^-(bits + 3) relative), and, on the finest
-    # grid, 1/16 relative: an input that moves no output even then is not rounded but unused
-    factors = [2.0 ** -(MANTISSA_BITS[grid] + 3)] + ([2.0**-4] if grid == ROUNDING_GRIDS[0] else [])
-    at = _outputs_at(calls, base, i, on_grid)
-    for k, factor in enumerate(factors):
-        nudged = b.copy(on_grid)
-        nudged *= 1 + factor * signs  # in place: 0-d arrays stay arrays
-        moved = _outputs_at(calls, base, i, nudged)
-        same = all(_same(a, c) for a, c in zip(at, moved) if is_floating(a))
-        if same != (k == 0):
-            return False
-    return True
-
-
-def _outputs_at(calls: LayerCalls, base: Sequence[Any], i: int, value: Any) -> tuple[Any, ...]:
-    point = [value if k == i else x for k, x in enumerate(calls.copies(base))]
-    return calls.forward(point, "forward (grid)")
 
 
 def regrid(ev: Evaluation, grids: dict[int, str]) -> Evaluation:

@@ -1,0 +1,83 @@
+"""Which grid a layer really computes on: its outputs all on a coarser dtype's grid (a float32
+kernel computing in bfloat16 inside), or its outputs unmoved by a sub-ulp nudge of one input at
+a point of that grid (the layer rounds that input first)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .._ground.backends import dtype_name, float_rank, is_floating, to_numpy
+from .._ground.vocabulary import MANTISSA_BITS
+from .calls import LayerCalls
+
+ROUNDING_GRIDS = ("float32", "float16", "bfloat16")  # grids a layer may round to inside
+COARSE_EVIDENCE = 16  # distinct output values on a coarser grid that prove the layer computes on it
+
+
+def lowest_float(outputs: Sequence[Any]) -> str:
+    """The least precise floating dtype among ``outputs`` (float64 when there is none)."""
+    floats = [dtype_name(o) for o in outputs if is_floating(o)]
+    return min(floats, key=float_rank) if floats else "float64"
+
+
+def coarse_outputs(outputs: Sequence[Any], inputs: Sequence[Any], library: str) -> str | None:
+    """The coarsest of float16/bfloat16 that every floating output value is exactly
+    representable in, when no input is (so that it says how the layer computes, not what it
+    was fed): 16 independent float32 values land on bfloat16's grid by chance with probability
+    2^-256. None when the outputs are finer, or too few to tell."""
+    values = [to_numpy(o).astype(np.float64).reshape(-1) for o in outputs if is_floating(o)]
+    flat = np.concatenate(values) if values else np.zeros(0)
+    nonzero = flat[(flat != 0) & np.isfinite(flat)]
+    if np.unique(nonzero).size < COARSE_EVIDENCE:
+        return None
+    for grid in [g for g in ("bfloat16", "float16") if g != "bfloat16" or library == "torch"]:
+        if float_rank(grid) < float_rank(lowest_float(tuple(outputs))) and _representable(nonzero, grid):
+            fed = [to_numpy(x).astype(np.float64).reshape(-1) for x in inputs if is_floating(x)]
+            if not all(_representable(v[v != 0], grid) for v in fed):
+                return grid
+    return None
+
+
+def _representable(values: np.ndarray, grid: str) -> bool:
+    if grid == "bfloat16":
+        import torch
+
+        rounded = torch.from_numpy(values).to(torch.bfloat16).double().numpy()
+    else:
+        rounded = values.astype(grid).astype(np.float64)
+    return bool(np.array_equal(rounded, values))
+
+
+def rounds_to(calls: LayerCalls, base: Sequence[Any], i: int, grid: str) -> bool:
+    """Whether the layer sees input i only on ``grid``: its outputs stay bit for bit the same
+    under a sub-ulp nudge at a point of that grid (and move under a large one)."""
+    b = calls.backend
+    on_grid = b.astype(b.astype(base[i], grid), "float64")
+    host = to_numpy(on_grid)
+    if not np.all(np.isfinite(host)) or not np.any(host):
+        return False  # out of the grid's range, or nothing a nudge could move
+    signs = b.from_numpy(np.random.default_rng([calls.plan.seed, 5]).choice([-1.0, 1.0], size=host.shape))
+    # below half an ulp (rounds back onto the grid: 2^-(bits + 3) relative), and, on the finest
+    # grid, 1/16 relative: an input that moves no output even then is not rounded but unused
+    factors = [2.0 ** -(MANTISSA_BITS[grid] + 3)] + ([2.0**-4] if grid == ROUNDING_GRIDS[0] else [])
+    at = _outputs_at(calls, base, i, on_grid)
+    for k, factor in enumerate(factors):
+        nudged = b.copy(on_grid)
+        nudged *= 1 + factor * signs  # in place: 0-d arrays stay arrays
+        moved = _outputs_at(calls, base, i, nudged)
+        unmoved = all(same(a, c) for a, c in zip(at, moved) if is_floating(a))
+        if unmoved != (k == 0):
+            return False
+    return True
+
+
+def _outputs_at(calls: LayerCalls, base: Sequence[Any], i: int, value: Any) -> tuple[Any, ...]:
+    point = [value if k == i else x for k, x in enumerate(calls.copies(base))]
+    return calls.forward(point, "forward (grid)")
+
+
+def same(a: Any, b: Any) -> bool:
+    return bool(np.array_equal(to_numpy(a), to_numpy(b)))

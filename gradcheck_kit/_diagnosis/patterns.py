@@ -127,8 +127,10 @@ def _distinct(values: np.ndarray) -> int:
 
 
 def _fraction(c: float, fit: float = FIT) -> str | None:
-    """``1/8``, ``9``, ``-1/2``: a simple fraction within 0.1% of ``c``, if there is one."""
-    guess = Fraction(c).limit_denominator(256)
+    """``1/8``, ``9``, ``-1/2``: a simple fraction within ``fit`` of ``c``, if there is one. A
+    looser fit (a low-precision gradient) admits only small denominators: within 0.5% some
+    fraction with a denominator under 256 is always near."""
+    guess = Fraction(c).limit_denominator(256 if fit <= FIT else 16)
     if guess.numerator == 0 or abs(float(guess) - c) > fit * abs(c) or abs(guess.numerator) > 4096:
         return None
     return str(guess)

@@ -89,7 +89,7 @@ def _coarser(evaluation: Evaluation, failing: list[int]) -> Evaluation | None:
         return None
     rounded = rounded_inside(evaluation, failing)
     evaluation = regrid(evaluation, rounded) if rounded else evaluation
-    rough = _rough_backward(evaluation, failing)
+    rough = _rough_backward(evaluation, evaluation.usable)  # one backward: all its gradients
     if rough:
         evaluation.analytic_eps.update(rough)
         names = evaluation.names
@@ -97,12 +97,12 @@ def _coarser(evaluation: Evaluation, failing: list[int]) -> Evaluation | None:
     return evaluation if rounded or rough else None
 
 
-def _rough_backward(evaluation: Evaluation, failing: list[int]) -> dict[int, float]:
+def _rough_backward(evaluation: Evaluation, inputs: list[int]) -> dict[int, float]:
     """Inputs whose analytic gradient rounds far more coarsely than its dtype (a float64 backward
     that upcasts to float32 inside: ``x.float()`` on a float64 tensor casts it down), and the
     epsilon its measured rounding shows: the linearity residual against the gradient's peak."""
     found = {}
-    for i in failing:
+    for i in inputs:
         gradient = to_numpy(evaluation.gradients[i]).astype(np.float64)
         peak = float(np.max(np.abs(gradient))) if gradient.size else 0.0
         residual = evaluation.rounding_scale(i)

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from .._ground.backends import dtype_name, float_rank, is_floating, to_numpy
+from .._ground.backends import dtype_name, eps, float_rank, is_floating, to_numpy
 from .._ground.vocabulary import MANTISSA_BITS
 from .calls import LayerCalls
 
@@ -25,19 +25,21 @@ def lowest_float(outputs: Sequence[Any]) -> str:
 
 def coarse_outputs(outputs: Sequence[Any], inputs: Sequence[Any], library: str) -> str | None:
     """The coarsest of float16/bfloat16 that every floating output value is exactly
-    representable in, when no input is (so that it says how the layer computes, not what it
-    was fed): 16 independent float32 values land on bfloat16's grid by chance with probability
-    2^-256. None when the outputs are finer, or too few to tell."""
+    representable in, when it is coarser than the outputs' and the inputs' own dtypes and no input
+    is representable in it (so that it says how the layer computes, not what it was fed): 16
+    independent float32 values land on bfloat16's grid by chance with probability 2^-256. None
+    when the outputs are finer, or too few to tell."""
     values = [to_numpy(o).astype(np.float64).reshape(-1) for o in outputs if is_floating(o)]
     flat = np.concatenate(values) if values else np.zeros(0)
     nonzero = flat[(flat != 0) & np.isfinite(flat)]
     if np.unique(nonzero).size < COARSE_EVIDENCE:
         return None
+    finest = max(eps(x) for x in [*outputs, *inputs] if is_floating(x))
+    fed = [to_numpy(x).astype(np.float64).reshape(-1) for x in inputs if is_floating(x)]
     for grid in [g for g in ("bfloat16", "float16") if g != "bfloat16" or library == "torch"]:
-        if float_rank(grid) < float_rank(lowest_float(tuple(outputs))) and _representable(nonzero, grid):
-            fed = [to_numpy(x).astype(np.float64).reshape(-1) for x in inputs if is_floating(x)]
-            if not all(_representable(v[v != 0], grid) for v in fed):
-                return grid
+        on_it = eps(grid) > finest and _representable(nonzero, grid)
+        if on_it and not all(_representable(v[v != 0], grid) for v in fed):
+            return grid
     return None
 
 
@@ -55,7 +57,10 @@ def rounds_to(calls: LayerCalls, base: Sequence[Any], i: int, grid: str) -> bool
     """Whether the layer sees input i only on ``grid``: its outputs stay bit for bit the same
     under a sub-ulp nudge at a point of that grid (and move under a large one)."""
     b = calls.backend
-    on_grid = b.astype(b.astype(base[i], grid), "float64")
+    fed = dtype_name(base[i])  # the layer is fed what it was fed: it may accept nothing else
+    if eps(fed) >= eps(grid):
+        return False  # no finer value to nudge within a grid ulp
+    on_grid = b.astype(b.astype(base[i], grid), fed)
     host = to_numpy(on_grid)
     if not np.all(np.isfinite(host)) or not np.any(host):
         return False  # out of the grid's range, or nothing a nudge could move

@@ -244,8 +244,8 @@ class CheckResult:
     --------
     >>> import numpy as np, gradcheck_kit as gk
     >>> result = gk.check(np.tanh, lambda dy, x: (dy,), (np.linspace(-1.0, 1.0, 3),))
-    >>> result.passed, result.patterns, result.calls
-    (False, ['missing_chain_factor'], {'forward': 40, 'backward': 4})
+    >>> result.passed, result.patterns, sorted(result.calls)
+    (False, ['missing_chain_factor'], ['backward', 'forward'])
     """
 
     name: str

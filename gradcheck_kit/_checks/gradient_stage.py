@@ -27,7 +27,7 @@ from .._engine.tolerances import ANALYTIC_ULPS, step_fraction, summation_factor
 from .._ground.backends import dtype_name, eps, to_numpy
 from .._result import WARNING, Finding, InputReport
 
-ELEMENTWISE_LIMIT = 512  # auto mode probes every element up to this many in total
+ELEMENTWISE_LIMIT = 512  # auto mode probes a failing input element-wise up to this many in total
 ELEMENTWISE_MAX = 50_000  # element-wise beyond this many elements switches to projections
 ELEMENTWISE_SECONDS = 120.0  # ... and so does an estimated element-wise cost beyond this
 
@@ -70,6 +70,9 @@ def judge_gradients(
 
 
 def _judge(evaluation: Evaluation, mode: str) -> tuple[Setup, list[InputReport]]:
+    """Reports per usable input: every element probed ("elementwise"); projections, a failure
+    localized on its worst block ("projection"); or projections, a failing input then probed
+    element by element for its full error map ("auto", on small problems)."""
     setup = build_setup(evaluation)
     usable = evaluation.usable
     if mode == "elementwise":
@@ -78,7 +81,10 @@ def _judge(evaluation: Evaluation, mode: str) -> tuple[Setup, list[InputReport]]
     # float64 differences that is ~1e-7 of the signal, so one direction suffices; rounding
     # to a float32 grid leaves ~1e-3, and a second direction squares the miss probability.
     exact = all(setup.objective.grid[i] == "float64" for i in usable)
-    return setup, projection_reports(setup, usable, 1 if exact else 2)
+    reports = projection_reports(setup, usable, 1 if exact else 2)
+    if mode == "auto":  # the exact verdict where a projection failed, and the map to diagnose
+        reports = [r if r.passed else elementwise_report(setup, r.index) for r in reports]
+    return setup, reports
 
 
 def _coarser(evaluation: Evaluation, failing: list[int]) -> Evaluation | None:
@@ -172,12 +178,13 @@ def _coarse_grid_warnings(evaluation: Evaluation) -> list[Finding]:
 
 
 def _mode(calls: LayerCalls, observed: Observed, verdict: GradientVerdict, forward_seconds: float) -> str:
-    """The mode asked for ("auto": element-wise up to ELEMENTWISE_LIMIT elements), unless
-    element-wise would cost too much (~4 forward calls per element): then projections."""
+    """The mode asked for ("auto": projections, and element by element where one fails up to
+    ELEMENTWISE_LIMIT elements), unless element-wise would cost too much (~4 forward calls per
+    element): then projections."""
     total = sum(int(np.prod(tuple(observed.originals[i].shape))) for i in observed.usable)
     mode = calls.plan.mode
-    if mode == "auto":
-        mode = "elementwise" if total <= ELEMENTWISE_LIMIT else "projection"
+    if mode == "auto" and total > ELEMENTWISE_LIMIT:
+        mode = "projection"
     seconds = 4 * total * forward_seconds
     if mode == "elementwise" and (total > ELEMENTWISE_MAX or seconds > ELEMENTWISE_SECONDS):
         verdict.findings.append(
@@ -190,5 +197,5 @@ def _mode(calls: LayerCalls, observed: Observed, verdict: GradientVerdict, forwa
             )
         )
         mode = "projection"
-    verdict.settings["mode_used"] = mode
+    verdict.settings["mode_used"] = "projection" if mode == "auto" else mode
     return mode

@@ -218,8 +218,11 @@ def _check_specials(setup: Setup, i: int, special: np.ndarray, report: InputRepo
     a few one by one; many (float32 data is full of harmless ties: ~n^2 / 2^25 among n normal
     values) first along one direction over them alone, a handful of calls where a layer without
     kinks there needs no more, and one by one only if that direction fails."""
-    if special.size > SPECIAL_DIRECT and _specials_pass_together(setup, i, special):
+    together = _specials_together(setup, i, special) if special.size > SPECIAL_DIRECT else None
+    if together is not None and together.passed.all():
         report.checked += special.size
+        # accepted between the one-sided slopes of their direction: they sit on kinks
+        report.kinks += special.size if together.kink.all() else 0
         report.note = f"{special.size} zeros/ties checked along a direction of their own"
         return
     chosen = special
@@ -236,11 +239,11 @@ def _check_specials(setup: Setup, i: int, special: np.ndarray, report: InputRepo
         attach_maps(report, setup.host_gradients[i], chosen, verdict)
 
 
-def _specials_pass_together(setup: Setup, i: int, special: np.ndarray) -> bool:
+def _specials_together(setup: Setup, i: int, special: np.ndarray) -> Judgement:
     mask = np.zeros(setup.host_values[i].size)
     mask[special] = 1.0
     direction = masked_direction(setup, i, mask)
-    return bool(judge_directions(setup, [direction], [i]).passed.all())
+    return judge_directions(setup, [direction], [i])
 
 
 def _per_input(setup: Setup, i: int, special: np.ndarray) -> InputReport:

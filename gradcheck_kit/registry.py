@@ -6,6 +6,7 @@ cases) and raises ``RegistrationError`` naming the layer and showing the offendi
 
 from __future__ import annotations
 
+import functools
 import inspect
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -140,9 +141,24 @@ class LayerSpec:
 
 def _parameters(fn: Callable[..., Any]) -> list[inspect.Parameter]:
     try:
-        return list(inspect.signature(fn).parameters.values())
+        return list(_signature(fn).parameters.values())
     except (TypeError, ValueError):
         return []
+
+
+@functools.lru_cache(maxsize=512)
+def _cached_signature(fn: Callable[..., Any]) -> inspect.Signature:
+    return inspect.signature(fn)
+
+
+def _signature(fn: Callable[..., Any]) -> inspect.Signature:
+    """``inspect.signature``, remembered per callable: every check asks for its layer's (0.1 ms)."""
+    try:
+        return _cached_signature(fn)
+    except TypeError as exc:  # unhashable callables: ask each time
+        if "unhashable" not in str(exc):
+            raise
+        return inspect.signature(fn)
 
 
 def positional_names(fn: Callable[..., Any]) -> tuple[str, ...]:

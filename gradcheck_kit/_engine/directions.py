@@ -44,8 +44,11 @@ def unit_coordinates(setup: Setup, mask: np.ndarray) -> np.ndarray:
 
 
 def element_scales(setup: Setup, i: int) -> np.ndarray:
-    values = setup.host_values[i].reshape(-1)
-    return element_steps(values, setup.fractions[i])
+    """Per-element steps of input i (a copy: callers scale it in place)."""
+    steps = setup.memo(
+        ("scales", i), lambda: element_steps(setup.host_values[i].reshape(-1), setup.fractions[i])
+    )
+    return steps.copy()
 
 
 def on_device(setup: Setup, i: int, flat: np.ndarray) -> Any:

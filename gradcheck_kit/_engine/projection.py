@@ -47,8 +47,12 @@ def _specials(setup: Setup, i: int, *, exhaustive: bool) -> np.ndarray:
     """Elements a projection must leave out: ties, and values so close to 0 that even the
     smallest step we take (t / DEEPEST) crosses it: at a kink there for every step we have."""
     values = setup.host_values[i]
-    near_zero = setup.fractions[i] * input_scale(values) / DEEPEST
-    return special_elements(values, exhaustive=exhaustive, near_zero=near_zero)
+
+    def find() -> np.ndarray:
+        near_zero = setup.fractions[i] * input_scale(values) / DEEPEST
+        return special_elements(values, exhaustive=exhaustive, near_zero=near_zero)
+
+    return setup.memo(("specials", i, exhaustive), find)
 
 
 def judge_directions(

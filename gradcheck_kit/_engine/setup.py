@@ -12,6 +12,7 @@ problem the gradient may belong to) has no evaluation and so no twin.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -47,6 +48,7 @@ class Setup:
     rng: np.random.Generator
     origin: Origin | None = None  # where the problem came from (None: a diagnosis variant)
     _slack: dict[int, tuple[float, float]] = field(default_factory=dict, init=False, repr=False)
+    _memo: dict[Any, Any] = field(default_factory=dict, init=False, repr=False)
     _convex: Setup | None = field(default=None, init=False, repr=False)
     _convex_built: bool = field(default=False, init=False, repr=False)  # _convex None: none could be
 
@@ -64,6 +66,13 @@ class Setup:
             self.rtol if self.rtol is not None else rtol,
             self.atol if self.atol is not None else atol,
         )
+
+    def memo(self, key: Any, make: Callable[[], Any]) -> Any:
+        """``make()``, computed once per setup and ``key``: facts of the base point (its ties,
+        its zeros) that several checks of it ask for."""
+        if key not in self._memo:
+            self._memo[key] = make()
+        return self._memo[key]
 
     def convex(self) -> Setup | None:
         """The same check with |grad_output| (built once, on first use; None for a variant, or

@@ -58,6 +58,9 @@ def tie_groups(values: np.ndarray) -> list[np.ndarray]:
         sample = np.sort(flat[:: flat.size // TIE_SAMPLE])
         if np.count_nonzero(sample[1:] == sample[:-1]) < RARE_TIES * sample.size:
             return []
+    ordered = np.sort(flat)
+    if not np.any(ordered[1:] == ordered[:-1]):
+        return []  # the usual case, told by one sort (np.unique's bookkeeping costs ten)
     _, inverse, counts = np.unique(flat, return_inverse=True, return_counts=True)
     tied = np.flatnonzero(counts > 1)
     if not tied.size or (flat.size > COINCIDENCES_FROM and counts[tied].sum() < RARE_TIES * flat.size):
@@ -74,7 +77,7 @@ def judge_ties(setup: Setup, i: int) -> list[TieFailure]:
     Judged with |grad_output| where the backward gives it: a tie gradient given to each of k_w
     tied maxima of window w sums to sum_w k_w |dy_w| against the true sum_w |dy_w|, an excess
     that mixed signs could cancel; the ratio then also says which way the gradient is off."""
-    groups = tie_groups(setup.host_values[i])
+    groups = setup.memo(("ties", i), lambda: tie_groups(setup.host_values[i]))
     if not groups:
         return []
     setup = setup.convex() or setup

@@ -130,8 +130,11 @@ def check(
     )
     limit = timeouts.validate(timeout)
     session = _Session(plan, reference, allow_aliasing, positive_int("max_output_bytes", max_output_bytes))
-    with timeouts.deadline(limit):
-        session.run()
+    try:
+        with timeouts.deadline(limit):
+            session.run()
+    except CheckTimeout as exc:  # a limit so short that it expired outside the stages' own guard
+        session.timed_out(exc)
     return session.result
 
 
@@ -197,13 +200,18 @@ class _Session:
         except LayerCallError as exc:
             self.add([_exception_finding(exc)])
         except CheckTimeout as exc:
-            where = f"{exc} (calls so far: {dict(self.calls.counter)}); the layer hangs or is too slow"
-            self.add([Finding("timeout", where)])
+            self.timed_out(exc)
         except Exception as exc:  # the harness never crashes, even on its own bug
             self.add([_internal_finding(exc)])
         finally:
             self.result.calls = dict(self.calls.counter)
             self.result.seconds = time.perf_counter() - start
+
+    def timed_out(self, exc: CheckTimeout) -> None:
+        if self.result.finding("timeout") is None:
+            where = f"{exc} (calls so far: {dict(self.calls.counter)}); the layer hangs or is too slow"
+            self.add([Finding("timeout", where)])
+        self.result.calls = dict(self.calls.counter)
 
     def _run_stages(self) -> None:
         self.originals = self.calls.copies(self.plan.inputs)

@@ -8,6 +8,7 @@ device. Detection looks in ``sys.modules`` and never imports CuPy or torch itsel
 from __future__ import annotations
 
 import contextlib
+import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ import numpy as np
 from array_api_compat import array_namespace
 
 from ..errors import InvalidArgument
-from .vocabulary import BACKEND_NAMES, EPS, FLOAT_DTYPES, LIBRARIES
+from .vocabulary import BACKEND_NAMES, BACKEND_PATTERN, BACKENDS_ACCEPTED, EPS, FLOAT_DTYPES, LIBRARIES
 
 
 def _is_torch(x: Any) -> bool:
@@ -172,6 +173,8 @@ def backend_for(name: str) -> Backend:
     raises ``gk.InvalidArgument`` saying why when it cannot run here."""
     if not isinstance(name, str):
         raise InvalidArgument(f"backend={name!r} must be one of {', '.join(BACKEND_NAMES)}")
+    if not re.fullmatch(BACKEND_PATTERN, name):  # before importing anything: torch:meta, cupy:x
+        raise InvalidArgument(f"backend={name!r} is unknown; accepted: {BACKENDS_ACCEPTED}")
     library, _, device = name.partition(":")
     if library == "numpy" and not device:
         return Backend("numpy", "cpu")
@@ -189,6 +192,10 @@ def _torch_backend(name: str, device: str) -> Backend:
         raise InvalidArgument(f"backend={name!r} needs torch, which cannot be imported: {exc}") from None
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise InvalidArgument(f"backend={name!r} needs a CUDA device; torch.cuda.is_available() is False")
+    index = device.partition(":")[2]
+    if index and int(index) >= torch.cuda.device_count():
+        count = torch.cuda.device_count()
+        raise InvalidArgument(f"backend={name!r}: CUDA device {index} does not exist ({count} found)")
     return Backend("torch", torch.device(device))
 
 

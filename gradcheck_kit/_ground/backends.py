@@ -145,6 +145,27 @@ class Backend:
             return self.scalar(sys.modules["torch"].dot(a.reshape(-1), b.reshape(-1)))
         return self.scalar(self.xp.vdot(a, b))
 
+    def raise_to(self, a: Any, floor: Any) -> Any:
+        """max(a, floor), in ``a`` itself where it is an array (``floor``: an array of a's
+        shape or a number); NumPy scalars (0-d arithmetic gives them) get a new value."""
+        if self.name == "torch":
+            torch = sys.modules["torch"]
+            return a.clamp_(min=floor) if isinstance(floor, (int, float)) else torch.maximum(a, floor, out=a)
+        module = np if self.name == "numpy" else sys.modules["cupy"]
+        return module.maximum(a, floor, out=a) if isinstance(a, module.ndarray) else module.maximum(a, floor)
+
+    def scaled_distance(self, moved: Any, y: Any, scale: float) -> Any:
+        """|moved - y| / scale, computed in ``moved`` (our own array) without a temporary."""
+        if self.name == "numpy" and not isinstance(moved, np.ndarray):
+            return np.abs(moved - y) / scale
+        moved -= y
+        if self.name == "torch":
+            moved.abs_()
+        else:
+            (np if self.name == "numpy" else sys.modules["cupy"]).abs(moved, out=moved)
+        moved /= scale
+        return moved
+
     def sum_abs(self, scratch: Any) -> float:
         """sum |scratch|, overwriting ``scratch`` with its absolute values (no temporary)."""
         if self.name == "torch":

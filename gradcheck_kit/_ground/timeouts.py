@@ -23,7 +23,6 @@ from typing import Any
 
 from ..errors import CheckTimeout, InvalidArgument
 
-
 NO_LIMIT_ABOVE = 1e8  # seconds (three years): longer limits overflow the timers, and mean none
 
 

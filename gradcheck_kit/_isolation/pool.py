@@ -15,7 +15,6 @@ task whose worker died, the second breaks the whole pool, and neither can stop o
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import multiprocessing
 import signal
 import time
@@ -25,7 +24,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import wait
 from typing import Any
 
-from .worker import IMPORTING, STAGE_BYTES, Board, serve
+from .worker import IMPORTING, Board, serve
 
 CRASHED, TIMEOUT, FORKED, RAISED = "crashed", "timeout", "forked", "raised"
 POLL_SECONDS = 0.2  # how often a busy worker's progress marks are looked at
@@ -60,12 +59,10 @@ class Outcome:
 
 class _Worker:
     def __init__(self, context: Any) -> None:
-        text = context.Array(ctypes.c_char, STAGE_BYTES, lock=False)
-        count = context.Value(ctypes.c_ulonglong, 0, lock=False)
-        self.board = Board(text, count)
+        self.board = Board.create()
         self.conn, child = context.Pipe()
         self.process = context.Process(
-            target=serve, args=(child, text, count), name="gradcheck-kit worker", daemon=True
+            target=serve, args=(child, self.board.path), name="gradcheck-kit worker", daemon=True
         )
         self.process.start()
         child.close()
@@ -80,6 +77,8 @@ class _Worker:
 
     def finish(self, **fields: Any) -> Outcome:
         assert self.task is not None
+        if self.board.marks():
+            self.board.forget()  # the worker has it mapped: the file can go
         outcome = Outcome(self.task.key, seconds=time.monotonic() - self.started, **fields)
         self.task = None
         return outcome
@@ -91,6 +90,7 @@ class _Worker:
         assert self.task is not None
         if self.board.marks() != self.marks:
             self.marks, self.quiet_since = self.board.marks(), now
+            self.board.forget()  # the worker has it mapped: the file can go
         limit = self.task.quiet_limit
         if limit is not None and (self.marks == 0 or self.board.stage().startswith(IMPORTING)):
             limit = max(limit, IMPORT_SECONDS)
@@ -105,6 +105,7 @@ class _Worker:
             self.process.kill()
         self.process.join(STOP_SECONDS)
         self.conn.close()
+        self.board.forget()
 
 
 class WorkerPool:

@@ -28,7 +28,7 @@ def check_item(
     """In the worker: the JSON entry of layer ``name`` on ``backend`` in ``dtype``."""
     from gradcheck_kit.report import Entry
 
-    from .collect import load_layers
+    from .layers import load_layers
 
     key = (settings.modules, settings.entry_points, str(base))
     try:
@@ -43,11 +43,10 @@ def check_item(
     return check_one(spec, backend, dtype, options).to_dict()
 
 
-def run_item(item: Any) -> dict[str, Any]:
-    """In the pytest process: the JSON entry of a ``GradcheckItem``, checked in this session's
-    worker process (or here, without isolation)."""
-    from .collect import base_dir
-
+def run_item(item: Any, base: Path) -> dict[str, Any]:
+    """In the pytest process: the JSON entry of a ``GradcheckItem`` (its layers imported
+    relative to ``base``), checked in this session's worker process (or here, without
+    isolation)."""
     settings = state.settings(item.config)
     options = {
         "seed": item.seed,
@@ -58,7 +57,7 @@ def run_item(item: Any) -> dict[str, Any]:
     }
     if not settings.isolation:
         return dict(check_one(item.spec, item.backend, item.dtype, options).to_dict())
-    args = (settings, base_dir(item.config), item.spec.name, item.backend, item.dtype, options)
+    args = (settings, base, item.spec.name, item.backend, item.dtype, options)
     job = Job(item.spec.name, item.backend, item.dtype, args)
     ((_, entry),) = check_entries([job], check_item, pool=state.pool(item.config), timeout=settings.timeout)
     return dict(entry.to_dict())

@@ -170,15 +170,21 @@ def render(run: Any, fmt: str) -> str:
 
 class ReportWriter:
     """Writes ``outputs`` (rendered by ``render(run, fmt)``) as a run goes: ``update`` after
-    each entry, ``finish`` once at the end (streams are written only then)."""
+    each entry, ``finish`` once at the end (streams are written only then). Updates spend at
+    most a fifth of the run's time writing: one that comes sooner after the last than four times
+    what writing took is left to the next (a run of thousands of entries rewrites its reports
+    less often than every entry)."""
 
     def __init__(self, outputs: Sequence[Output], render: Callable[[Any, str], str] = render) -> None:
         self.outputs, self.render = list(outputs), render
-        self.last_html = 0.0
+        self.last_html = self.last = self.cost = 0.0
         self.warned = False
 
     def update(self, run: Any) -> None:
-        due_html = time.monotonic() - self.last_html >= HTML_SECONDS
+        started = time.monotonic()
+        if started - self.last < 4 * self.cost:
+            return
+        due_html = started - self.last_html >= HTML_SECONDS
         for out in self.outputs:
             if out.streamed or (out.fmt == "html" and not due_html):
                 continue
@@ -186,8 +192,10 @@ class ReportWriter:
                 out.write(self.render(run, out.fmt))
             except OSError as exc:  # the final write says it again, and fails the run
                 self._warn(out, exc)
+        self.last = time.monotonic()
+        self.cost = self.last - started
         if due_html:
-            self.last_html = time.monotonic()
+            self.last_html = self.last
 
     def finish(self, run: Any) -> list[Output]:
         """Write every output; the OSError of the first that fails propagates."""

@@ -224,6 +224,7 @@ class _Session:
             self.add([_no_real_output(outputs)])
             return
         observed = self._backward_stage(outputs, dy, forward_mutated)
+        del dy  # backward's own copy is in ``observed``; this one can be as large as the outputs
         evaluation: Evaluation | None = None
         if observed.usable and finite:  # NaN outputs leave nothing to difference
             verdict = judge_gradients(self.calls, observed, self.forward_seconds)

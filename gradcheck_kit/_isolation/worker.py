@@ -12,7 +12,8 @@ Before the first task it makes the process safe to hand to a layer:
 - a ``fork()`` in a layer ends the child at once (it would otherwise run the rest of the check
   and report a second time) and marks the task's outcome as forked;
 - every stage mark of the check (``_ground.progress``) goes to memory shared with the parent: the
-  last one names where a crash happened, and a changing count shows the task is alive.
+  last one names where a crash happened, and a changing count shows the task is alive (so does
+  every module imported: a layer's first call may import torch, which takes seconds).
 
 The process ends with ``os._exit``: a non-daemon thread a layer started cannot hold it open.
 """
@@ -61,6 +62,10 @@ class Board:
     def mark(self, stage: str) -> None:
         text = stage.encode("utf-8", "replace")[: STAGE_BYTES - 1] + b"\0"
         self.memory[8 : 8 + len(text)] = text
+        struct.pack_into("<Q", self.memory, 0, self.marks() + 1)
+
+    def beat(self) -> None:
+        """A sign of life that keeps the stage (a module imported)."""
         struct.pack_into("<Q", self.memory, 0, self.marks() + 1)
 
     def stage(self) -> str:
@@ -120,9 +125,20 @@ def _detach(board: Board) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     invoke.INTERRUPTS_PASS = False
     progress.listen(board.mark)
+    sys.meta_path.insert(0, _Heartbeat(board))
     _die_with_parent()
     if hasattr(os, "register_at_fork"):
         os.register_at_fork(after_in_parent=lambda: _forks.append(1), after_in_child=_forked_child)
+
+
+class _Heartbeat:
+    """A meta path finder that finds nothing: it only counts each import as progress."""
+
+    def __init__(self, board: Board) -> None:
+        self.board = board
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        self.board.beat()
 
 
 def _forked_child() -> None:

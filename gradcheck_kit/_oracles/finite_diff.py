@@ -266,9 +266,10 @@ def _element_probe(
     plus, minus = round_to(x + t, grid), round_to(x - t, grid)
     out_plus = _evaluate_with(objective, i, work, flat, j, plus, keep=True)
     out_minus = _evaluate_with(objective, i, work, flat, j, minus, keep=False)
-    flat[j] = x
     up, down = objective.delta(out_plus), -objective.delta(out_minus)
-    return (up, down, plus - x, x - minus, *objective.changes(out_plus, out_minus))
+    moved = objective.changes(out_plus, out_minus)
+    flat[j] = x  # after: an output may be a view of the input
+    return (up, down, plus - x, x - minus, *moved)
 
 
 def _evaluate_with(

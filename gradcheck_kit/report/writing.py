@@ -75,8 +75,10 @@ def output(path: str, fmt: str) -> Output:
         info = where.stat()
     except FileNotFoundError:
         info = None
-    except OSError as exc:
-        raise InvalidArgument(f"--output={path!r} cannot be used: {exc.strerror}") from None
+    except OSError as exc:  # a file where a folder should be, a loop of symlinks
+        raise InvalidArgument(
+            f"--output={path!r} cannot be used: {exc.strerror}; accepted: a path in a writable folder"
+        ) from None
     if info is not None and stat.S_ISDIR(info.st_mode):
         raise InvalidArgument(f"--output={path!r} is a directory; accepted: a file path")
     if info is not None and (stat.S_ISFIFO(info.st_mode) or stat.S_ISCHR(info.st_mode)):

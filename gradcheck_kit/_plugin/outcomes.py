@@ -111,7 +111,9 @@ def record(config: pytest.Config, report: pytest.TestReport) -> bool:
 
 
 def _first_line(text: str) -> str:
-    return next((line.strip() for line in str(text).splitlines() if line.strip()), "(no detail)")
+    """The first line that says something (not xdist's ``[gw0] linux -- Python 3.11`` header)."""
+    lines = [line.strip() for line in str(text).splitlines()]
+    return next((line for line in lines if line and not line.startswith("[gw")), "(no detail)")
 
 
 def build_run(config: pytest.Config, run_state: str | None = None) -> Any:

@@ -24,6 +24,7 @@ import json
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -332,6 +333,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (0 passed, 1 failed, 2 usage or import error
     or an unfinished run, 130 interrupted)."""
     args = build_parser().parse_args(argv)
+    before = set(threading.enumerate())
+    code = _command(args)
+    if argv is None:  # the program itself (not a caller's test): threads a layer left cannot hold it
+        _leave_despite_threads(before, code)
+    return code
+
+
+def _command(args: argparse.Namespace) -> int:
     try:
         return COMMANDS[args.command](args)
     except (GradcheckError, OSError) as exc:  # OSError: an output that could not be written after all
@@ -340,6 +349,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("gradcheck-kit: interrupted", file=sys.stderr)
         return 130
+
+
+def _leave_despite_threads(before: set[threading.Thread], code: int) -> None:
+    """Exit now when a layer checked in this process (``--no-isolation``) left a non-daemon
+    thread running: the interpreter would wait for it forever. (Workers end with os._exit.)"""
+    lingering = [t for t in threading.enumerate() if t not in before and t.is_alive() and not t.daemon]
+    if lingering:
+        print(
+            f"gradcheck-kit: leaving {len(lingering)} thread(s) a layer started still running",
+            file=sys.stderr,
+        )
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 if __name__ == "__main__":

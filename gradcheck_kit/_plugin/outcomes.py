@@ -106,7 +106,8 @@ def record(config: pytest.Config, report: pytest.TestReport) -> bool:
     from gradcheck_kit.report import Entry
 
     reason = f"the item ended without a result: {_first_line(report.longreprtext)}"
-    current.entries.append((report.nodeid, Entry.errored(*what.values(), reason).to_dict()))
+    entry = Entry.errored(what["layer"], what["backend"], what["dtype"], reason)
+    current.entries.append((report.nodeid, entry.to_dict()))
     return True
 
 

@@ -89,8 +89,8 @@ def add_options(parser: pytest.Parser) -> None:
     group = parser.getgroup("gradcheck", "gradcheck-kit: gradient checks of registered layers")
     for dest, ini, text in OPTIONS:
         flag = "--gradcheck-" + dest.replace("_", "-")
-        metavar = {"report": "PATH", "md": "PATH", "shard": "K/N", "seed": "SEED", "isolation": "on|off"}
-        metavar = metavar.get(dest, dest.upper())
+        metavars = {"report": "PATH", "md": "PATH", "shard": "K/N", "seed": "SEED", "isolation": "on|off"}
+        metavar = metavars.get(dest, dest.upper())
         group.addoption(flag, dest=f"gradcheck_{dest}", default=None, metavar=metavar, help=text)
         if ini is not None:
             parser.addini(ini, f"default of {flag}", default="")

@@ -14,7 +14,7 @@ from .errors import GradientMismatch
 SCHEMA_VERSION = 1
 
 ERROR, WARNING = "error", "warning"
-CRASHES = ("exception", "structure", "timeout", "internal")  # finding kinds that end a check
+CRASHES = ("exception", "structure", "timeout", "memory", "internal")  # finding kinds that end a check
 # finding kinds that make the gradient verdict moot (or explain it better than any map can)
 INVALIDATING = ("mutation", "determinism", "linearity")
 
@@ -204,7 +204,7 @@ class InputReport:
             "failing": self.failing,
             "cause": self.cause,
             "note": self.note,
-            "taylor_orders": self.taylor_orders,
+            "taylor_orders": jsonable(self.taylor_orders),  # NaN near a singularity: null
             "evidence": jsonable(self.evidence),
         }
         if maps and self.error_map is not None:
@@ -299,24 +299,14 @@ class CheckResult:
         return sum(r.kinks for r in self.inputs)
 
     @property
-    def max_rel_err(self) -> float:
-        """The largest relative error over the inputs (0 without inputs).
-
-        Returns
-        -------
-        float
-        """
-        return max((r.max_rel_err for r in self.inputs), default=0.0)
+    def max_rel_err(self) -> float | None:
+        """The largest relative error of the inputs checked (None: no gradient was measured,
+        e.g. when forward raised)."""
+        return max((r.max_rel_err for r in self.inputs), default=None)
 
     @property
-    def max_abs_err(self) -> float:
-        """The largest absolute error over the inputs (0 without inputs).
-
-        Returns
-        -------
-        float
-        """
-        return max((r.max_abs_err for r in self.inputs), default=0.0)
+    def max_abs_err(self) -> float | None:
+        return max((r.max_abs_err for r in self.inputs), default=None)
 
     @property
     def cause(self) -> str | None:

@@ -8,20 +8,30 @@
 
 Every problem (no such module, an exception while importing, no layer found, an unknown name)
 raises ``gk.InvalidArgument`` naming the target and what is accepted.
+
+The CLI imports layers only in its worker processes: ``layer_names``, ``describe_layers`` and
+``check_entry`` are the tasks it sends them (each resolves the targets once per process), and
+what they return is plain data (names, JSON entries), never a layer.
 """
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
 from importlib import import_module
 from pathlib import Path
+from typing import Any
 
+from ._ground import progress
 from ._ground.importing import dotted_name, import_file
+from ._isolation.entries import check_one
+from ._isolation.worker import IMPORTING
 from .errors import InvalidArgument, RegistrationError
 from .registry import LayerSpec, load_entry_points, registry
+from .report import Entry
 
 ACCEPTED = "package.module, package.module:layer_name, path/to/file.py or path/to/file.py:layer_name"
 
@@ -135,3 +145,82 @@ def _entry_point_layers() -> list[LayerSpec]:
             f"accepted targets: {ACCEPTED}"
         )
     return specs
+
+
+# -- the tasks the CLI sends its workers --------------------------------------------------------
+
+_resolved: dict[tuple[str, ...], dict[str, LayerSpec]] = {}
+
+
+def _specs(targets: Sequence[str]) -> dict[str, LayerSpec]:
+    """The layers ``targets`` name, imported once per process."""
+    key = tuple(targets)
+    if key not in _resolved:
+        progress.mark(f"{IMPORTING} {' '.join(targets) or 'the entry points'}")
+        _resolved[key] = {spec.name: spec for spec in resolve(targets)}
+    return _resolved[key]
+
+
+def layer_names(targets: list[str]) -> dict[str, Any]:
+    """``{"names": [...]}``, sorted, or ``{"error": message}`` when a target cannot be used."""
+    try:
+        return {"names": list(_specs(targets))}
+    except InvalidArgument as exc:
+        return {"error": str(exc)}
+
+
+def describe_layers(targets: list[str]) -> dict[str, Any]:
+    """``{"layers": [describe_layer(...), ...]}`` or ``{"error": message}``."""
+    try:
+        return {"layers": [describe_layer(spec) for spec in _specs(targets).values()]}
+    except InvalidArgument as exc:
+        return {"error": str(exc)}
+
+
+def check_entry(
+    targets: list[str], name: str, backend: str, dtype: str, options: dict[str, Any]
+) -> dict[str, Any]:
+    """The JSON entry of ``name`` (one of the layers ``targets`` name) on ``backend`` in ``dtype``."""
+    try:
+        spec = _specs(targets)[name]
+    except (InvalidArgument, KeyError) as exc:  # the targets changed between two imports
+        return Entry.errored(name, backend, dtype, f"layer {name!r} cannot be imported here: {exc}").to_dict()
+    progress.mark(f"checking {name} [{backend}, {dtype}]")
+    return check_one(spec, backend, dtype, options).to_dict()
+
+
+# -- what `list` shows --------------------------------------------------------------------------
+
+
+def describe_layer(spec: LayerSpec) -> dict[str, Any]:
+    """Name, inputs, params with their defaults, cases, reference and origin of a layer."""
+    return {
+        "name": spec.name,
+        "inputs": list(spec.input_names),
+        "params": _params(spec),
+        "cases": _cases_kind(spec.cases),
+        "reference": spec.reference is not None,
+        "origin": spec.origin,
+        "description": spec.description,
+    }
+
+
+def _params(spec: LayerSpec) -> dict[str, str]:
+    """Forward's keyword parameters (not inputs) with their defaults' repr, ``required`` if none."""
+    try:
+        parameters = list(inspect.signature(spec.forward).parameters.values())
+    except (TypeError, ValueError):
+        return {}
+    keyword = [p for p in parameters if p.kind is p.KEYWORD_ONLY or p.name not in spec.input_names]
+    kinds = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    return {
+        p.name: "required" if p.default is p.empty else repr(p.default)
+        for p in keyword
+        if p.kind not in kinds
+    }
+
+
+def _cases_kind(cases: Any) -> str:
+    if cases is None:
+        return "none"
+    return "strategy" if hasattr(cases, "example") else f"{len(cases)} fixed"

@@ -10,6 +10,10 @@ fixture. See README, "Use in your project".
   reproducible; each item's seed is the global seed + crc32(node id).
 - pytest-xdist: the controller hands its seed (and a GPU) to each worker; outcomes travel back
   on the test reports, so ``-n 4`` summarizes and reports what a serial run does.
+- Each item is checked in a worker process (``--gradcheck-isolation``, default on), with a time
+  limit per check (``--gradcheck-timeout``, default 60 s, as the CLI's): a layer that crashes,
+  exits or hangs fails its own item. The reports are written as items finish and say when the
+  session was interrupted or did not run every item; a crashed xdist worker's item is an error.
 
 Importing this module costs nothing beyond pytest and the standard library (the engine, NumPy
 and Hypothesis load when a run collects gradcheck items or uses the fixture), and a run that
@@ -48,11 +52,13 @@ def pytest_configure(config: pytest.Config) -> None:
             os.environ["CUDA_VISIBLE_DEVICES"] = str(workerinput["gradcheck_gpu"])
     _state.install(config, settings)
     if workerinput is None:
+        _outcomes.open_reports(config)  # a report that cannot be written: a usage error, now
         config.pluginmanager.register(_Controller(config), "gradcheck-kit-controller")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     if _state.KEY in config.stash:
+        _state.close_pool(config)
         _state.forget_layers(config)
 
 
@@ -171,11 +177,22 @@ class _Controller:
         self.config = config
         self.written: list[str] = []
 
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        _outcomes.record(self.config, report)
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        _outcomes.expect(
+            self.config, [item.nodeid for item in session.items if isinstance(item, GradcheckItem)]
+        )
 
-    def pytest_sessionfinish(self) -> None:
-        self.written = _outcomes.write_reports(self.config)
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        _outcomes.expect(self.config, ids)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if _outcomes.record(self.config, report):
+            _outcomes.update_reports(self.config)
+
+    def pytest_sessionfinish(self, exitstatus: int) -> None:
+        interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
+        self.written = _outcomes.write_reports(self.config, "interrupted" if interrupted else None)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if not _state.get(self.config).entries and not self.written:

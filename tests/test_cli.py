@@ -111,8 +111,9 @@ def test_the_json_report_has_the_documented_schema(buggy_run):
     data = json.loads((out / "run.json").read_text())
     assert data["schema"] == 1 and data["passed"] is False
     header = {"tool", "version", "started", "seconds", "seed", "profile", "backends", "dtypes", "targets"}
-    assert header | {"schema", "passed", "counts", "entries"} == set(data)
-    assert data["counts"] == {"passed": 1, "failed": 2, "skipped": 0, "error": 0}
+    assert header | {"schema", "state", "passed", "counts", "entries", "not_run"} == set(data)
+    assert data["state"] == "complete" and data["not_run"] == []
+    assert data["counts"] == {"passed": 1, "failed": 2, "skipped": 0, "error": 0, "crashed": 0, "timeout": 0}
     assert [e["layer"] for e in data["entries"]] == sorted([SCRIPT_NAME, "bad_tanh", "good_tanh"])
     entry = next(e for e in data["entries"] if e["layer"] == "bad_tanh")
     assert (entry["status"], entry["backend"], entry["dtype"], entry["kind"]) == (

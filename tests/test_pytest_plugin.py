@@ -127,6 +127,7 @@ def test_xdist_runs_the_same_items_to_the_same_verdicts_and_summary_with_one_gpu
     project, monkeypatch
 ):
     monkeypatch.setenv("GRADCHECK_DATABASE", "none")  # the second run must not replay the first's
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parents[1]))  # this checkout's plugin
     project.makeconftest(  # each xdist worker writes down the GPU it was given
         "import os\n\n\ndef pytest_sessionstart(session):\n"
         "    worker = os.environ.get('PYTEST_XDIST_WORKER', 'serial')\n"

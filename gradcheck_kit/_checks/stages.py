@@ -131,8 +131,11 @@ def check(
     )
     limit = timeouts.validate(timeout)
     session = _Session(plan, reference, allow_aliasing, positive_int("max_output_bytes", max_output_bytes))
-    with timeouts.deadline(limit):
-        session.run()
+    try:
+        with timeouts.deadline(limit):
+            session.run()
+    except CheckTimeout as exc:  # a limit so short that it expired outside the stages' own guard
+        session.timed_out(exc)
     return session.result
 
 
@@ -180,6 +183,7 @@ class _Session:
         self.rng = np.random.default_rng(plan.seed)
         self.originals: list[Any] = []  # private copies of the caller's inputs
         self.forward_seconds = 0.0
+        self.outputs_bytes = 0
         self.result = CheckResult(plan.name, plan.backend.label(), plan.case, plan.seed)
         self.result.settings = {
             "mode": plan.mode,
@@ -198,18 +202,30 @@ class _Session:
         except LayerCallError as exc:
             self.add([_exception_finding(exc)])
         except CheckTimeout as exc:
-            where = f"{exc} (calls so far: {dict(self.calls.counter)}); the layer hangs or is too slow"
-            self.add([Finding("timeout", where)])
+            self.timed_out(exc)
+        except MemoryError:  # (one inside the layer is the layer's: a LayerCallError above)
+            self.add([_memory_finding(self.outputs_bytes)])
         except Exception as exc:  # the harness never crashes, even on its own bug
             self.add([_internal_finding(exc)])
         finally:
             self.result.calls = dict(self.calls.counter)
             self.result.seconds = time.perf_counter() - start
 
+    def timed_out(self, exc: CheckTimeout) -> None:
+        if self.result.finding("timeout") is None:
+            where = f"{exc} (calls so far: {dict(self.calls.counter)}); the layer hangs or is too slow"
+            self.add([Finding("timeout", where)])
+        self.result.calls = dict(self.calls.counter)
+
     def _run_stages(self) -> None:
         self.originals = self.calls.copies(self.plan.inputs)
         outputs, forward_mutated, finite = self._forward_stage()
-        observed = self._backward_stage(outputs, self._grad_output(outputs), forward_mutated)
+        dy = self._grad_output(outputs)
+        if all(d is None for d in dy):  # nothing to give backward: say so, do not call it
+            self.add([_no_real_output(outputs)])
+            return
+        observed = self._backward_stage(outputs, dy, forward_mutated)
+        del dy  # backward's own copy is in ``observed``; this one can be as large as the outputs
         evaluation: Evaluation | None = None
         if observed.usable and finite:  # NaN outputs leave nothing to difference
             verdict = judge_gradients(
@@ -232,6 +248,7 @@ class _Session:
         started = time.perf_counter()
         y = self.calls.forward(plan.inputs)
         self.forward_seconds = time.perf_counter() - started
+        self.outputs_bytes = _bytes(y)
         _refuse_huge(y, self.max_bytes, plan.inputs)
         labels = ["output"] if len(y) == 1 else [f"output {k}" for k in range(len(y))]
         mutated = contracts.mutations("forward", plan.names, self.originals, plan.inputs)
@@ -240,7 +257,13 @@ class _Session:
             self.add(contracts.aliasing(y, plan.inputs, plan.names))
         broken = contracts.nonfinite(y, labels, "forward")
         self.add(broken)
+        # ours from here on: the finite differences start from these outputs, and a layer may
+        # hand back a buffer that its next call overwrites (one copy, the layer's is let go)
+        y = tuple(self.calls.copies(y))
         again = self.calls.forward(self._repeat_inputs(bool(mutated)))
+        if not mutated:  # a write on the second call only is the second call's
+            mutated = _on_second_call(contracts.mutations("forward", plan.names, self.originals, plan.inputs))
+            self.add(mutated)
         self.add(_structure_changes("forward", y, again) or contracts.repeats(y, again, labels, "forward"))
         return y, bool(mutated), not broken
 
@@ -270,7 +293,12 @@ class _Session:
         # unless forward wrote into them, the caller's arrays still equal our private copies
         inputs_before = calls.copies(plan.inputs) if forward_mutated else self.originals
         # copied: a layer may hand back buffers that its next call overwrites
-        grads = calls.copies(calls.backward(dy, plan.inputs))
+        try:
+            grads = calls.copies(calls.backward(dy, plan.inputs))
+        except LayerCallError as exc:
+            if any(d is None for d in dy):  # it could not take the None we gave it
+                raise _unfed(outputs, exc) from exc
+            raise
         self.add(contracts.mutations("backward", dy_labels, dy_before, dy))
         mutated = contracts.mutations("backward", plan.names, inputs_before, plan.inputs)
         self.add(mutated)
@@ -334,15 +362,66 @@ class _Session:
         return [self.calls.backend.copy(grads[i]) if is_array(grads[i]) else grads[i] for i in usable]
 
 
+def _bytes(arrays: Sequence[Any]) -> int:
+    return sum(int(np.prod(tuple(a.shape))) * a.dtype.itemsize for a in arrays if is_array(a))
+
+
 def _refuse_huge(outputs: tuple[Any, ...], limit: int, inputs: Sequence[Any]) -> None:
-    size = sum(int(np.prod(tuple(y.shape))) * y.dtype.itemsize for y in outputs)
+    size = _bytes(outputs)
     if size > limit:
-        given = sum(int(np.prod(tuple(x.shape))) * x.dtype.itemsize for x in inputs if is_array(x))
+        given = _bytes(inputs)
         raise LayerCallError(
             "forward",
             f"returned {size / 2**30:.3g} GiB of outputs for {given} bytes of inputs "
             f"(max_output_bytes={limit}); refusing to read them",
         )
+
+
+def _on_second_call(found: list[Finding]) -> list[Finding]:
+    for finding in found:
+        finding.message = finding.message.replace("forward wrote", "forward wrote, on its second call,", 1)
+        finding.details["call"] = 2
+    return found
+
+
+def _not_real(outputs: Sequence[Any]) -> list[str]:
+    """``output 1 as bool`` for each output that is not real floating (None grad_output)."""
+    named = ["the output"] if len(outputs) == 1 else [f"output {k}" for k in range(len(outputs))]
+    return [f"{n} as {dtype_name(y)}" for n, y in zip(named, outputs) if not is_floating(y)]
+
+
+def _no_real_output(outputs: Sequence[Any]) -> Finding:
+    what = ", ".join(_not_real(outputs))
+    return Finding(
+        "structure",
+        f"forward returned no real floating output ({what}): gradcheck-kit differentiates real floating "
+        "outputs only, so there is no grad_output to give backward and nothing was checked; return the "
+        "real and imaginary parts (or a float version) as floating outputs",
+        details={"stage": "forward"},
+    )
+
+
+def _unfed(outputs: Sequence[Any], exc: LayerCallError) -> LayerCallError:
+    """Backward failed on the grad_output=None that a non-floating output gets: the output's
+    type is the problem, not backward."""
+    what = ", ".join(_not_real(outputs))
+    unfed = LayerCallError(
+        "forward",
+        f"returned {what}, which gets no grad_output (gradcheck-kit differentiates real floating outputs "
+        f"only): backward was given None for it and {exc.message}; return real floating outputs, or "
+        "let backward accept None for this one",
+        exc.exception,
+    )
+    return unfed
+
+
+def _memory_finding(outputs_bytes: int) -> Finding:
+    return Finding(
+        "memory",
+        f"the check ran out of memory (MemoryError) with {outputs_bytes / 2**30:.3g} GiB of outputs: it "
+        "holds a few times the layer's own arrays (grad_output, the outputs at the base point and their "
+        "rounding scales, those of two probes); check a smaller case or allow more memory",
+    )
 
 
 def _nothing_differentiated(plan: Plan) -> Finding:

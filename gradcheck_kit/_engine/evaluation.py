@@ -380,10 +380,11 @@ def build_setup(
     ev: Evaluation,
     dy: Sequence[Any | None] | None = None,
     gradients: Mapping[int, Any] | None = None,
-    terms: list[Any] | None = None,
+    like: Objective | None = None,
 ) -> Setup:
     """The check of ``ev``'s gradients against grad_output ``dy`` (default: the ones backward was
-    given); output term scales ``terms`` are measured when None."""
+    given); output term scales are measured, unless ``like`` (the objective of the same point
+    under another grad_output) has them: its outputs and their rounding scales are shared."""
     b, plan, usable = ev.calls.backend, ev.calls.plan, ev.usable
     dy = ev.observed.dy if dy is None else dy
     gradients = ev.gradients if gradients is None else gradients
@@ -398,11 +399,14 @@ def build_setup(
         backend=b,
         counter=ev.calls.counter,
     )
-    objective.base_outputs = [b.float64(y) if d is not None else None for y, d in zip(ev.outputs, dy64)]
-    if terms is not None:
-        objective.terms = terms  # per output: the same whatever grad_output weighs them
-    elif sum(int(np.prod(tuple(ev.base[i].shape))) for i in usable) <= TERMS_LIMIT:
-        objective.measure_terms(np.random.default_rng([plan.seed, 3]))
+    if like is not None:  # per output: the same whatever grad_output weighs them
+        objective.base_outputs, objective._sizes = like.base_outputs, like.sizes()
+    else:
+        objective.base_outputs = [
+            _ours(b, ev, y) if d is not None else None for y, d in zip(ev.outputs, dy64)
+        ]
+        if sum(int(np.prod(tuple(ev.base[i].shape))) for i in usable) <= TERMS_LIMIT:
+            objective.measure_terms(np.random.default_rng([plan.seed, 3]))
     noise_eps = objective_noise(ev.noise_eps)
     # gradients are copied once: a layer may hand back a buffer its next backward call reuses
     gradients64 = {i: b.float64(gradients[i]) for i in usable}
@@ -423,6 +427,15 @@ def build_setup(
     )
 
 
+def _ours(b: Any, ev: Evaluation, y: Any) -> Any:
+    """A base output in float64 that no later call of the layer can overwrite: the contract
+    stage's outputs are copies already (shared, not copied again: an output can be most of a
+    check's memory), any other is copied."""
+    if any(y is mine for mine in ev.observed.outputs):
+        return b.as_float64(y)
+    return b.float64(y)
+
+
 def _convex_twin(ev: Evaluation, setup: Setup) -> Setup | None:
     dy = [setup.backend.xp.abs(d) if d is not None else None for d in ev.observed.dy]
     try:
@@ -432,6 +445,6 @@ def _convex_twin(ev: Evaluation, setup: Setup) -> Setup | None:
     _, ok = gradient_contract(grads, ev.calls.plan.inputs, ev.names, ev.usable)
     if set(ok) != set(ev.usable):
         return None
-    twin = build_setup(ev, dy, {i: grads[i] for i in ev.usable}, setup.objective.terms)
+    twin = build_setup(ev, dy, {i: grads[i] for i in ev.usable}, setup.objective)
     twin.origin = None  # no twin of its own
     return twin

@@ -8,6 +8,7 @@ device. Detection looks in ``sys.modules`` and never imports CuPy or torch itsel
 from __future__ import annotations
 
 import contextlib
+import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ import numpy as np
 from array_api_compat import array_namespace
 
 from ..errors import InvalidArgument
-from .vocabulary import BACKEND_NAMES, EPS, FLOAT_DTYPES, LIBRARIES
+from .vocabulary import BACKEND_NAMES, BACKEND_PATTERN, BACKENDS_ACCEPTED, EPS, FLOAT_DTYPES, LIBRARIES
 
 
 def _is_torch(x: Any) -> bool:
@@ -144,6 +145,27 @@ class Backend:
             return self.scalar(sys.modules["torch"].dot(a.reshape(-1), b.reshape(-1)))
         return self.scalar(self.xp.vdot(a, b))
 
+    def raise_to(self, a: Any, floor: Any) -> Any:
+        """max(a, floor), in ``a`` itself where it is an array (``floor``: an array of a's
+        shape or a number); NumPy scalars (0-d arithmetic gives them) get a new value."""
+        if self.name == "torch":
+            torch = sys.modules["torch"]
+            return a.clamp_(min=floor) if isinstance(floor, (int, float)) else torch.maximum(a, floor, out=a)
+        module = np if self.name == "numpy" else sys.modules["cupy"]
+        return module.maximum(a, floor, out=a) if isinstance(a, module.ndarray) else module.maximum(a, floor)
+
+    def scaled_distance(self, moved: Any, y: Any, scale: float) -> Any:
+        """|moved - y| / scale, computed in ``moved`` (our own array) without a temporary."""
+        if self.name == "numpy" and not isinstance(moved, np.ndarray):
+            return np.abs(moved - y) / scale
+        moved -= y
+        if self.name == "torch":
+            moved.abs_()
+        else:
+            (np if self.name == "numpy" else sys.modules["cupy"]).abs(moved, out=moved)
+        moved /= scale
+        return moved
+
     def sum_abs(self, scratch: Any) -> float:
         """sum |scratch|, overwriting ``scratch`` with its absolute values (no temporary)."""
         if self.name == "torch":
@@ -172,6 +194,8 @@ def backend_for(name: str) -> Backend:
     raises ``gk.InvalidArgument`` saying why when it cannot run here."""
     if not isinstance(name, str):
         raise InvalidArgument(f"backend={name!r} must be one of {', '.join(BACKEND_NAMES)}")
+    if not re.fullmatch(BACKEND_PATTERN, name):  # before importing anything: torch:meta, cupy:x
+        raise InvalidArgument(f"backend={name!r} is unknown; accepted: {BACKENDS_ACCEPTED}")
     library, _, device = name.partition(":")
     if library == "numpy" and not device:
         return Backend("numpy", "cpu")
@@ -189,6 +213,10 @@ def _torch_backend(name: str, device: str) -> Backend:
         raise InvalidArgument(f"backend={name!r} needs torch, which cannot be imported: {exc}") from None
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise InvalidArgument(f"backend={name!r} needs a CUDA device; torch.cuda.is_available() is False")
+    index = device.partition(":")[2]
+    if index and int(index) >= torch.cuda.device_count():
+        count = torch.cuda.device_count()
+        raise InvalidArgument(f"backend={name!r}: CUDA device {index} does not exist ({count} found)")
     return Backend("torch", torch.device(device))
 
 

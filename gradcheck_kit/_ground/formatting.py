@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
 from typing import Any
+
+# Characters that act on a terminal or hide text instead of showing: C0/C1 controls but newline
+# and tab (ESC starts colour, clear-screen, OSC window titles and OSC-8 links; BEL rings; NUL
+# cuts C strings), DEL, lone surrogates (they cannot even be encoded), bidirectional overrides
+# and isolates (they reorder what is shown), and the Unicode line separators.
+_HIDDEN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
 
 
 def finite_or_none(value: Any) -> float | None:
@@ -22,9 +29,22 @@ def num(value: Any, digits: int = 3) -> str:
     return "-" if number is None else f"{number:.{digits}g}"
 
 
+def visible(text: Any) -> str:
+    """``text`` with every control character written out as its escape (``\\x1b``,
+    ``\\u202e``): user text (layer names, exception messages) reaches terminals and reports
+    shown as it is, never acting on them. Newlines and tabs stay."""
+    return _HIDDEN.sub(_escape, str(text))
+
+
+def _escape(found: re.Match[str]) -> str:
+    code = ord(found.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
 def one_line(text: str, limit: int = 240) -> str:
-    """``text`` with its whitespace folded, cut to ``limit`` characters."""
-    line = " ".join(str(text).split())
+    """``text`` with its whitespace folded and control characters made visible, cut to
+    ``limit`` characters."""
+    line = " ".join(visible(text).split())
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 

@@ -11,7 +11,12 @@ from typing import Any
 import numpy as np
 
 from ..errors import CheckTimeout
+from . import progress
 from .backends import Backend, backend_name, is_array
+
+# A KeyboardInterrupt ends the run: it is the user's Ctrl-C. A worker process, which ignores
+# SIGINT (its parent handles Ctrl-C), turns this off: there, only the layer can have raised it.
+INTERRUPTS_PASS = True
 
 
 class LayerCallError(Exception):
@@ -34,11 +39,19 @@ def call(
 ) -> Any:
     """``fn(*args, **params)``; an exception from the layer becomes LayerCallError."""
     if counter is not None:
-        counter[stage.split(" ")[0]] += 1
+        kind = stage.split(" ")[0]
+        counter[kind] += 1
+        progress.mark(f"{stage}, call {counter[kind]}")
+    else:
+        progress.mark(stage)
     try:
         return fn(*args, **params)
-    except (KeyboardInterrupt, LayerCallError, CheckTimeout):
+    except (LayerCallError, CheckTimeout):
         raise
+    except KeyboardInterrupt as exc:
+        if INTERRUPTS_PASS:
+            raise
+        raise LayerCallError(stage, "raised KeyboardInterrupt", exc) from exc
     except BaseException as exc:  # SystemExit too: a layer calling sys.exit() must not end the run
         summary = f"{type(exc).__name__}: {exc}".splitlines()[0]
         raise LayerCallError(stage, f"raised {summary}", exc) from exc

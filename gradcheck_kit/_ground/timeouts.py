@@ -3,7 +3,12 @@
 In the main thread on POSIX a SIGALRM timer raises ``CheckTimeout`` even inside ``time.sleep``;
 elsewhere the exception is injected into the checking thread (``PyThreadState_SetAsyncExc``),
 which stops Python-level loops. Neither can interrupt one long C call (a single huge BLAS
-product): the limit then takes effect as soon as that call returns.
+product): the limit then takes effect as soon as that call returns. (A layer that swallows the
+exception in a loop is beyond any in-process limit: the CLI and the pytest plugin run layers in
+worker processes and kill one that goes quiet for longer.)
+
+Every positive number of seconds is a limit: a tiny one expires at once (the check then reports
+a timeout, like any other), ``inf`` or anything beyond ``NO_LIMIT_ABOVE`` means no limit.
 """
 
 from __future__ import annotations
@@ -18,18 +23,26 @@ from typing import Any
 
 from ..errors import CheckTimeout, InvalidArgument
 
+NO_LIMIT_ABOVE = 1e8  # seconds (three years): longer limits overflow the timers, and mean none
+
 
 def validate(seconds: float | None) -> float | None:
+    """The limit in seconds, or None for none (given None, ``inf`` or more than
+    ``NO_LIMIT_ABOVE``); ``gk.InvalidArgument`` for anything but a positive number."""
     if seconds is None:
         return None
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds > 0:
-        raise InvalidArgument(f"timeout={seconds!r} must be a positive number of seconds (or None)")
-    return float(seconds)
+        raise InvalidArgument(
+            f"timeout={seconds!r} must be a positive number of seconds (or None, or inf: no limit)"
+        )
+    return float(seconds) if seconds <= NO_LIMIT_ABOVE else None
 
 
 @contextmanager
 def deadline(seconds: float | None) -> Iterator[None]:
-    """Raise CheckTimeout in this thread once ``seconds`` have passed inside the block."""
+    """Raise CheckTimeout in this thread once ``seconds`` have passed inside the block. The
+    exception can surface anywhere in the block (or as it closes): callers that must return a
+    result catch it around the ``with``."""
     if seconds is None:
         yield
         return
@@ -91,3 +104,6 @@ def _watchdog(seconds: float) -> Iterator[None]:
     finally:
         done.set()
         watcher.join()
+        # an exception the watcher set just as the block ended would surface later, anywhere
+        # in the caller: cancel it (None is NULL here: "clear the pending exception")
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(target), None)

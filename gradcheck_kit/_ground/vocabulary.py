@@ -14,10 +14,14 @@ DEFAULT_DTYPES = ("float64", "float32")
 
 LIBRARIES = ("numpy", "cupy", "torch")  # array libraries a check runs on
 BACKEND_NAMES = ("numpy", "torch", "torch:cuda", "cupy")  # as named on the command line
-BACKEND_PATTERN = r"numpy|torch(:cpu|:cuda(:\d+)?)?|cupy(:\d+)?"  # ... with devices: cupy:1, torch:cuda:0
-GPU_BACKEND_PATTERN = r"cupy(:\d+)?|torch:cuda(:\d+)?"
+# ... with devices (cupy:1, torch:cuda:0); ASCII digits only, whatever the regex flags
+BACKEND_PATTERN = r"numpy|torch(:cpu|:cuda(:[0-9]+)?)?|cupy(:[0-9]+)?"
+GPU_BACKEND_PATTERN = r"cupy(:[0-9]+)?|torch:cuda(:[0-9]+)?"
+BACKENDS_ACCEPTED = "numpy, torch, torch:cpu, torch:cuda[:N], cupy[:N]"
 DEFAULT_BACKENDS = ("numpy",)
 
 MODES = ("auto", "elementwise", "projection")
+
+DEFAULT_TIMEOUT = 60.0  # seconds per check: the CLI's --timeout, the plugin's --gradcheck-timeout
 
 ENTRY_POINT_GROUP = "gradcheck_kit.layers"  # packages advertise their layers here

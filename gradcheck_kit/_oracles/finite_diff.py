@@ -13,6 +13,11 @@ each probe we evaluate F at x ± t·d and x ± (t/2)·d, so for every probe we k
 Perturbed values are rounded to the grid the layer really computes on (float32 when it casts
 inside), and the step actually taken is measured from the rounded value, so rounding of the
 inputs never masquerades as a gradient error.
+
+Memory: besides grad_output and the outputs at the base point, an objective keeps one array of
+the outputs' size (their rounding scale); reductions over outputs larger than ``BLOCK`` elements
+run block by block, so a check holds a few times its layer's own arrays, never one temporary
+per operation.
 """
 
 from __future__ import annotations
@@ -37,6 +42,18 @@ def round_to(value: float, grid: str) -> float:
 
         return float(torch.tensor(value, dtype=torch.float64).to(torch.bfloat16).double())
     return float(np.dtype(grid).type(value))
+
+
+BLOCK = 1 << 18  # elements (2 MiB of float64): reductions over larger outputs go block by block
+
+
+def blocks(*arrays: Any) -> list[list[Any]]:
+    """The same-shaped ``arrays`` as flat blocks of ``BLOCK`` elements (whole when small)."""
+    count = int(np.prod(tuple(arrays[0].shape)))
+    if count <= 2 * BLOCK:
+        return [list(arrays)]
+    flat = [a.reshape(-1) for a in arrays]
+    return [[f[start : start + BLOCK] for f in flat] for start in range(0, count, BLOCK)]
 
 
 @dataclass
@@ -80,7 +97,7 @@ class Objective:
         total = 0.0
         for dy, y, y0 in zip(self.dy, outputs, self.base_outputs):
             if dy is not None:
-                total += self.backend.dot(dy, y - y0)
+                total += sum(self.backend.dot(d, a - a0) for d, a, a0 in blocks(dy, y, y0))
         return total
 
     def changes(self, plus: Sequence[Any], minus: Sequence[Any]) -> tuple[float, int]:
@@ -89,25 +106,33 @@ class Objective:
         Outputs a perturbation does not reach are recomputed bit for bit, so their rounding
         cancels in F(x+) - F(x-); the others carry rounding of the terms summed into them (see
         ``measure_terms``). The count says how many outputs one element feeds (diagnosis)."""
-        xp, total, count = self.backend.xp, 0.0, 0
+        total, count = 0.0, 0
         for dy, y0, size, yp, ym in zip(self.dy, self.base_outputs, self.sizes(), plus, minus):
             if dy is None:
                 continue
-            moved = (yp != y0) | (ym != y0)
-            biggest = xp.maximum(xp.maximum(xp.abs(yp), xp.abs(ym)), size)
-            total += self.backend.scalar(xp.sum(xp.where(moved, xp.abs(dy) * biggest, 0.0)))
-            count += int(self.backend.scalar(xp.sum(xp.astype(moved, xp.int64))))
+            for block in blocks(dy, y0, size, yp, ym):
+                change, moved = self._moved(*block)
+                total, count = total + change, count + moved
         return max(total, self._one_output()), count
+
+    def _moved(self, dy: Any, y0: Any, size: Any, yp: Any, ym: Any) -> tuple[float, int]:
+        xp = self.backend.xp
+        moved = (yp != y0) | (ym != y0)
+        biggest = xp.maximum(xp.maximum(xp.abs(yp), xp.abs(ym)), size)
+        total = self.backend.scalar(xp.sum(xp.where(moved, xp.abs(dy) * biggest, 0.0)))
+        return total, int(self.backend.scalar(xp.sum(xp.astype(moved, xp.int64))))
 
     def _one_output(self) -> float:
         """A change smaller than half an ulp moves no output at all; one output's rounding is
         the least noise any probe carries."""
         if self._floor is None:
+            xp = self.backend.xp
             self._floor = max(
                 (
-                    self.backend.scalar(self.backend.xp.max(self.backend.xp.abs(dy) * size))
+                    self.backend.scalar(xp.max(xp.abs(d) * s))
                     for dy, size in zip(self.dy, self.sizes())
-                    if dy is not None and size.size
+                    if dy is not None and int(np.prod(tuple(size.shape)))
+                    for d, s in blocks(dy, size)
                 ),
                 default=0.0,
             )
@@ -126,33 +151,33 @@ class Objective:
             replaced[i] = self.feed(i, x64 * (1 + ulps * eps(self.grid[i]) * signs))
         nudge = ulps * max(eps(g) for g in self.grid.values()) if self.grid else ulps * eps("float64")
         try:
-            moved = self.evaluate(replaced)
+            moved = self.evaluate(replaced)  # copies: ours to overwrite with |m - y| / nudge
         except LayerCallError:
             return
-        xp = self.backend.xp
-        self.terms = [None if y is None else xp.abs(m - y) / nudge for m, y in zip(moved, self.base_outputs)]
+        self.terms = [
+            None if y is None else self.backend.scaled_distance(m, y, nudge)
+            for m, y in zip(moved, self.base_outputs)
+        ]
 
     def sizes(self) -> list[Any]:
         """Per output, the scale of its rounding: max(|y|, its tensor's RMS, the measured terms
-        and a tenth of the largest of them, since a random nudge can cancel by chance)."""
+        and a tenth of the largest of them, since a random nudge can cancel by chance). Once
+        known, the measured terms are let go (a twin or a variant shares the sizes)."""
         if self._sizes is None:
-            xp = self.backend.xp
-            sizes: list[Any] = []
             terms = self.terms if self.terms is not None else [None] * len(self.base_outputs)
-            for y, measured in zip(self.base_outputs, terms):
-                if y is None:
-                    sizes.append(None)
-                    continue
-                size = xp.abs(y)
-                count = int(np.prod(tuple(y.shape)))
-                rms = float(np.sqrt(self.backend.dot(y, y) / count)) if count else 0.0
-                floor = rms
-                if measured is not None and measured.size:
-                    size = xp.maximum(size, measured)
-                    floor = max(floor, 0.1 * self.backend.scalar(xp.max(measured)))
-                sizes.append(xp.maximum(size, floor))
-            self._sizes = sizes
+            self._sizes = [None if y is None else self._size(y, t) for y, t in zip(self.base_outputs, terms)]
+            self.terms = None
         return self._sizes
+
+    def _size(self, y: Any, measured: Any) -> Any:
+        b = self.backend
+        size = b.xp.abs(y)
+        count = int(np.prod(tuple(y.shape)))
+        floor = float(np.sqrt(b.dot(y, y) / count)) if count else 0.0  # the RMS
+        if measured is not None and int(np.prod(tuple(measured.shape))):
+            size = b.raise_to(size, measured)
+            floor = max(floor, 0.1 * b.scalar(b.xp.max(measured)))
+        return b.raise_to(size, floor)
 
     def base_spread(self) -> float:
         """Rounding of many independently rounded outputs adds like a random walk: the root sum
@@ -162,8 +187,9 @@ class Objective:
             for dy, size in zip(self.dy, self.sizes()):
                 if dy is None:
                     continue
-                terms = dy * size  # squared next: no abs needed
-                squares += self.backend.dot(terms, terms)
+                for d, s in blocks(dy, size):
+                    terms = d * s  # squared next: no abs needed
+                    squares += self.backend.dot(terms, terms)
                 count += int(np.prod(tuple(dy.shape)))
             self._spread = float(np.sqrt(squares)) * 2.0 * float(np.sqrt(max(1.0, np.log2(max(count, 2)))))
         return self._spread
@@ -216,14 +242,7 @@ def element_differences(
     grid, n = objective.grid[i], len(flat_index)
     rows = np.empty((6, n))
     for k, (j, t) in enumerate(zip(flat_index.tolist(), steps.tolist())):
-        x = base_flat[j]
-        plus, minus = round_to(x + t, grid), round_to(x - t, grid)
-        out_plus = _evaluate_with(objective, i, work, flat, j, plus)
-        out_minus = _evaluate_with(objective, i, work, flat, j, minus)
-        rows[0, k], rows[1, k] = objective.delta(out_plus), -objective.delta(out_minus)
-        flat[j] = x
-        rows[2, k], rows[3, k] = plus - x, x - minus
-        rows[4, k], rows[5, k] = objective.changes(out_plus, out_minus)
+        rows[:, k] = _element_probe(objective, i, work, flat, j, base_flat[j], t, grid)
     g = gradient[flat_index]
     return Differences(
         rows[0],
@@ -238,9 +257,26 @@ def element_differences(
     )
 
 
-def _evaluate_with(objective: Objective, i: int, work: Any, flat: Any, j: int, value: float) -> list[Any]:
+def _element_probe(
+    objective: Objective, i: int, work: Any, flat: Any, j: int, x: float, t: float, grid: str
+) -> tuple[float, ...]:
+    """up, down, both step widths, changes and outputs moved for element j of input i. The
+    plus outputs are copied (the minus call may overwrite the layer's buffer), the minus ones
+    are used before any other call and need no copy; neither outlives the probe."""
+    plus, minus = round_to(x + t, grid), round_to(x - t, grid)
+    out_plus = _evaluate_with(objective, i, work, flat, j, plus, keep=True)
+    out_minus = _evaluate_with(objective, i, work, flat, j, minus, keep=False)
+    up, down = objective.delta(out_plus), -objective.delta(out_minus)
+    moved = objective.changes(out_plus, out_minus)
+    flat[j] = x  # after: an output may be a view of the input
+    return (up, down, plus - x, x - minus, *moved)
+
+
+def _evaluate_with(
+    objective: Objective, i: int, work: Any, flat: Any, j: int, value: float, *, keep: bool
+) -> list[Any]:
     flat[j] = value
-    return objective.evaluate({i: work})
+    return objective.evaluate({i: work}, keep=keep)
 
 
 def _host_flat(x: Any) -> np.ndarray:

@@ -9,26 +9,34 @@ backends and dtypes in the order the options give them.
 from __future__ import annotations
 
 import inspect
-import os
-import sys
-import traceback
-from importlib import import_module
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from gradcheck_kit._ground.importing import import_file
-from gradcheck_kit._ground.vocabulary import DEFAULT_BACKENDS, DEFAULT_DTYPES, ENTRY_POINT_GROUP
+from gradcheck_kit._ground.formatting import visible
+from gradcheck_kit._ground.vocabulary import DEFAULT_BACKENDS, DEFAULT_DTYPES
 
 from . import state
+from .layers import load_layers
 from .settings import Settings
 
 VIRTUAL_NODEID = "gradcheck"  # the collector's node id when there is no ini file
 
 
 def item_name(layer: str, backend: str, dtype: str) -> str:
-    return f"gradcheck[{layer}-{backend}-{dtype}]"
+    """``gradcheck[conv2d-numpy-float64]`` (control characters in a layer name made visible:
+    pytest prints node ids as they are)."""
+    return f"gradcheck[{visible(layer)}-{backend}-{dtype}]"
+
+
+def parse_item_name(nodeid: str) -> dict[str, str] | None:
+    """(layer, backend, dtype) of a gradcheck item's node id (None for any other test)."""
+    name = nodeid.rpartition("::")[2]
+    if not (name.startswith("gradcheck[") and name.endswith("]")) or name.count("-") < 2:
+        return None
+    layer, backend, dtype = name[len("gradcheck[") : -1].rsplit("-", 2)
+    return {"layer": layer, "backend": backend, "dtype": dtype}
 
 
 def base_dir(config: pytest.Config) -> Path:
@@ -46,92 +54,6 @@ def new_collector(parent: Any) -> GradcheckFile:
     except ValueError:  # the ini file lies outside the rootdir (-c elsewhere/pytest.ini)
         nodeid = config.inipath.name
     return GradcheckFile.from_parent(parent, path=config.inipath, nodeid=nodeid)
-
-
-# -- importing the layers -----------------------------------------------------------------------
-
-
-def load_layers(settings: Settings, base: Path) -> list[Any]:
-    """The ``LayerSpec`` of every layer registered by the ``gradcheck_modules`` and (when
-    enabled) the entry-point modules, sorted by name. A module counts for the layers registered
-    while it was imported and for those whose origin is the module or one of its submodules."""
-    from gradcheck_kit.registry import load_entry_points, registry
-
-    names: set[str] = set()
-    for entry in settings.modules:
-        before = set(registry.names())
-        module = _import(entry, base)
-        found = {s.name for s in registry.from_module(module)} | (set(registry.names()) - before)
-        if not found:
-            _warn_empty(entry)
-        names |= found
-    if settings.entry_points:
-        before = set(registry.names())
-        what = f"entry-point group {ENTRY_POINT_GROUP!r}"
-        modules = _guarded(lambda: load_entry_points(ENTRY_POINT_GROUP), what)
-        names |= set(registry.names()) - before
-        names |= {s.name for m in modules for s in registry.from_module(m)}
-    return [registry.get(name) for name in sorted(names)]
-
-
-def _import(entry: str, base: Path) -> str:
-    """Import a ``gradcheck_modules`` entry, a dotted name or a ``.py`` path; its module name."""
-    if entry.endswith(".py") or "/" in entry or os.sep in entry:
-        return _guarded(lambda: _import_path((base / entry).resolve()), f"gradcheck_modules entry {entry!r}")
-    return _guarded(lambda: _import_name(entry, base), f"gradcheck_modules entry {entry!r}")
-
-
-def _import_path(path: Path) -> str:
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist")
-    return import_file(path)[0]
-
-
-def _import_name(name: str, base: Path) -> str:
-    try:
-        import_module(name)
-    except ModuleNotFoundError as exc:
-        top = name.partition(".")[0]
-        local = (base / top).is_dir() or (base / f"{top}.py").is_file()
-        if exc.name != top or not local or str(base) in sys.path:
-            raise
-        sys.path.insert(0, str(base))  # a module beside the ini file, not installed
-        import_module(name)
-    return name
-
-
-def _guarded(load: Any, what: str) -> Any:
-    try:
-        return load()
-    except Exception as exc:
-        raise GradcheckFile.CollectError(
-            f"gradcheck-kit: cannot import {what}:\n{_user_traceback(exc)}"
-        ) from exc
-
-
-def _user_traceback(exc: BaseException) -> str:
-    """The traceback of an import error without the plugin's and importlib's own frames."""
-    ours = str(Path(__file__).parent)
-    frames = [
-        f
-        for f in traceback.extract_tb(exc.__traceback__)
-        if not f.filename.startswith((ours, "<frozen importlib"))
-        and "importlib" not in Path(f.filename).parts
-    ]
-    head = ["Traceback (most recent call last):\n", *traceback.format_list(frames)] if frames else []
-    return "".join(head + traceback.format_exception_only(type(exc), exc)).rstrip()
-
-
-def _warn_empty(entry: str) -> None:
-    import warnings
-
-    warnings.warn(
-        pytest.PytestConfigWarning(
-            f"gradcheck_modules entry {entry!r} registered no layers (gk.register(...) with the global "
-            "registry is what makes an item)"
-        ),
-        stacklevel=2,
-    )
 
 
 # -- the nodes ----------------------------------------------------------------------------------
@@ -162,12 +84,13 @@ class GradcheckFile(pytest.File):
 
 class GradcheckItem(pytest.Item):
     """``gk.property_check`` of one layer on one backend in one dtype, seeded with the run's
-    seed + crc32(node id); a failure shows the minimal failing case."""
+    seed + crc32(node id), in a worker process unless isolation is off; a failure shows the
+    minimal failing case, a crash or a hang what the layer did to its process."""
 
     def __init__(self, *, spec: Any, backend: str, dtype: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.spec, self.backend, self.dtype = spec, backend, dtype
-        self.result: Any = None
+        self.entry: dict[str, Any] | None = None  # the JSON entry of the check
         self.seed_key = self.nodeid  # the node id as collected (a plugin may rewrite it later)
         self.add_marker("gradcheck")
         if backend.startswith(("cupy", "torch:cuda")):
@@ -187,26 +110,17 @@ class GradcheckItem(pytest.Item):
         layer_cases(self.spec, backend=self.backend, dtypes=(self.dtype,))  # no cases: an error
 
     def runtest(self) -> None:
-        from gradcheck_kit._property.run import property_check
+        from .isolated import run_item
 
-        settings = state.settings(self.config)
-        self.result = property_check(
-            self.spec,
-            backend=self.backend,
-            dtypes=(self.dtype,),
-            seed=self.seed,
-            profile=settings.resolved_profile(),
-            max_examples=settings.max_examples,
-            database=state.database(self.config),
-        )
-        if not self.result.passed:
+        self.entry = run_item(self, base_dir(self.config))
+        if self.entry["status"] != "passed":
             pytest.fail(failure_text(self), pytrace=False)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         from gradcheck_kit.errors import GradcheckError
 
         if isinstance(excinfo.value, GradcheckError):  # e.g. a layer registered without cases
-            return f"{self.name}: {type(excinfo.value).__name__}: {excinfo.value}"
+            return visible(f"{self.name}: {type(excinfo.value).__name__}: {excinfo.value}")
         return super().repr_failure(excinfo, style=style)
 
     def reportinfo(self) -> tuple[Any, int | None, str]:
@@ -221,18 +135,24 @@ class GradcheckItem(pytest.Item):
 
 def failure_text(item: GradcheckItem) -> str:
     """First line: the verdict in one line (pytest's short summary shows it); then the
-    property run's message (minimal case, cause, failing elements, replay) and how to rerun."""
-
-    result, settings = item.result, state.settings(item.config)
-    cause = result.check.cause if result.check is not None else "check failed"
+    property run's message (minimal case, cause, failing elements, replay), or why the item has
+    no verdict (a crash, a hang, a harness error), and how to rerun. Control characters from
+    the layer are made visible."""
+    data, settings = item.entry or {}, state.settings(item.config)
+    check = (data.get("result") or {}).get("check") or {}
+    what = f"{item.spec.name} [{item.backend}, {item.dtype}]"
+    if data.get("status") == "failed":
+        cause = check.get("cause") or data.get("cause") or data.get("reason") or "check failed"
+        head = [f"{what}: {cause}; minimal case {data.get('case')}", data.get("message") or ""]
+    else:
+        head = [f"{what} {data.get('status')}: {data.get('reason')}"]
     lines = [
-        f"{item.spec.name} [{item.backend}, {item.dtype}]: {cause}; minimal case {result.description}",
-        result.message,
+        *head,
         "  rerun:",
         f"    pytest {' '.join(rerun_arguments(item, settings))}",
         f"    (item seed {item.seed} = --gradcheck-seed {settings.seed} + crc32({item.seed_key!r}))",
     ]
-    return "\n".join(lines)
+    return visible("\n".join(lines))
 
 
 def rerun_arguments(item: GradcheckItem, settings: Settings) -> list[str]:

@@ -1,7 +1,8 @@
 """The ``gradcheck`` fixture: gradient checks in hand-written tests, with the run's seed, profile,
-max examples, backends, dtypes and example database; a failure raises ``gk.GradientMismatch``
-(an AssertionError) carrying the minimal failing case, an unavailable backend skips the test,
-and every result joins the terminal summary and the reports.
+max examples, backends, dtypes, time limit per check and example database; a failure raises
+``gk.GradientMismatch`` (an AssertionError) carrying the minimal failing case, an unavailable
+backend skips the test, and every result joins the terminal summary and the reports. (The
+checks run in the test's own process, as the test does.)
 
     def test_my_conv_on_large_images(gradcheck):
         gradcheck("my_conv2d", max_examples=200)          # property_check, raises on failure
@@ -33,6 +34,7 @@ class Gradcheck:
         self.dtypes: tuple[str, ...] = settings.dtypes
         self.profile: str = settings.resolved_profile()
         self.max_examples: int | None = settings.max_examples
+        self.timeout: float | None = settings.timeout  # --gradcheck-timeout (None: no limit)
         self.database: str = state.database(item.config)
         self.results: list[Any] = []
 
@@ -64,6 +66,7 @@ class Gradcheck:
             profile=options.pop("profile", self.profile),
             max_examples=max_examples if max_examples is not None else self.max_examples,
             database=options.pop("database", self.database),
+            timeout=options.pop("timeout", self.timeout),
             **options,
         )
         return self._keep(result, chosen[0] if len(chosen) == 1 else None)
@@ -77,6 +80,7 @@ class Gradcheck:
         if options.get("backend") is not None:
             self.require(options["backend"])
         options.setdefault("seed", self.seed % 2**32)
+        options.setdefault("timeout", self.timeout)
         return self._keep(check(forward, backward, inputs, params, **options), None)
 
     def require(self, backend: str) -> None:

@@ -6,6 +6,12 @@ serializes report attributes, so under pytest-xdist the entries reach the contro
 reports; serial runs take the same path. The controller gathers them into a ``report.Run`` —
 sorted by layer, backend and dtype, not by arrival — for the terminal summary and the JSON and
 Markdown reports, which is why ``-n 4`` prints and writes what a serial run does.
+
+The controller also knows every gradcheck item collected (from the session, or from each xdist
+worker's collection), so the reports are honest about a run that did not finish: they are
+written as items finish and say ``incomplete`` until the session ends, ``interrupted`` after
+Ctrl-C (or a KeyboardInterrupt in a layer checked in the pytest process), and list the items
+that did not run; an item whose xdist worker crashed is an ``error`` entry with xdist's words.
 """
 
 from __future__ import annotations
@@ -16,8 +22,10 @@ from typing import Any
 
 import pytest
 
+from gradcheck_kit._ground.formatting import visible
+
 from . import state
-from .collect import GradcheckItem
+from .collect import GradcheckItem, parse_item_name
 
 ATTRIBUTE = "gradcheck_entries"
 
@@ -32,7 +40,7 @@ def attach(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestRe
             _from_result(result, dtype) for result, dtype in item.stash.get(state.FIXTURE_RESULTS, [])
         ]
     if entries:
-        setattr(report, ATTRIBUTE, json.dumps(entries, default=_plain))
+        setattr(report, ATTRIBUTE, json.dumps(entries, default=_plain, allow_nan=False))
 
 
 def _item_entries(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport) -> list[Any]:
@@ -45,8 +53,8 @@ def _item_entries(item: pytest.Item, call: pytest.CallInfo[None], report: pytest
         return [Entry.skipped(*where, _reason(call.excinfo)).to_dict()]
     if call.when == "setup" and report.failed and call.excinfo is not None:
         return [Entry.errored(*where, _reason(call.excinfo)).to_dict()]
-    if call.when == "call" and item.result is not None:
-        return [_from_result(item.result, item.dtype)]
+    if call.when == "call" and item.entry is not None:
+        return [item.entry]
     if call.when == "call" and call.excinfo is not None:
         return [Entry.errored(*where, _reason(call.excinfo), seconds=call.duration).to_dict()]
     return []
@@ -75,14 +83,43 @@ def _plain(value: Any) -> Any:
 # -- on the controller --------------------------------------------------------------------------
 
 
-def record(config: pytest.Config, report: pytest.TestReport) -> None:
+def expect(config: pytest.Config, nodeids: list[str]) -> None:
+    """Note the gradcheck items a process collected: the reports list those that never ran."""
+    for nodeid in nodeids:
+        what = parse_item_name(nodeid)
+        if what is not None and "::" in nodeid:
+            state.get(config).expected[nodeid] = what
+
+
+def record(config: pytest.Config, report: pytest.TestReport) -> bool:
+    """Keep the entries a report carries; an expected item's failure that carries none (its
+    xdist worker crashed) becomes an error entry. Whether anything was kept."""
+    current = state.get(config)
     text = getattr(report, ATTRIBUTE, None)
     if text:
-        state.get(config).entries += [(report.nodeid, entry) for entry in json.loads(text)]
+        current.entries += [(report.nodeid, entry) for entry in json.loads(text)]
+        return True
+    known = {nodeid for nodeid, _ in current.entries}
+    what = current.expected.get(report.nodeid)
+    if what is None or not report.failed or report.nodeid in known:
+        return False
+    from gradcheck_kit.report import Entry
+
+    reason = f"the item ended without a result: {_first_line(report.longreprtext)}"
+    entry = Entry.errored(what["layer"], what["backend"], what["dtype"], reason)
+    current.entries.append((report.nodeid, entry.to_dict()))
+    return True
 
 
-def build_run(config: pytest.Config) -> Any:
-    from gradcheck_kit.report import Entry, Run
+def _first_line(text: str) -> str:
+    """The first line that says something (not xdist's ``[gw0] linux -- Python 3.11`` header)."""
+    lines = [line.strip() for line in str(text).splitlines()]
+    return next((line for line in lines if line and not line.startswith("[gw")), "(no detail)")
+
+
+def build_run(config: pytest.Config, run_state: str | None = None) -> Any:
+    """The run so far; ``run_state`` None: complete unless expected items did not run."""
+    from gradcheck_kit.report import COMPLETE, INCOMPLETE, Entry, Run
 
     current = state.get(config)
     settings = current.settings
@@ -96,6 +133,10 @@ def build_run(config: pytest.Config) -> Any:
         return entry.get("layer", ""), rank_b, str(backend), rank_d, str(dtype), nodeid
 
     entries = [Entry.from_dict(entry) for _, entry in sorted(current.entries, key=order)]
+    ran = {nodeid for nodeid, _ in current.entries}
+    not_run = [what for nodeid, what in current.expected.items() if nodeid not in ran]
+    if run_state is None:
+        run_state = INCOMPLETE if not_run else COMPLETE
     return Run(
         entries,
         seed=settings.seed,
@@ -105,22 +146,51 @@ def build_run(config: pytest.Config) -> Any:
         targets=list(settings.modules),
         started=current.started_at,
         seconds=time.perf_counter() - current.started,
+        state=run_state,
+        not_run=not_run,
     )
 
 
-def write_reports(config: pytest.Config) -> list[str]:
-    """Write ``--gradcheck-report`` (JSON) and ``--gradcheck-md`` (Markdown); their paths."""
-    from gradcheck_kit.report import render_markdown, write_atomic
-
+def open_reports(config: pytest.Config) -> None:
+    """Check ``--gradcheck-report`` (JSON) and ``--gradcheck-md`` (Markdown) before the session
+    starts: a usage error naming the one that cannot be written."""
     settings = state.settings(config)
-    if settings.report is None and settings.markdown is None:
+    chosen = [
+        ("--gradcheck-report", settings.report, "json"),
+        ("--gradcheck-md", settings.markdown, "markdown"),
+    ]
+    if all(path is None for _, path, _ in chosen):
+        return
+    from gradcheck_kit.errors import InvalidArgument
+    from gradcheck_kit.report import ReportWriter, output
+
+    outputs = []
+    for flag, path, fmt in chosen:
+        if path is None:
+            continue
+        try:
+            outputs.append(output(str(path), fmt))
+        except InvalidArgument as exc:
+            raise pytest.UsageError(str(exc).replace("--output", flag, 1)) from None
+    state.get(config).writer = ReportWriter(outputs)
+
+
+def update_reports(config: pytest.Config) -> None:
+    """Rewrite the reports with the run so far (``incomplete``)."""
+    from gradcheck_kit.report import INCOMPLETE
+
+    writer = state.get(config).writer
+    if writer is not None:
+        writer.update(build_run(config, INCOMPLETE))
+
+
+def write_reports(config: pytest.Config, run_state: str | None = None) -> list[str]:
+    """Write ``--gradcheck-report`` (JSON) and ``--gradcheck-md`` (Markdown) once more, for the
+    session's end; their paths."""
+    writer = state.get(config).writer
+    if writer is None:
         return []
-    run, written = build_run(config), []
-    if settings.report is not None:
-        written.append(str(write_atomic(settings.report, run.to_json())))
-    if settings.markdown is not None:
-        written.append(str(write_atomic(settings.markdown, render_markdown(run))))
-    return written
+    return [str(out) for out in writer.finish(build_run(config, run_state))]
 
 
 def summary_lines(run: Any) -> list[tuple[str, dict[str, bool]]]:
@@ -130,16 +200,18 @@ def summary_lines(run: Any) -> list[tuple[str, dict[str, bool]]]:
 
     table = [dict(zip(COLUMNS, COLUMNS)), *rows(run)]
     widths = {c: max(len(r[c]) for r in table) for c in COLUMNS[:-1]}
-    out: list[tuple[str, dict[str, bool]]] = [(run.header(), {"bold": True})]
+    out: list[tuple[str, dict[str, bool]]] = [(visible(run.header()), {"bold": True})]
     for row in table:
         line = "  ".join([*(row[c].ljust(widths[c]) for c in COLUMNS[:-1]), row["cause"]]).rstrip()
-        bad = row["verdict"] in ("FAILED", "ERROR")
+        bad = row["verdict"] in ("FAILED", "ERROR", "CRASHED", "TIMEOUT")
         out.append((line, {"red": True} if bad else {"yellow": True} if row["verdict"] == "SKIPPED" else {}))
     for entry in run.entries:
         data = entry.to_dict()
         if data["status"] == "failed":
-            out.append((f"{title(data)}: minimal case {data['case']}; cause: {data['cause']}", {"red": True}))
-        elif data["status"] == "error":
-            out.append((f"{title(data)}: {data['reason']}", {"red": True}))
+            text = f"{title(data)}: minimal case {data['case']}; cause: {data['cause']}"
+            out.append((visible(text), {"red": True}))
+        elif data["status"] in ("error", "crashed", "timeout"):
+            out.append((visible(f"{title(data)}: {data['reason']}"), {"red": True}))
+    out += [(visible(line), {"red": True}) for line in run.unfinished()]
     out.append((f"{'PASSED' if run.passed else 'FAILED'}: {run.summary()}", {"bold": True}))
     return out

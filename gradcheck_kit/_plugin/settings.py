@@ -17,10 +17,13 @@ from typing import Any
 
 import pytest
 
+from gradcheck_kit._ground.parsing import ascii_float, ascii_int
 from gradcheck_kit._ground.vocabulary import (
     BACKEND_PATTERN,
+    BACKENDS_ACCEPTED,
     DEFAULT_BACKENDS,
     DEFAULT_DTYPES,
+    DEFAULT_TIMEOUT,
     ENTRY_POINT_GROUP,
     GPU_BACKEND_PATTERN,
     NUMPY_FLOATS,
@@ -28,7 +31,8 @@ from gradcheck_kit._ground.vocabulary import (
 
 _BACKEND = re.compile(BACKEND_PATTERN)
 _GPU_BACKEND = re.compile(GPU_BACKEND_PATTERN)
-_SHARD = re.compile(r"(\d+)/(\d+)")
+_SHARD = re.compile(r"([0-9]+)/([0-9]+)", re.ASCII)
+NO_LIMIT_ABOVE = 1e8  # seconds: longer timeouts mean none (as gk.check's timeout does)
 
 # (option dest, ini key or None, help); the option is --gradcheck-<dest with - for _>
 OPTIONS = (
@@ -50,6 +54,18 @@ OPTIONS = (
         "when it names one of these, else ci)",
     ),
     ("max_examples", "gradcheck_max_examples", "examples per item (default: the profile's: 20, 50, 500)"),
+    (
+        "timeout",
+        "gradcheck_timeout",
+        f"time limit of one check in seconds (default {DEFAULT_TIMEOUT:g}; inf: none); a worker process "
+        "that stays quiet longer, plus a grace period, is killed and its item fails",
+    ),
+    (
+        "isolation",
+        "gradcheck_isolation",
+        "on (default): each item is checked in a worker process, so that a layer that crashes, exits "
+        "or hangs fails only its item; off: in the pytest process (to debug a layer)",
+    ),
     ("seed", None, "global seed: an int >= 0 or 'random' (default 0); each item uses seed + crc32(node id)"),
     ("report", None, "write the JSON report of every gradcheck item to PATH"),
     ("md", None, "write a Markdown summary to PATH (e.g. $GITHUB_STEP_SUMMARY)"),
@@ -73,7 +89,8 @@ def add_options(parser: pytest.Parser) -> None:
     group = parser.getgroup("gradcheck", "gradcheck-kit: gradient checks of registered layers")
     for dest, ini, text in OPTIONS:
         flag = "--gradcheck-" + dest.replace("_", "-")
-        metavar = {"report": "PATH", "md": "PATH", "shard": "K/N", "seed": "SEED"}.get(dest, dest.upper())
+        metavars = {"report": "PATH", "md": "PATH", "shard": "K/N", "seed": "SEED", "isolation": "on|off"}
+        metavar = metavars.get(dest, dest.upper())
         group.addoption(flag, dest=f"gradcheck_{dest}", default=None, metavar=metavar, help=text)
         if ini is not None:
             parser.addini(ini, f"default of {flag}", default="")
@@ -102,6 +119,8 @@ class Settings:
     dtypes: tuple[str, ...] = DEFAULT_DTYPES
     profile: str | None = None  # None: resolved lazily (it needs hypothesis)
     max_examples: int | None = None
+    timeout: float | None = DEFAULT_TIMEOUT
+    isolation: bool = True
     report: Path | None = None
     markdown: Path | None = None
     gpus: tuple[str, ...] = ()
@@ -145,6 +164,8 @@ def read(config: pytest.Config) -> Settings:
         dtypes=_dtypes(raw["dtypes"]),
         profile=raw["profile"] or None,
         max_examples=_max_examples(raw["max_examples"]),
+        timeout=_timeout(raw["timeout"]),
+        isolation=_isolation(raw["isolation"]),
         report=_path(config, raw["report"]),
         markdown=_path(config, raw["md"]),
         gpus=tuple(split(raw["gpus"])),
@@ -182,16 +203,17 @@ def _seed(value: str | None) -> int:
         return 0
     if value == "random":
         return random.Random().getrandbits(32)
-    if not value.isdigit():
+    seed = ascii_int(value)
+    if seed is None:
         raise _usage("seed", value, "an int >= 0 or 'random'")
-    return int(value)
+    return seed
 
 
 def _backends(value: str | None) -> tuple[str, ...]:
     names = tuple(dict.fromkeys(split(value))) or DEFAULT_BACKENDS
     bad = [n for n in names if not _BACKEND.fullmatch(n)]
     if bad:
-        raise _usage("backends", value, "numpy, torch, torch:cpu, torch:cuda[:N], cupy[:N], comma-separated")
+        raise _usage("backends", value, f"{BACKENDS_ACCEPTED}, comma-separated")
     return names
 
 
@@ -205,9 +227,27 @@ def _dtypes(value: str | None) -> tuple[str, ...]:
 def _max_examples(value: str | None) -> int | None:
     if value is None:
         return None
-    if not value.isdigit() or int(value) < 1:
+    examples = ascii_int(value)
+    if examples is None or examples < 1:
         raise _usage("max-examples", value, "an int >= 1")
-    return int(value)
+    return examples
+
+
+def _timeout(value: str | None) -> float | None:
+    if value is None:
+        return DEFAULT_TIMEOUT
+    seconds = ascii_float(value, infinite=True)
+    if seconds is None or not seconds > 0:
+        raise _usage("timeout", value, "a number of seconds > 0, or inf (no limit)")
+    return seconds if seconds <= NO_LIMIT_ABOVE else None
+
+
+def _isolation(value: str | None) -> bool:
+    if value is None or value.lower() in ("on", "true", "yes", "1"):
+        return True
+    if value.lower() in ("off", "false", "no", "0"):
+        return False
+    raise _usage("isolation", value, "on or off")
 
 
 def _path(config: pytest.Config, value: str | None) -> Path | None:
@@ -235,5 +275,5 @@ def _validate_profile(settings: Settings) -> None:
 def gpu_for(worker: str, gpus: Iterable[str]) -> str | None:
     """The GPU of xdist worker ``gw<i>``: the i-th of ``gpus``, round-robin."""
     ids = list(gpus)
-    digits = re.sub(r"\D", "", worker)
+    digits = re.sub(r"[^0-9]", "", worker)
     return ids[int(digits) % len(ids)] if ids and digits else None

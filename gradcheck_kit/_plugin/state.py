@@ -1,5 +1,6 @@
 """What the plugin keeps per run, in ``config.stash``: the settings, when the run started, each
-backend's availability, the outcomes that reached this process (the controller under xdist)."""
+backend's availability, the worker process that checks the items, the items collected and the
+outcomes that reached this process (the controller under xdist)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,9 @@ class State:
     registered: set[str] = field(default_factory=set)  # layers the collection added to gk.registry
     engaged: bool | None = None
     gpus: tuple[str, ...] | None = None
+    pool: Any = None  # the WorkerPool that checks this process's items (started on first use)
+    expected: dict[str, dict[str, Any]] = field(default_factory=dict)  # item node id -> what it checks
+    writer: Any = None  # the ReportWriter of --gradcheck-report and --gradcheck-md
 
 
 KEY = pytest.StashKey[State]()
@@ -99,6 +103,23 @@ def _visible_gpus() -> tuple[str, ...]:
     except (OSError, subprocess.SubprocessError):
         return ()
     return tuple(str(i) for i, _ in enumerate(x for x in listing.splitlines() if x.startswith("GPU ")))
+
+
+def pool(config: pytest.Config) -> Any:
+    """This process's worker pool (one worker: items run one at a time here)."""
+    current = get(config)
+    if current.pool is None:
+        from gradcheck_kit._isolation.pool import WorkerPool
+
+        current.pool = WorkerPool(1)
+    return current.pool
+
+
+def close_pool(config: pytest.Config) -> None:
+    current = get(config)
+    if current.pool is not None:
+        current.pool.close()
+        current.pool = None
 
 
 def forget_layers(config: pytest.Config) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from .._ground.formatting import finite_or_none, num
 from .._result import CheckResult, InputReport
 from ..errors import GradientMismatch
 from ..registry import Case, LayerSpec
@@ -115,8 +116,8 @@ class PropertyResult:
     failing_examples: int = 0
     seconds: float = 0.0
     check_seconds: float = 0.0
-    max_rel_err: float = 0.0
-    max_abs_err: float = 0.0
+    max_rel_err: float | None = None  # None: no example measured a gradient
+    max_abs_err: float | None = None
     kinks: int = 0
     case: Case | None = None
     description: str | None = None
@@ -214,8 +215,8 @@ class PropertyResult:
             "examples": self.examples,
             "failing_examples": self.failing_examples,
             "seconds": round(self.seconds, 6),
-            "max_rel_err": self.max_rel_err if np.isfinite(self.max_rel_err) else None,
-            "max_abs_err": self.max_abs_err if np.isfinite(self.max_abs_err) else None,
+            "max_rel_err": finite_or_none(self.max_rel_err),
+            "max_abs_err": finite_or_none(self.max_abs_err),
             "kinks": self.kinks,
             "case": self.description,
             "cause": self.cause,
@@ -246,7 +247,7 @@ def render(r: PropertyResult) -> str:
     counts = f"{r.examples} examples in {r.seconds:.2f} s (profile {r.profile}, seed {r.seed})"
     if r.case is None or r.check is None:
         kinks = f", {r.kinks} kinks" if r.kinks else ""
-        lines = [f"{head} PASSED: {counts}; max rel err {r.max_rel_err:.3g}{kinks}"]
+        lines = [f"{head} PASSED: {counts}; max rel err {num(r.max_rel_err)}{kinks}"]
         return "\n".join(lines + [f"  note: {n}" for n in r.notes])
     keywords = ", ".join(f"{k}={v!r}" for k, v in drawn(r.case).items())
     lines = [

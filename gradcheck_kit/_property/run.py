@@ -54,7 +54,9 @@ class _Run:
     def __init__(self, spec: LayerSpec, mode: str, options: dict[str, Any]) -> None:
         self.spec, self.mode, self.options = spec, mode, options
         self.examples = self.failing = self.kinks = 0
-        self.max_rel_err = self.max_abs_err = self.seconds = 0.0
+        self.seconds = 0.0
+        self.max_rel_err: float | None = None  # (None: no example measured a gradient)
+        self.max_abs_err: float | None = None
         self.last: tuple[Case, CheckResult] | None = None
         self.first: tuple[Case, CheckResult] | None = None  # before shrinking: usually larger
 
@@ -64,8 +66,9 @@ class _Run:
         self.seconds += time.perf_counter() - started
         self.examples += 1
         self.kinks += result.kinks
-        self.max_rel_err = max(self.max_rel_err, result.max_rel_err)
-        self.max_abs_err = max(self.max_abs_err, result.max_abs_err)
+        if result.max_rel_err is not None and result.max_abs_err is not None:
+            self.max_rel_err = max(self.max_rel_err or 0.0, result.max_rel_err)
+            self.max_abs_err = max(self.max_abs_err or 0.0, result.max_abs_err)
         if not result.passed:
             self.failing += 1
             self.last = (case, result)

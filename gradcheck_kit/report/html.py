@@ -3,8 +3,8 @@
 For every failed entry it shows the cause, the diagnosed patterns, the minimal failing case and
 how to replay it, and for each failing input a heatmap of where the error sits and the Taylor
 remainder plot; the full text report follows. Everything that comes from user code (layer names,
-messages, tracebacks, case descriptions) goes through ``html.escape``. Without matplotlib the
-report says so where the pictures would be.
+messages, tracebacks, case descriptions) goes through ``html.escape``, its control characters
+made visible. Without matplotlib the report says so where the pictures would be.
 """
 
 from __future__ import annotations
@@ -12,11 +12,12 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable
 from functools import partial
-from html import escape
+from html import escape as html_escape
 from typing import Any
 
-from .model import Run
-from .rows import COLUMNS, entry_rows, title
+from .._ground.formatting import visible
+from .model import COMPLETE, Run
+from .rows import COLUMNS, NOT_RUN, entry_rows, title
 
 STYLE = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 24px auto; max-width: 1150px; color: #1d1d1f; }
@@ -25,13 +26,14 @@ h3 { font-size: 14px; margin: 18px 0 6px; }
 .meta { color: #555; margin: 2px 0; }
 .badge { display: inline-block; padding: 2px 10px; border-radius: 10px; color: #fff; font-weight: 600; }
 .passed { background: #1e8e3e; } .failed { background: #c5221f; } .error { background: #8e24aa; }
-.skipped { background: #b06000; }
+.skipped { background: #b06000; } .crashed, .timeout, .interrupted, .incomplete { background: #c5221f; }
 table { border-collapse: collapse; width: 100%; margin-top: 12px; font-size: 13px; }
 th, td { border-bottom: 1px solid #ddd; padding: 4px 6px; text-align: left; vertical-align: top; }
 th { background: #f3f3f5; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
-tr.row-failed td, tr.row-error td { background: #fff4f4; }
+tr.row-failed td, tr.row-error td, tr.row-crashed td, tr.row-timeout td { background: #fff4f4; }
 td.v-ok { color: #1e8e3e; font-weight: 600; } td.v-FAILED { color: #c5221f; font-weight: 700; }
 td.v-ERROR { color: #8e24aa; font-weight: 700; } td.v-SKIPPED { color: #b06000; }
+td.v-CRASHED, td.v-TIMEOUT { color: #c5221f; font-weight: 700; }
 section.entry { border-top: 2px solid #c5221f; margin-top: 28px; }
 dl { display: grid; grid-template-columns: max-content 1fr; gap: 4px 14px; }
 dt { font-weight: 600; color: #444; } dd { margin: 0; }
@@ -43,6 +45,11 @@ code, pre { font: 12px/1.4 ui-monospace, monospace; } pre { background: #f6f6f8;
 """
 NO_MATPLOTLIB = "matplotlib is not installed: pip install &quot;gradcheck-kit[report]&quot; for pictures"
 NUMERIC = ("max abs err", "max rel err", "kinks", "examples")
+
+
+def escape(text: Any) -> str:
+    """User text for HTML: escaped, control characters made visible."""
+    return html_escape(visible(text))
 
 
 def render_html(run: Run) -> str:
@@ -70,7 +77,7 @@ def render_html(run: Run) -> str:
     """
     entries = [e.to_dict() for e in run.entries]
     body = [_header(run), _summary_table(entries)]
-    body += [_detail(k, data) for k, data in enumerate(entries) if data["status"] in ("failed", "error")]
+    body += [_detail(k, data) for k, data in enumerate(entries) if data["status"] in ("failed", *NOT_RUN)]
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>gradcheck-kit report: {escape(run.summary())}</title><style>{STYLE}</style></head>\n"
@@ -79,14 +86,15 @@ def render_html(run: Run) -> str:
 
 
 def _header(run: Run) -> str:
-    verdict = "passed" if run.passed else "failed"
+    verdict = "passed" if run.passed else "failed" if run.state == COMPLETE else run.state
     targets = ", ".join(run.targets) or "(entry points)"
+    unfinished = "".join(f'<p class="note">{escape(line)}</p>\n' for line in run.unfinished())
     return (
         f'<h1>gradcheck-kit report <span class="badge {verdict}">{verdict.upper()}</span></h1>\n'
         f'<p class="meta">{escape(run.header())}</p>\n'
         f'<p class="meta">targets: {escape(targets)}; started {escape(run.started)}; '
-        f"{escape(run.summary())}</p>"
-    )
+        f"{escape(run.summary())}</p>\n{unfinished}"
+    ).rstrip("\n")
 
 
 def _summary_table(entries: list[dict[str, Any]]) -> str:
@@ -103,7 +111,7 @@ def _cells(k: int, data: dict[str, Any], row: dict[str, str]) -> str:
     cells = []
     for column in COLUMNS:
         text = escape(row[column])
-        if column == "layer" and data["status"] in ("failed", "error"):
+        if column == "layer" and data["status"] in ("failed", *NOT_RUN):
             text = f'<a href="#entry-{k}">{text}</a>'
         css = "num" if column in NUMERIC else f"v-{escape(row[column])}" if column == "verdict" else ""
         cells.append(f'<td class="{css}">{text}</td>' if css else f"<td>{text}</td>")

@@ -1,11 +1,14 @@
 """The run model shared by the CLI and the pytest plugin, and its text renderers.
 
-A ``Run`` is a header (version, seed, profile, backends, dtypes, start time) and one ``Entry``
-per (layer, backend, dtype): passed, failed, skipped or error, with the ``PropertyResult`` or
-``CheckResult`` behind it. ``Run.to_dict()`` is the JSON report (``"schema": 1``, documented in
-the README); ``Run.from_dict`` reads one back and refuses a malformed one with
-``gk.InvalidArgument``. Every renderer works from the JSON form, so a saved run re-renders
-exactly like a live one.
+A ``Run`` is a header (version, seed, profile, backends, dtypes, start time), one ``Entry``
+per (layer, backend, dtype) that ran (passed, failed, skipped, error, or crashed or timeout when
+its worker process died or was killed), with the ``PropertyResult`` or ``CheckResult`` behind
+it, and its ``state``: complete, or incomplete (still running, or ended with entries not run:
+``not_run`` lists them) or interrupted; only a complete run can pass. ``Run.to_dict()`` is the
+JSON report (``"schema": 1``, documented in the README): non-finite numbers are null in it;
+``Run.from_dict`` reads one back and refuses a malformed one with ``gk.InvalidArgument``
+(``schema``). Every renderer works from the JSON form, so a saved run re-renders exactly like a
+live one.
 
     run = Run(entries=[Entry.from_result(gk.property_check("conv2d"), dtype="float64")])
     write_atomic("report.json", run.to_json())
@@ -15,22 +18,24 @@ exactly like a live one.
 from __future__ import annotations
 
 import json
+import math
 import os
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 from .._ground.formatting import finite_or_none, jsonable
 from .._version import __version__
 from ..errors import InvalidArgument
+from . import schema
 
-SCHEMA = 1
+SCHEMA = schema.SCHEMA
 PASSED, FAILED, SKIPPED, ERROR = "passed", "failed", "skipped", "error"
-STATUSES = (PASSED, FAILED, SKIPPED, ERROR)
+CRASHED, TIMEOUT = "crashed", "timeout"  # its worker process died, or was killed when it hung
+STATUSES = (PASSED, FAILED, SKIPPED, ERROR, CRASHED, TIMEOUT)
+COMPLETE, INCOMPLETE, INTERRUPTED = "complete", "incomplete", "interrupted"
+STATES = (COMPLETE, INCOMPLETE, INTERRUPTED)
 MAX_MAP_ELEMENTS = 65_536  # element maps of larger inputs are left out of the JSON
-_ENTRY_KEYS = {"layer": str, "backend": str, "status": str}
 
 
 # -- the model ----------------------------------------------------------------------------------
@@ -87,6 +92,8 @@ class Entry:
             raise InvalidArgument(f"status={self.status!r} is unknown; accepted: {', '.join(STATUSES)}")
         if self.data is None and self.result is not None:
             self.data = result_dict(self.result)
+        elif self.data is not None and self.stored is None:
+            self.data = jsonable(self.data)  # NaN and inf become null, as in every writer
 
     @classmethod
     def from_result(cls, result: Any, *, dtype: str | None = None, seconds: float | None = None) -> Entry:
@@ -161,6 +168,13 @@ class Entry:
         """
         return cls(layer, backend, dtype, ERROR, reason=reason, seconds=seconds)
 
+    @classmethod
+    def lost(
+        cls, layer: str, backend: str, dtype: str | None, status: str, reason: str, seconds: float = 0.0
+    ) -> Entry:
+        """The layer took its worker process down (``crashed``) or hung it (``timeout``)."""
+        return cls(layer, backend, dtype, status, reason=reason, seconds=seconds)
+
     @property
     def kind(self) -> str | None:
         """What produced the result: ``property`` (a property test) or ``check`` (one check).
@@ -211,7 +225,7 @@ class Entry:
             "max_abs_err": finite_or_none(data.get("max_abs_err", check.get("max_abs_err"))),
             "max_rel_err": finite_or_none(data.get("max_rel_err")),
             "kinks": data.get("kinks"),
-            "cause": _cause(data) if self.status == FAILED else None,
+            "cause": _cause(data) if self.status == FAILED else None,  # (null: not measured)
             "patterns": list(check.get("patterns") or []),
             "case": data.get("case") if self.kind == "property" else check.get("case"),
             "message": _message(self.result),
@@ -222,46 +236,23 @@ class Entry:
 
     @classmethod
     def from_dict(cls, data: Any, where: str = "entry") -> Entry:
-        """An entry read back from its JSON form (``to_dict``).
+        """An entry read back from its JSON (``to_dict()``); ``gk.InvalidArgument`` names the
+        first field whose type or range is wrong."""
+        schema.check_depth(data, where)
+        schema.check_entry(data, where, STATUSES)
+        return cls.read(data)
 
-        Parameters
-        ----------
-        data : dict
-            The entry's JSON form.
-        where : str, default "entry"
-            Where it sits in the report, for error messages (``report.entries[3]``).
-
-        Returns
-        -------
-        Entry
-            With ``result`` None; renderers read ``stored``.
-
-        Raises
-        ------
-        InvalidArgument
-            Naming the first malformed field (``layer``, ``backend``, ``status``, ``result``,
-            ``inputs``, ``seconds``) and what is accepted.
-        """
-        _require_mapping(data, where)
-        for key, kind in _ENTRY_KEYS.items():
-            _require(data, key, kind, where)
-        if data["status"] not in STATUSES:
-            raise InvalidArgument(
-                f"{where}.status={data['status']!r} is unknown; accepted: {', '.join(STATUSES)}"
-            )
-        result = data.get("result")
-        if result is not None:
-            _require_mapping(result, f"{where}.result")
-        _require_list(data.get("inputs", []), f"{where}.inputs")
-        seconds = _number(data.get("seconds", 0.0), f"{where}.seconds")
+    @classmethod
+    def read(cls, data: dict[str, Any]) -> Entry:
+        """An entry of JSON already checked (``schema.check_entry``)."""
         return cls(
             data["layer"],
             data["backend"],
             data.get("dtype"),
             data["status"],
             reason=data.get("reason"),
-            seconds=seconds,
-            data=result,
+            seconds=data.get("seconds") or 0.0,
+            data=data.get("result"),
             stored=_filled(data),
         )
 
@@ -307,17 +298,15 @@ class Run:
     dtypes: list[str] = field(default_factory=list)
     targets: list[str] = field(default_factory=list)
     started: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
-    seconds: float = 0.0
+    seconds: float | None = 0.0
+    state: str = COMPLETE
+    not_run: list[dict[str, Any]] = field(default_factory=list)  # (layer, backend, dtype) never run
 
     @property
     def passed(self) -> bool:
-        """True when nothing failed or errored (skipped entries do not count against a run).
-
-        Returns
-        -------
-        bool
-        """
-        return all(e.status in (PASSED, SKIPPED) for e in self.entries)
+        """True when the run is complete and nothing failed, errored, crashed or hung (skipped
+        entries do not count against a run)."""
+        return self.state == COMPLETE and all(e.status in (PASSED, SKIPPED) for e in self.entries)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -332,15 +321,12 @@ class Run:
 
     @property
     def exit_code(self) -> int:
-        """The command line's exit status for this run.
-
-        Returns
-        -------
-        int
-            0 all passed, 1 a gradient or contract failure, 2 an entry could not be run at all.
-        """
+        """0 all passed, 1 a gradient or contract failure (or a layer that crashed or hung its
+        worker), 2 an entry could not be run at all, or the run did not finish."""
         counts = self.counts
-        return 2 if counts[ERROR] else 1 if counts[FAILED] else 0
+        if counts[ERROR] or self.state != COMPLETE:
+            return 2
+        return 1 if counts[FAILED] or counts[CRASHED] or counts[TIMEOUT] else 0
 
     def header(self) -> str:
         """The header line that makes the run reproducible.
@@ -354,6 +340,16 @@ class Run:
         if self.dtypes:
             parts.append(f"dtypes={','.join(self.dtypes)}")
         return f"gradcheck-kit {self.version}: " + ", ".join(parts)
+
+    def unfinished(self) -> list[str]:
+        """Lines saying that the run did not finish, and what it did not run (none if it did)."""
+        if self.state == COMPLETE:
+            return []
+        how = "was interrupted" if self.state == INTERRUPTED else "is incomplete"
+        ran, missing = len(self.entries), len(self.not_run)
+        lines = [f"{self.state.upper()}: the run {how}: {ran} entries ran, {missing} did not"]
+        lines += [f"  not run: {_title(w)}" for w in self.not_run]
+        return lines
 
     def notes(self) -> list[str]:
         """Footer lines of a passing run: what it could not see.
@@ -377,15 +373,13 @@ class Run:
         ]
 
     def summary(self) -> str:
-        """The counts in one line: ``17 passed, 1 failed in 12.3 s``.
-
-        Returns
-        -------
-        str
-            Statuses with a zero count are left out.
-        """
+        """``17 passed, 1 failed in 12.3 s`` (statuses with a zero count left out; ``, 3 not
+        run`` for an unfinished run)."""
         counts = ", ".join(f"{n} {s}" for s, n in self.counts.items() if n) or "no entries"
-        return f"{counts} in {self.seconds:.1f} s"
+        if self.state != COMPLETE:
+            counts += f", {len(self.not_run)} not run ({self.state})"
+        seconds = self.seconds if self.seconds is not None and math.isfinite(self.seconds) else None
+        return f"{counts} in {'-' if seconds is None else f'{seconds:.1f}'} s"
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON report (``"schema": 1``): the header, verdict, counts and every entry.
@@ -399,176 +393,63 @@ class Run:
             "tool": "gradcheck-kit",
             "version": self.version,
             "started": self.started,
-            "seconds": round(float(self.seconds), 6),
+            "seconds": finite_or_none(round(float(self.seconds), 6)) if self.seconds is not None else None,
             "seed": self.seed,
             "profile": self.profile,
             "backends": list(self.backends),
             "dtypes": list(self.dtypes),
             "targets": list(self.targets),
+            "state": self.state,
             "passed": self.passed,
             "counts": self.counts,
             "entries": [e.to_dict() for e in self.entries],
+            "not_run": [dict(w) for w in self.not_run],
         }
 
     def to_json(self) -> str:
-        """The JSON report as text (indented, no NaN), ending with a newline.
-
-        Returns
-        -------
-        str
-        """
-        return json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n"
+        return dumps(self.to_dict(), indent=2) + "\n"
 
     @classmethod
     def from_dict(cls, data: Any) -> Run:
-        """A run read back from ``to_dict()``.
-
-        Parameters
-        ----------
-        data : dict
-            The JSON report.
-
-        Returns
-        -------
-        Run
-
-        Raises
-        ------
-        InvalidArgument
-            Naming the first malformed field (an unsupported ``schema``, ``entries`` that are
-            not a list, a malformed entry, ...) and what is accepted.
-        """
-        _require_mapping(data, "report")
-        schema = data.get("schema")
-        if schema != SCHEMA:
-            raise InvalidArgument(f"report.schema={schema!r} is not supported; accepted: {SCHEMA}")
-        _require(data, "entries", list, "report")
-        entries = [Entry.from_dict(e, f"report.entries[{i}]") for i, e in enumerate(data["entries"])]
+        """A run read back from ``to_dict()``; raises ``gk.InvalidArgument`` naming the first
+        field whose type or range is wrong, and what is accepted."""
+        schema.check_run(data, STATUSES, STATES)
+        entries = [Entry.read(e) for e in data["entries"]]  # (checked with the run)
         return cls(
             entries,
             version=str(data.get("version", "?")),
             seed=data.get("seed"),
             profile=data.get("profile"),
-            backends=_strings(data.get("backends", []), "report.backends"),
-            dtypes=_strings(data.get("dtypes", []), "report.dtypes"),
-            targets=_strings(data.get("targets", []), "report.targets"),
+            backends=list(data.get("backends", [])),
+            dtypes=list(data.get("dtypes", [])),
+            targets=list(data.get("targets", [])),
             started=str(data.get("started", "")),
-            seconds=_number(data.get("seconds", 0.0), "report.seconds"),
+            seconds=data.get("seconds", 0.0),
+            state=data.get("state", COMPLETE),
+            not_run=[dict(w) for w in data.get("not_run", [])],
         )
 
 
+def dumps(data: Any, **options: Any) -> str:
+    """JSON text of ``data`` as every writer of gradcheck-kit writes it: non-finite numbers are
+    refused (``allow_nan=False``: they are null by then), and control characters are escaped
+    (``json`` escapes all but DEL)."""
+    return json.dumps(data, allow_nan=False, **options).replace("\x7f", "\\u007f")
+
+
 def load(path: str | os.PathLike[str]) -> Run:
-    """Read a JSON report written by ``Run.to_json``.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        The report's file.
-
-    Returns
-    -------
-    Run
-
-    Raises
-    ------
-    InvalidArgument
-        When the file cannot be read, is not JSON, or is not a report (see ``Run.from_dict``).
-
-    Examples
-    --------
-    >>> import tempfile
-    >>> from pathlib import Path
-    >>> from gradcheck_kit.report import Entry, Run, load, write_atomic
-    >>> run = Run([Entry.skipped("conv2d", "cupy", "float32", "cupy is not installed")], seed=0)
-    >>> with tempfile.TemporaryDirectory() as folder:
-    ...     path = write_atomic(Path(folder) / "report.json", run.to_json())
-    ...     print(load(path).entries[0].reason)
-    cupy is not installed
-    """
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidArgument(f"report {os.fspath(path)!r} cannot be read: {exc}") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidArgument(
-            f"report {os.fspath(path)!r} is not JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}); "
-            "accepted: a file written by `gradcheck-kit check --format json`"
-        ) from None
-    return Run.from_dict(data)
-
-
-def write_atomic(path: str | os.PathLike[str], text: str) -> Path:
-    """Write ``text`` to ``path`` atomically: a reader sees the old file or the whole new one.
-
-    The text goes to a temporary file in the same folder, which ``os.replace`` then moves
-    over ``path``; missing folders are created.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        The file to write.
-    text : str
-        Its new content (UTF-8).
-
-    Returns
-    -------
-    pathlib.Path
-        ``path``.
-
-    Examples
-    --------
-    >>> import tempfile
-    >>> from pathlib import Path
-    >>> from gradcheck_kit.report import write_atomic
-    >>> with tempfile.TemporaryDirectory() as folder:
-    ...     print(write_atomic(Path(folder) / "out" / "report.md", "# passed").read_text())
-    # passed
-    """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temp, target)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-    return target
+    """Read a JSON report written by ``Run.to_json``; ``gk.InvalidArgument`` naming what is
+    wrong if it is not one."""
+    return Run.from_dict(schema.read_json(path))
 
 
 # -- the JSON form of results -------------------------------------------------------------------
 
 
 def result_dict(result: Any) -> dict[str, Any]:
-    """``result.to_dict()`` plus the element maps of each failing input, for pictures.
-
-    The ``error_map`` and ``failing_map`` of each failing input of the element-wise check (a
-    property run's minimal case) are added, for inputs of at most 65,536 elements.
-
-    Parameters
-    ----------
-    result : CheckResult or PropertyResult
-        The result.
-
-    Returns
-    -------
-    dict
-        Its JSON form.
-
-    Examples
-    --------
-    >>> import numpy as np, gradcheck_kit as gk
-    >>> from gradcheck_kit.report import result_dict
-    >>> result = gk.check(np.tanh, lambda dy, x: (dy,), (np.linspace(-1.0, 1.0, 3),))
-    >>> result_dict(result)["inputs"][0]["failing_map"]
-    [True, False, True]
-    """
-    data = result.to_dict()
+    """``result.to_dict()`` with the element maps (error, failing) of each failing input of the
+    element-wise check added, for pictures of where the error sits; non-finite numbers null."""
+    data = jsonable(result.to_dict())
     check = getattr(result, "check", None) if "examples" in data else result
     target = data.get("check") if "examples" in data else data
     if check is not None and target is not None:
@@ -631,25 +512,6 @@ def _message(result: Any) -> str | None:
     return str(getattr(result, "message", None) or result)
 
 
-def _require_mapping(value: Any, where: str) -> None:
-    if not isinstance(value, dict):
-        raise InvalidArgument(f"{where} must be a JSON object, got {type(value).__name__}: {_short(value)}")
-
-
-def _require(data: dict[str, Any], key: str, kind: type, where: str) -> None:
-    if key not in data:
-        raise InvalidArgument(f"{where} has no {key!r}; accepted: an object with {key!r} ({kind.__name__})")
-    if not isinstance(data[key], kind):
-        raise InvalidArgument(
-            f"{where}.{key}={_short(data[key])} must be a {kind.__name__}, not {type(data[key]).__name__}"
-        )
-
-
-def _require_list(value: Any, where: str) -> None:
-    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-        raise InvalidArgument(f"{where}={_short(value)} must be a list of JSON objects")
-
-
 def _filled(data: dict[str, Any]) -> dict[str, Any]:
     """A stored entry with every key the renderers read (older or hand-written files may lack some)."""
     defaults: dict[str, Any] = {
@@ -668,21 +530,8 @@ def _filled(data: dict[str, Any]) -> dict[str, Any]:
         "result": None,
         "seconds": 0.0,
     }
-    return {**defaults, **data}
+    return {**data, **{key: value for key, value in defaults.items() if key not in data}}
 
 
-def _number(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InvalidArgument(f"{where}={_short(value)} must be a number")
-    return float(value)
-
-
-def _strings(value: Any, where: str) -> list[str]:
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise InvalidArgument(f"{where}={_short(value)} must be a list of strings")
-    return list(value)
-
-
-def _short(value: Any, limit: int = 80) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+def _title(what: dict[str, Any]) -> str:
+    return f"{what.get('layer')} [{what.get('backend')}, {what.get('dtype') or '-'}]"

@@ -1,13 +1,16 @@
 """What every renderer of a ``Run`` shows: the table's columns, one row per entry (or per failing
 input), the failed entries' details and titles. Renderers read the JSON form of each entry only,
-so a run read back from a file renders exactly like a live one."""
+so a run read back from a file renders exactly like a live one. User text comes out with its
+control characters made visible (``\\x1b``): no renderer can pass an escape sequence on."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from .._ground.formatting import num, one_line
-from .model import ERROR, FAILED, PASSED, Run
+from .._ground.formatting import num, one_line, visible
+from .model import CRASHED, ERROR, FAILED, PASSED, TIMEOUT, Run
+
+NOT_RUN = (ERROR, CRASHED, TIMEOUT)  # statuses whose entries carry a reason, not a verdict
 
 COLUMNS = (
     "layer",
@@ -50,10 +53,10 @@ def _finding_input(data: dict[str, Any]) -> str | None:
 
 def _row(data: dict[str, Any], name: str, numbers: dict[str, Any], cause: str | None) -> dict[str, str]:
     return {
-        "layer": data["layer"],
-        "backend": data["backend"],
-        "dtype": data.get("dtype") or "-",
-        "input": name,
+        "layer": visible(data["layer"]),
+        "backend": visible(data["backend"]),
+        "dtype": visible(data.get("dtype") or "-"),
+        "input": one_line(name),
         "max abs err": num(numbers.get("max_abs_err")),
         "max rel err": num(numbers.get("max_rel_err")),
         "kinks": _int(numbers.get("kinks")),
@@ -73,11 +76,12 @@ def failures(run: Run) -> list[tuple[dict[str, Any], str]]:
     out = []
     for entry in run.entries:
         data = entry.to_dict()
-        if data["status"] in (FAILED, ERROR):
-            out.append((data, data.get("message") or data.get("reason") or "(no detail recorded)"))
+        if data["status"] in (FAILED, *NOT_RUN):
+            detail = data.get("message") or data.get("reason") or "(no detail recorded)"
+            out.append((data, visible(detail)))
     return out
 
 
 def title(data: dict[str, Any]) -> str:
     """``conv2d [numpy, float32] failed`` for an entry's JSON."""
-    return f"{data['layer']} [{data['backend']}, {data.get('dtype') or '-'}] {data['status']}"
+    return visible(f"{data['layer']} [{data['backend']}, {data.get('dtype') or '-'}] {data['status']}")

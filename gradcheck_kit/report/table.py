@@ -1,10 +1,11 @@
 """A ``Run`` printed to a ``rich`` console: the header, a table, each failure's details, the
-summary. User text goes through ``rich.markup.escape``."""
+summary. User text goes through ``rich.markup.escape``, its control characters made visible."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from .._ground.formatting import visible
 from .model import Run
 from .rows import COLUMNS, failures, rows, title
 
@@ -34,11 +35,12 @@ def render_table(run: Run, console: Any) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    grid = Table(title=escape(run.header()), title_justify="left", show_lines=False)
+    grid = Table(title=escape(visible(run.header())), title_justify="left", show_lines=False)
     for column in COLUMNS:
         numeric = column in ("max abs err", "max rel err", "kinks", "examples")
         grid.add_column(column, justify="right" if numeric else "left", overflow="fold")
     styles = {"ok": "green", "FAILED": "bold red", "ERROR": "bold magenta", "SKIPPED": "yellow"}
+    styles |= {"CRASHED": "bold red", "TIMEOUT": "bold red"}
     for row in rows(run):
         cells = {c: escape(row[c]) for c in COLUMNS}
         cells["verdict"] = f"[{styles[row['verdict']]}]{row['verdict']}[/]"
@@ -49,5 +51,7 @@ def render_table(run: Run, console: Any) -> None:
         console.print(escape(detail), highlight=False)
     verdict = "[bold green]PASSED[/]" if run.passed else "[bold red]FAILED[/]"
     console.print(f"{verdict}: {escape(run.summary())}")
+    for line in run.unfinished():
+        console.print(escape(visible(line)), style="bold red", highlight=False)
     for note in run.notes():
-        console.print(escape(note), style="dim", highlight=False)
+        console.print(escape(visible(note)), style="dim", highlight=False)

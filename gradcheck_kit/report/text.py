@@ -1,8 +1,9 @@
 """Plain text of a ``Run`` for logs and pipes: the header, an aligned table, each failure's
-details, the summary and the footer notes."""
+details, the summary, what did not run and the footer notes (control characters visible)."""
 
 from __future__ import annotations
 
+from .._ground.formatting import visible
 from .model import Run
 from .rows import COLUMNS, failures, rows, title
 
@@ -34,10 +35,11 @@ def render_text(run: Run) -> str:
     """
     table = [dict(zip(COLUMNS, COLUMNS)), *rows(run)]
     widths = {c: max(len(r[c]) for r in table) for c in COLUMNS[:-1]}
-    lines = [run.header()]
+    lines = [visible(run.header())]
     lines += ["  ".join([*(r[c].ljust(widths[c]) for c in COLUMNS[:-1]), r["cause"]]).rstrip() for r in table]
     for data, detail in failures(run):
         lines += ["", f"--- {title(data)}"]
         lines += detail.splitlines()
-    lines += ["", f"{'PASSED' if run.passed else 'FAILED'}: {run.summary()}", *run.notes()]
+    lines += ["", f"{'PASSED' if run.passed else 'FAILED'}: {run.summary()}"]
+    lines += [visible(line) for line in (*run.unfinished(), *run.notes())]
     return "\n".join(lines) + "\n"

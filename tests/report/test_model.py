@@ -68,7 +68,7 @@ def test_entries_take_status_cause_and_dtype_from_the_result(run):
 
 def test_a_run_with_a_failure_or_an_error_does_not_pass_and_errors_win_the_exit_code(run):
     assert not run.passed and run.exit_code == 2
-    assert run.counts == {"passed": 2, "failed": 1, "skipped": 1, "error": 1}
+    assert run.counts == {"passed": 2, "failed": 1, "skipped": 1, "error": 1, "crashed": 0, "timeout": 0}
     only_failed = Run([e for e in run.entries if e.status != "error"])
     assert only_failed.exit_code == 1
     assert Run([run.entries[0], run.entries[3]]).exit_code == 0

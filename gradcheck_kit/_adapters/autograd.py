@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import inspect
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -206,7 +207,11 @@ def jvp(calls: FunctionCalls, tangents: Sequence[Any], inputs: Sequence[Any], pa
     values, positions = calls.arguments(inputs, params)
     if calls.dirty is None:
         calls._learn(values, positions)
-    with fwAD.dual_level():
+    with fwAD.dual_level(), warnings.catch_warnings():
+        # torch's own forward AD of a Function scripts a helper: not the user's warning to see
+        warnings.filterwarnings(
+            "ignore", message=".*torch.jit.script. is deprecated", category=DeprecationWarning
+        )
         for k, t in zip(positions, tangents):
             if t is not None:
                 values[k] = fwAD.make_dual(values[k].detach(), t)

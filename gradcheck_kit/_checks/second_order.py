@@ -30,6 +30,7 @@ from ..errors import CheckTimeout
 from .context import FIRST_ORDER_FAILED, Context, offered
 
 NAME = "second_order"
+LEAVES_AUTOGRAD = "numpy() on Tensor that requires grad"  # a backward computing in NumPy
 INTERMEDIATES = (
     "often a tensor computed in forward and kept on ctx (ctx.foo = ..., or save_for_backward of an "
     "intermediate) that the backward uses: autograd sees it as a constant, so double backward misses "
@@ -93,10 +94,10 @@ def _probe(context: Context) -> CheckPart | None:
     except LayerCallError as exc:
         if ONCE in exc.message:
             return _unavailable(context, "backward calls a @once_differentiable function")
-        if NO_GRAPH in exc.message:
+        if NO_GRAPH in exc.message or LEAVES_AUTOGRAD in exc.message:
             return _unavailable(
                 context,
-                f"{NO_GRAPH}: computed outside autograd or detached; mark backward "
+                f"{NO_GRAPH}: computed outside autograd (NumPy, an extension) or detached; mark backward "
                 "@once_differentiable to say so",
             )
         return CheckPart(

@@ -103,6 +103,10 @@ def _calls(calls: Counter[str]) -> str:
     return "/".join(str(calls.get(k, 0)) for k in ("forward", "backward", "jvp"))
 
 
+def _cells(seen: dict[str, Any]) -> str:
+    return f"{seen['verdict']:7} {_calls(seen['calls']):12} {seen['seconds']:7.3f}"
+
+
 def _right(s: Specimen, verdict: str) -> bool:
     return (verdict == "passed") == (s.bug is None)
 
@@ -115,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     chosen = [s for s in specimens() if args.only in s.name]
     for s in chosen:  # warm up: torch's first forward-AD and vmap calls import and compile
         run_gk(s)
-    header = f"{'Function':38} {'planted':15} {'gk':7} {'calls f/b/j':12} {'s':>7}   {'torch':7} {'calls f/b/j':12} {'s':>7}"
+    tool = f"{'calls f/b/j':12} {'s':>7}"
+    header = f"{'Function':38} {'planted':15} {'gk':7} {tool}   {'torch':7} {tool}"
     print(header)
     print("-" * len(header))
     wrong, notes, tally = 0, [], Counter()
@@ -127,10 +132,7 @@ def main(argv: list[str] | None = None) -> int:
             tally[tool, "caught"] += bool(s.bug) and seen["verdict"] != "passed"
             tally[tool, "error"] += seen["verdict"] == "ERROR"
         flag = "" if _right(s, ours["verdict"]) else "  <- wrong gk verdict"
-        print(
-            f"{s.name:38} {s.bug or '-':15} {ours['verdict']:7} {_calls(ours['calls']):12} {ours['seconds']:7.3f}   "
-            f"{theirs['verdict']:7} {_calls(theirs['calls']):12} {theirs['seconds']:7.3f}{flag}"
-        )
+        print(f"{s.name:38} {s.bug or '-':15} {_cells(ours)}   {_cells(theirs)}{flag}")
         notes.append((s.name, ours["cause"], theirs["cause"]))
     print("\ncauses (gk | torch):")
     for name, ours, theirs in notes:

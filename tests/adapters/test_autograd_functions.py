@@ -76,5 +76,5 @@ def test_setup_context_functions_name_their_inputs_without_ctx():
 
 
 def test_anything_but_a_function_class_is_refused_naming_it():
-    with pytest.raises(gk.InvalidArgument, match="is not a torch.autograd.Function subclass"):
+    with pytest.raises(gk.InvalidArgument, match=r"is not a torch\.autograd\.Function subclass"):
         gk.from_autograd_function(fz.Cube.apply)

@@ -36,7 +36,8 @@ def test_a_correct_function_passes_every_part_it_offers_each_with_its_cost():
 
 
 def test_pytorch_76185s_saved_intermediate_passes_first_order_and_fails_second_order():
-    result = check(fz.SavedIntermediate, (torch.rand(10, dtype=torch.float64, generator=torch.Generator().manual_seed(0)),))
+    inp = torch.rand(10, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    result = check(fz.SavedIntermediate, (inp,))
     assert all(r.passed for r in result.inputs)
     part = result.checks["second_order"]
     assert part.status == "failed" and result.cause.startswith("second_order: double backward w.r.t. inp")
@@ -98,7 +99,8 @@ def test_a_numpy_double_backward_is_checked_and_a_wrong_one_diagnosed():
 def test_a_jvp_twice_too_large_fails_forward_mode_naming_the_factor():
     result = check(fz.MulJvpTwice, (X, W))
     part = result.checks["forward_mode"]
-    assert part.status == "failed" and result.cause.startswith("forward_mode: jvp disagrees with finite differences")
+    assert part.status == "failed"
+    assert result.cause.startswith("forward_mode: jvp disagrees with finite differences")
     assert "2× what backward gives along every tangent" in part.cause
 
 
@@ -172,7 +174,8 @@ def test_a_vmap_rule_that_ignores_the_batch_axis_fails_against_the_loop():
 def test_a_backward_crashing_on_a_none_grad_fails_naming_that_grad_output():
     result = check(fz.SinCosNoneCrash, (V,))
     assert result.checks["undefined_grad"].status == "failed"
-    assert result.cause.startswith("undefined_grad: backward raised TypeError") and "grad_output[0]" in result.cause
+    assert result.cause.startswith("undefined_grad: backward raised TypeError")
+    assert "when grad_output[0] was undefined" in result.cause
     assert check(fz.SinCos, (V,)).checks["undefined_grad"].passed
 
 

@@ -275,10 +275,17 @@ def specimens() -> list[Specimen]:
         Specimen("double in place (mark_dirty)", DoubleInPlace, (_real(5, seed=11),)),
         Specimen("tanh (once_differentiable)", OnceTanh, (_real(5, seed=12),)),
         Specimen("jvp 2x wrong", MulJvpTwice, (x, w), bug="forward_mode"),
-        Specimen("saved intermediate (pytorch#76185)", SavedIntermediate, (_real(10, seed=13, low=0.0),), bug="second_order"),
+        Specimen(
+            "saved intermediate (pytorch#76185)",
+            SavedIntermediate,
+            (_real(10, seed=13, low=0.0),),
+            bug="second_order",
+        ),
         Specimen("backward calls .item()", MulItem, (x, w), bug="batched"),
         Specimen("crash on a None grad", SinCosNoneCrash, (_real(5, seed=10),), bug="undefined_grad"),
         Specimen("forgotten conj", ComplexMulNoConj, z, bug="conj_missing"),
-        Specimen("pow, k in the middle, dw wrong", PowMiddleWrong, (positive, weight), {"k": 3}, bug="gradient"),
+        Specimen(
+            "pow, k in the middle, dw wrong", PowMiddleWrong, (positive, weight), {"k": 3}, bug="gradient"
+        ),
         Specimen("mark_dirty, backward 3x", DoubleInPlaceWrong, (_real(5, seed=11),), bug="gradient"),
-    ]  # fmt: skip
+    ]

@@ -164,6 +164,17 @@ def _sign(fn: Callable[..., Any], names: list[str], label: str) -> None:
     fn.__qualname__ = fn.__name__ = label
 
 
+def _in_these_terms(report: Any) -> str:
+    """The nested check's diagnosis in second-order words: its "forward" is backward."""
+    names = [p["name"] for p in report.evidence.get("patterns", [])]
+    if "forward_ignores_input" in names:
+        return (
+            f"backward does not change when {report.name} moves (its finite differences are 0) while "
+            "double backward says it does"
+        )
+    return f"backward checked as a layer: {report.cause or 'gradient mismatch'}"
+
+
 def part(second: SecondOrder, nested: CheckResult, context: Context) -> CheckPart:
     """The nested check as the ``second_order`` part, its calls added to the layer's own count
     (forward2 calls are backward calls, backward2 ones double backward calls)."""
@@ -188,8 +199,7 @@ def part(second: SecondOrder, nested: CheckResult, context: Context) -> CheckPar
         return CheckPart(NAME, PASSED, what, calls=calls, seconds=seconds, result=nested)
     wrong = [r for r in nested.inputs if not r.passed]
     if wrong:  # the nested check's words: its "forward" is backward, as a function of (inputs, grad_output)
-        why = wrong[0].cause or "gradient mismatch"
-        cause = f"double backward w.r.t. {wrong[0].name} is wrong (backward checked as a layer: {why})"
+        cause = f"double backward w.r.t. {wrong[0].name} is wrong ({_in_these_terms(wrong[0])})"
     else:
         cause = f"backward checked as a layer: {nested.cause}"
     if wrong and second.origin.startswith("torch.autograd.Function"):

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from ._property.cases import layer_cases
     from ._property.result import PropertyResult
     from ._property.run import given_layer, property_check
-    from ._result import CheckResult, Finding, InputReport
+    from ._result import CheckPart, CheckResult, Finding, InputReport
 
 # The rest loads on first use: the pytest plugin imports this package in every test run of every
 # project that installs it, and numpy (~0.1 s), hypothesis (~0.15 s) and torch must not come
@@ -36,7 +36,7 @@ _LAZY = {
     **dict.fromkeys(("given_layer", "property_check"), "._property.run"),
     "layer_cases": "._property.cases",
     "PropertyResult": "._property.result",
-    **dict.fromkeys(("CheckResult", "Finding", "InputReport"), "._result"),
+    **dict.fromkeys(("CheckPart", "CheckResult", "Finding", "InputReport"), "._result"),
     "profiles": ".profiles",
     "strategies": ".strategies",
 }
@@ -58,6 +58,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "Case",
+    "CheckPart",
     "CheckResult",
     "CheckTimeout",
     "Finding",

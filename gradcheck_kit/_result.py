@@ -212,6 +212,80 @@ class InputReport:
         return data
 
 
+PARTS = ("second_order", "forward_mode", "batched", "undefined_grad")  # result.checks, in order
+PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
+
+
+@dataclass
+class CheckPart:
+    """One named part of a check beyond the first-order gradient, with its verdict and cost.
+
+    Attributes
+    ----------
+    name : str
+        ``second_order``, ``forward_mode``, ``batched`` or ``undefined_grad``.
+    status : {"passed", "failed", "skipped"}
+        A skipped part was not checked (``message`` says why) and fails nothing.
+    message : str
+        What was checked and how, or why it was skipped, in one line.
+    cause : str, optional
+        Why it failed, in one line.
+    calls : dict of str to int
+        The calls it made, per kind (``forward``, ``backward``, ``jvp``, ``double_backward``).
+    seconds : float
+        How long it took.
+    result : CheckResult, optional
+        The check it ran as a layer of its own (the second order: backward checked by
+        ``gk.check``), with its inputs, findings and diagnosis.
+    details : dict
+        Numbers behind the verdict (JSON-able after ``to_dict``).
+
+    Examples
+    --------
+    >>> import gradcheck_kit as gk
+    >>> part = gk.CheckPart("batched", "failed", "backward under torch.func.vmap", cause="raised")
+    >>> part.passed, part.to_dict()["status"]
+    (False, 'failed')
+    """
+
+    name: str
+    status: str
+    message: str
+    cause: str | None = None
+    calls: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    result: CheckResult | None = field(default=None, repr=False)
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        """Whether it did not fail (a skipped part fails nothing).
+
+        Returns
+        -------
+        bool
+        """
+        return self.status != FAILED
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form: every attribute, the nested result as its own ``to_dict``.
+
+        Returns
+        -------
+        dict
+        """
+        return {
+            "name": self.name,
+            "status": self.status,
+            "message": self.message,
+            "cause": self.cause,
+            "calls": dict(self.calls),
+            "seconds": round(self.seconds, 6),
+            "result": self.result.to_dict() if self.result is not None else None,
+            "details": jsonable(self.details),
+        }
+
+
 @dataclass
 class CheckResult:
     """Everything ``gk.check`` learned about one layer on one case.
@@ -239,6 +313,10 @@ class CheckResult:
     settings : dict
         The mode, tolerances and whether a reference was given, and what the check chose
         (``mode_used``, the grid each input was differenced on, the dtype computed in).
+    checks : dict of str to CheckPart
+        The parts beyond the first-order gradient, by name (``second_order``,
+        ``forward_mode``, ``batched``, ``undefined_grad``), each with its verdict and cost;
+        empty for a layer that offers none.
 
     Examples
     --------
@@ -257,16 +335,18 @@ class CheckResult:
     calls: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     settings: dict[str, Any] = field(default_factory=dict)
+    checks: dict[str, CheckPart] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
-        """Whether every input passed and no finding is an error.
+        """Whether every input passed, no finding is an error and no part of ``checks`` failed.
 
         Returns
         -------
         bool
         """
-        return all(r.passed for r in self.inputs) and not any(f.is_error for f in self.errors)
+        first = all(r.passed for r in self.inputs) and not any(f.is_error for f in self.errors)
+        return first and all(part.passed for part in self.checks.values())
 
     @property
     def errors(self) -> list[Finding]:
@@ -314,7 +394,8 @@ class CheckResult:
 
         A crash comes first, then a write into the inputs or grad_output, a nondeterministic
         call or a backward not linear in grad_output (any of them makes the gradient comparison
-        moot), then the first failing input, then any other error finding.
+        moot), then the first failing input, then any other error finding, then the first
+        failed part of ``checks`` (``second_order: ...``).
 
         Returns
         -------
@@ -328,7 +409,10 @@ class CheckResult:
         for report in self.inputs:
             if not report.passed:
                 return f"{report.name}: {report.cause or 'gradient mismatch'}"
-        return errors[0].message if errors else None
+        if errors:
+            return errors[0].message
+        failed = next((p for p in self.checks.values() if not p.passed), None)
+        return f"{failed.name}: {failed.cause or failed.message}" if failed is not None else None
 
     @property
     def patterns(self) -> list[str]:
@@ -418,6 +502,7 @@ class CheckResult:
             "calls": dict(self.calls),
             "seconds": round(self.seconds, 6),
             "settings": jsonable(self.settings),
+            "checks": {name: part.to_dict() for name, part in self.checks.items()},
         }
 
     def raise_for_failure(self) -> CheckResult:
@@ -456,6 +541,7 @@ def render_text(result: CheckResult) -> str:
         if not report.passed:
             lines += _failure_detail(report)
     lines += [_finding_line(f) for f in result.findings]
+    lines += [_part_line(part) for part in result.checks.values()]
     calls = ", ".join(f"{k} {v}" for k, v in sorted(result.calls.items()))
     lines.append(f"  seed {result.seed}; calls: {calls}; {result.seconds:.3f} s")
     if result.passed and not result.settings.get("reference", True):
@@ -492,6 +578,16 @@ def _failure_detail(r: InputReport) -> list[str]:
     if r.note:
         lines.append(f"       note: {r.note}")
     return lines
+
+
+def _part_line(part: CheckPart) -> str:
+    status = {PASSED: "ok", FAILED: "FAIL", SKIPPED: "skip"}.get(part.status, part.status)
+    calls = ", ".join(f"{k} {v}" for k, v in sorted(part.calls.items()))
+    cost = f" ({calls}; {part.seconds:.3f} s)" if calls else ""
+    line = f"  {status:4} [{part.name}] {part.message}{cost}"
+    if part.cause:
+        line += f"\n       cause: {part.cause}"
+    return line
 
 
 def _finding_line(f: Finding) -> str:

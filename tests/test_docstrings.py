@@ -25,11 +25,7 @@ import pytest
 import gradcheck_kit as gk
 
 MODULES = ("strategies", "profiles", "registry", "errors")
-KNOWN_EXCEPTIONS = {
-    # being rewritten in another branch (torch.autograd.Function support); it gets its
-    # docstring there, with the new behaviour
-    "gradcheck_kit.from_autograd_function",
-}
+KNOWN_EXCEPTIONS: set[str] = set()
 HEADER = re.compile(r"^(?P<title>[A-Z][A-Za-z ]*)\n(?P<dashes>-+)[ \t]*$", re.MULTILINE)
 ENTRY = re.compile(r"^(?P<names>[*\w][\w, *.]*?)(?:\s:\s.*|\s*:)?$")
 RAISE = re.compile(r"\braise\s+(?P<name>[A-Za-z_][\w.]*)\(")

@@ -49,7 +49,7 @@ def main():
     print(linear)
     print()
 
-    # params are passed to Function.apply positionally, after the inputs, in the order given
+    # params go to forward's parameters of the same name (beta), wherever they stand
     softplus = gk.check(
         *gk.from_autograd_function(ScaledSoftplus), (torch.randn(5, dtype=torch.float64),), {"beta": 3.0}
     )

@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 
 from ..errors import InvalidArgument
 from ..registry import positional_names
+from .extras import EXTRAS_ATTRIBUTE
 
 
 class LayerFunctions(NamedTuple):
@@ -263,44 +264,76 @@ def from_layer_object(
 
 
 def from_autograd_function(function: Any, *, inputs: Sequence[str] | None = None) -> LayerFunctions:
-    """Wrap a ``torch.autograd.Function`` subclass: forward is ``function.apply`` (params are
-    passed positionally after the inputs, in the order given), backward is autograd's VJP
-    through the function's own ``backward``."""
-    if not callable(getattr(function, "apply", None)):
-        raise InvalidArgument(f"{function!r} is not a torch.autograd.Function subclass")
-    names = list(inputs) if inputs is not None else _function_inputs(function)
+    """Wrap a ``torch.autograd.Function`` subclass as a (forward, backward) pair for ``gk.check``.
+
+    Forward is ``function.apply`` (without autograd), backward is autograd's vector-Jacobian
+    product through the Function's own ``backward``. ``gk.check`` then also checks what the
+    Function offers beyond that, each as a named part of the result (``result.checks``):
+
+    * ``second_order``: backward as a function of (inputs, grad_output) is itself checked, its
+      VJP (autograd through ``backward``, ``create_graph=True``) against finite differences of
+      backward; unless backward is ``@once_differentiable`` (``gk.check(..., order=1)`` skips
+      it, ``order=2`` insists);
+    * ``forward_mode``: a ``jvp`` staticmethod, against finite differences along random
+      tangents and against backward by the dot-product test <u, J v> = <J^T u, v>;
+    * ``batched``: with ``generate_vmap_rule = True`` or a ``vmap`` staticmethod, forward and
+      backward under ``torch.func.vmap`` against the loop over the batch;
+    * ``undefined_grad``: with several outputs, backward with each output's gradient left
+      undefined (None under ``ctx.set_materialize_grads(False)``) against that gradient zero.
+
+    Params go to forward's parameters of the same name, wherever they stand in its signature
+    (``forward(ctx, x, k, w)`` with inputs ``(x, w)`` and ``{"k": 3}``); the inputs fill the
+    others in order. A Function that writes into an argument and declares it with
+    ``ctx.mark_dirty`` is called on fresh copies. Complex inputs and outputs follow torch's
+    convention (the gradient is grad_output times the conjugate derivative).
+
+    Parameters
+    ----------
+    function : type
+        A ``torch.autograd.Function`` subclass (old style with ``ctx`` first in forward, or
+        with ``setup_context``).
+    inputs : sequence of str, optional
+        The inputs' names (default: forward's parameter names, without those given as params).
+
+    Returns
+    -------
+    LayerFunctions
+        The pair; its forward carries the Function's other capabilities for ``gk.check``.
+
+    Raises
+    ------
+    InvalidArgument
+        When ``function`` is not a ``torch.autograd.Function`` subclass.
+
+    Examples
+    --------
+    >>> import torch, gradcheck_kit as gk
+    >>> class Cube(torch.autograd.Function):
+    ...     @staticmethod
+    ...     def forward(ctx, x):
+    ...         ctx.save_for_backward(x)
+    ...         return x**3
+    ...     @staticmethod
+    ...     def backward(ctx, grad):
+    ...         (x,) = ctx.saved_tensors
+    ...         return 3 * x**2 * grad
+    >>> result = gk.check(*gk.from_autograd_function(Cube), (torch.linspace(-1, 1, 5, dtype=torch.float64),))
+    >>> result.passed, list(result.checks), result.checks["second_order"].passed
+    (True, ['second_order'], True)
+    """
+    from . import autograd
+
+    autograd.check_function(function)
+    calls = autograd.FunctionCalls(function)
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    names = list(inputs) if inputs is not None else [p.name for p in calls.parameters if p.kind in positional]
 
     def fwd(*args: Any, **params: Any) -> Any:
-        import torch
-
-        with torch.no_grad():
-            return function.apply(*args, *params.values())
+        return calls.forward(args, params)
 
     def bwd(grad_output: Any, *args: Any, **params: Any) -> Any:
-        import torch
+        return autograd.vjp(calls, grad_output, args, params)
 
-        leaves = [
-            a.detach().requires_grad_(a.is_floating_point()) if isinstance(a, torch.Tensor) else a
-            for a in args
-        ]
-        with torch.enable_grad():
-            out = function.apply(*leaves, *params.values())
-        outs = out if isinstance(out, tuple) else (out,)
-        dys = grad_output if isinstance(grad_output, tuple) else (grad_output,)
-        pairs = [(o, d) for o, d in zip(outs, dys) if d is not None and o.requires_grad]
-        wanted = [t for t in leaves if isinstance(t, torch.Tensor) and t.requires_grad]
-        grads = iter(
-            torch.autograd.grad([o for o, _ in pairs], wanted, [d for _, d in pairs], allow_unused=True)
-        )
-        return tuple(next(grads) if isinstance(t, torch.Tensor) and t.requires_grad else None for t in leaves)
-
-    label = getattr(function, "__name__", "Function")
-    return LayerFunctions(
-        _named(fwd, names, grad_first=False, label=label),
-        _named(bwd, names, grad_first=True, label=f"{label}.backward"),
-    )
-
-
-def _function_inputs(function: Any) -> list[str]:
-    names = positional_names(function.forward)
-    return list(names[1:]) if names and names[0] in ("ctx", "context") else list(names)
+    forward = _named(fwd, names, grad_first=False, label=calls.label)
+    setattr(forward, EXTRAS_ATTRIBUTE, autograd.function_extras(function, calls))
+    return LayerFunctions(forward, _named(bwd, names, grad_first=True, label=f"{calls.label}.backward"))

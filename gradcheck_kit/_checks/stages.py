@@ -30,12 +30,14 @@ from .._engine.grids import lowest_float, rounds_to
 from .._engine.plan import Plan, make_plan, positive_int
 from .._engine.reference import compare_with_reference
 from .._ground import timeouts
-from .._ground.backends import dtype_name, is_array, is_floating
+from .._ground.backends import dtype_name, is_array, is_complex, is_floating
 from .._ground.draws import signed_magnitudes
 from .._ground.invoke import LayerCallError
 from .._result import CheckResult, Finding
 from ..errors import CheckTimeout
 from ..registry import Case, LayerSpec
+from . import parts, second_order
+from .context import Context
 from .gradient_stage import judge_gradients, low_precision_findings
 
 MAX_OUTPUT_BYTES = 4 * 2**30  # a forward returning more than this is refused unread
@@ -58,6 +60,9 @@ def check(
     allow_aliasing: bool = False,
     timeout: float | None = None,
     max_output_bytes: int = MAX_OUTPUT_BYTES,
+    order: int | None = None,
+    jvp: Callable[..., Any] | None = None,
+    double_backward: Callable[..., Any] | None = None,
 ) -> CheckResult:
     """Check ``backward`` against ``forward`` at ``inputs``: the contracts, then the gradient.
 
@@ -96,6 +101,20 @@ def check(
         Seconds for the whole check; a layer still running then gets a ``timeout`` finding.
     max_output_bytes : int, default 4 GiB
         Outputs larger than this are refused before anything reads them.
+    order : {1, 2}, optional
+        2 also checks the second order (``result.checks["second_order"]``: backward's own
+        VJP against finite differences of backward), 1 does not; None (default) checks it
+        where the layer has a differentiable backward (a torch.autograd.Function's, unless
+        ``@once_differentiable``) or a ``double_backward``.
+    jvp : callable, optional
+        Forward mode, ``jvp(tangents, *inputs, **params)`` returning the output tangents J·v
+        (one tangent per input, None for those not moved): checked along random tangents
+        against finite differences and against backward (``result.checks["forward_mode"]``).
+        A torch.autograd.Function's own ``jvp`` is used without it.
+    double_backward : callable, optional
+        ``double_backward(grad_grads, grad_output, *inputs, **params)`` returning
+        ``(d_inputs, d_grad_outputs)``: the VJP of backward as a function of (inputs,
+        grad_output) for ``grad_grads`` (one per input, None for those not differentiated).
 
     Returns
     -------
@@ -116,24 +135,34 @@ def check(
     >>> gk.check(np.tanh, lambda dy, x: (dy * (1 - np.tanh(x) ** 2),), (x,)).passed
     True
     """
-    plan = make_plan(
-        forward=forward,
-        backward=backward,
-        inputs=inputs,
-        params=params,
-        wrt=wrt,
-        backend=backend,
-        seed=seed,
-        rtol=rtol,
-        atol=atol,
-        mode=mode,
-        name=name,
-    )
+    def planned(complex_outputs: bool = False) -> Plan:
+        return make_plan(
+            forward=forward,
+            backward=backward,
+            inputs=inputs,
+            params=params,
+            wrt=wrt,
+            backend=backend,
+            seed=seed,
+            rtol=rtol,
+            atol=atol,
+            mode=mode,
+            name=name,
+            jvp=jvp,
+            double_backward=double_backward,
+            order=order,
+            complex_outputs=complex_outputs,
+        )
+
     limit = timeouts.validate(timeout)
-    session = _Session(plan, reference, allow_aliasing, positive_int("max_output_bytes", max_output_bytes))
+    max_bytes = positive_int("max_output_bytes", max_output_bytes)
+    session = _Session(planned(), reference, allow_aliasing, max_bytes)
     try:
         with timeouts.deadline(limit):
             session.run()
+            if session.complex_outputs:  # real inputs, complex outputs (an FFT): check the real view
+                session = _Session(planned(complex_outputs=True), reference, allow_aliasing, session.max_bytes)
+                session.run()
     except CheckTimeout as exc:  # a limit so short that it expired outside the stages' own guard
         session.timed_out(exc)
     return session.result
@@ -184,6 +213,7 @@ class _Session:
         self.originals: list[Any] = []  # private copies of the caller's inputs
         self.forward_seconds = 0.0
         self.outputs_bytes = 0
+        self.complex_outputs = False  # real inputs gave complex outputs: check() starts again
         self.result = CheckResult(plan.name, plan.backend.label(), plan.case, plan.seed)
         self.result.settings = {
             "mode": plan.mode,
@@ -201,6 +231,8 @@ class _Session:
             self._run_stages()
         except LayerCallError as exc:
             self.add([_exception_finding(exc)])
+        except _ComplexOutputs:
+            self.complex_outputs = True
         except CheckTimeout as exc:
             self.timed_out(exc)
         except MemoryError:  # (one inside the layer is the layer's: a LayerCallError above)
@@ -232,6 +264,7 @@ class _Session:
                 self.calls, observed, self.forward_seconds, referenced=self.reference is not None
             )
             evaluation = verdict.evaluation
+            _complex_labels(self.plan, verdict.reports)
             self.result.inputs.extend(verdict.reports)
             self.add(verdict.findings)
             self.result.settings.update(verdict.settings)
@@ -240,6 +273,20 @@ class _Session:
             self.add(found + low_precision_findings(low, self.calls, observed))
         if not self.result.inputs and not self.result.errors:
             self.add([_nothing_differentiated(self.plan)])
+        if self.plan.extras is not None:
+            self._parts(observed, evaluation)
+
+    def _parts(self, observed: Observed, evaluation: Evaluation | None) -> None:
+        """The parts beyond the first-order gradient (``parts``); the second order is a layer of
+        its own, checked by ``check`` itself."""
+        context = Context(self.plan, self.calls, observed, evaluation, self.result.passed)
+        second = second_order.layer(context)
+        if isinstance(second, second_order.SecondOrder):
+            nested = check(second.forward, second.backward, second.inputs, self.plan.params, **second.options)
+            second = second_order.part(second, nested, context)
+        if second is not None:
+            self.result.checks[second_order.NAME] = second
+        self.result.checks.update(parts.others(context))
 
     # -- stage 1 -----------------------------------------------------------------------------
     def _forward_stage(self) -> tuple[tuple[Any, ...], bool, bool]:
@@ -249,6 +296,8 @@ class _Session:
         y = self.calls.forward(plan.inputs)
         self.forward_seconds = time.perf_counter() - started
         self.outputs_bytes = _bytes(y)
+        if plan.view is None and any(is_complex(out) for out in y):
+            raise _ComplexOutputs
         _refuse_huge(y, self.max_bytes, plan.inputs)
         labels = ["output"] if len(y) == 1 else [f"output {k}" for k in range(len(y))]
         mutated = contracts.mutations("forward", plan.names, self.originals, plan.inputs)
@@ -364,6 +413,21 @@ class _Session:
 
 def _bytes(arrays: Sequence[Any]) -> int:
     return sum(int(np.prod(tuple(a.shape))) * a.dtype.itemsize for a in arrays if is_array(a))
+
+
+def _complex_labels(plan: Plan, reports: list[Any]) -> None:
+    """A complex input's report carries its own dtype; its maps are its (real, imaginary) pairs."""
+    if plan.view is None:
+        return
+    for report in reports:
+        if report.index in plan.view.inputs:
+            report.dtype = plan.view.dtypes.get(report.index, report.dtype)
+            pairs = "checked as (real, imaginary) pairs on a last axis of 2"
+            report.note = pairs if report.note is None else f"{report.note}; {pairs}"
+
+
+class _ComplexOutputs(Exception):
+    """Forward returned complex outputs for real inputs: the check runs on the real view."""
 
 
 def _refuse_huge(outputs: tuple[Any, ...], limit: int, inputs: Sequence[Any]) -> None:

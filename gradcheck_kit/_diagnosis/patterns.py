@@ -27,7 +27,7 @@ from .._engine.setup import Setup
 from .._ground.backends import to_numpy
 from .._ground.geometry import largest, shifted, shifts, spatial_axes
 from .._result import InputReport
-from . import signatures, variants
+from . import conjugate, signatures, variants
 from .evidence import FIT, Evidence, Pattern, border_width, padded, pct, relative_residual
 
 
@@ -35,6 +35,8 @@ def diagnose(report: InputReport, setup: Setup | None, *, first_input: bool) -> 
     """Named patterns that fit this failing input, best first (possibly none)."""
     evidence = Evidence.of(report)
     found: list[Pattern] = _ties(report)
+    if not found and setup is not None:
+        found = conjugate.conj_missing(setup, report.index)
     if found:
         return found
     if evidence is not None and evidence.numeric.size:

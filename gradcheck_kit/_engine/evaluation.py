@@ -424,6 +424,8 @@ def build_setup(
         atol=plan.atol,
         rng=np.random.default_rng([plan.seed, 1]),
         origin=ev,
+        complex_inputs=plan.view.inputs if plan.view is not None else frozenset(),
+        complex_outputs=plan.view.outputs if plan.view is not None else (),
     )
 
 

@@ -9,10 +9,14 @@ from typing import Any
 
 import numpy as np
 
-from .._ground.backends import Backend, backend_of, dtype_name, is_array, is_complex, is_floating, to_numpy
+from .._adapters.extras import Extras, extras_of
+from .._ground.backends import Backend, backend_of, dtype_name, is_array, is_floating, to_numpy
 from .._ground.vocabulary import MODES
 from ..errors import InvalidArgument
 from ..registry import Case, positional_names
+from .realview import RealView, complex_positions
+
+ORDERS = (1, 2)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -32,6 +36,9 @@ class Plan:
     mode: str
     name: str
     case: str  # the inputs and params in words
+    extras: Extras | None = None  # what the layer offers beyond backward (jvp, double backward, vmap)
+    order: int | None = None  # 1: first order only, 2: second order too, None: where it can be
+    view: RealView | None = None  # complex inputs or outputs, checked through their real view
 
 
 def make_plan(
@@ -47,18 +54,41 @@ def make_plan(
     atol: Any,
     mode: Any,
     name: str | None,
+    jvp: Any = None,
+    double_backward: Any = None,
+    order: Any = None,
+    complex_outputs: bool = False,
 ) -> Plan:
-    """The validated ``Plan``; InvalidArgument naming the offending value and the rule."""
+    """The validated ``Plan``; InvalidArgument naming the offending value and the rule. Complex
+    inputs (or, with ``complex_outputs``, complex outputs) are checked through a real view."""
     for role, fn in (("forward", forward), ("backward", backward)):
         if not callable(fn):
             raise InvalidArgument(f"{role}={fn!r} must be callable")
+    for role, fn in (("jvp", jvp), ("double_backward", double_backward)):
+        if fn is not None and not callable(fn):
+            raise InvalidArgument(f"{role}={fn!r} must be callable (or None)")
+    if order is not None and (isinstance(order, bool) or order not in ORDERS):
+        raise InvalidArgument(f"order={order!r} must be 1 (first order), 2 (second order too) or None")
     arrays = _normalize_inputs(inputs)
     chosen = backend_of([x for x in arrays if is_array(x)], requested=backend)
     arrays = [chosen.from_numpy(x) if isinstance(x, _Scalar) else x for x in arrays]
-    names = _input_names(forward, len(arrays))
+    values = dict(params or {})
+    names = _input_names(forward, len(arrays), values)
     if mode not in MODES:
         raise InvalidArgument(f"mode={mode!r} is unknown; accepted: {', '.join(MODES)}")
-    values = dict(params or {})
+    extras = _extras(extras_of(forward), jvp, double_backward)
+    if order == 2 and (extras is None or not (extras.double_backward or extras.not_twice_differentiable)):
+        raise InvalidArgument(
+            "order=2 needs a double backward: pass double_backward=, or check a torch.autograd.Function "
+            "(gk.from_autograd_function)"
+        )
+    case = Case(tuple(arrays), values).describe(names)
+    complex_inputs = complex_positions(arrays)
+    view = None
+    if complex_inputs or complex_outputs:
+        view = RealView(complex_inputs, {k: dtype_name(arrays[k]) for k in complex_inputs})
+        forward, backward, extras = view.forward(forward), view.backward(backward), view.extras(extras)
+        arrays = view.real_inputs(arrays)
     return Plan(
         forward=forward,
         backward=backward,
@@ -72,8 +102,23 @@ def make_plan(
         atol=_tolerance("atol", atol),
         mode=mode,
         name=name or getattr(forward, "__qualname__", None) or "layer",
-        case=Case(tuple(arrays), values).describe(names),
+        case=case,
+        extras=extras,
+        order=order,
+        view=view,
     )
+
+
+def _extras(given: Extras | None, jvp: Any, double_backward: Any) -> Extras | None:
+    """The layer's Extras, with the caller's ``jvp=`` and ``double_backward=`` in front."""
+    if jvp is None and double_backward is None:
+        return given
+    extras = given or Extras()
+    if jvp is not None:
+        extras = extras.replace(jvp=jvp)
+    if double_backward is not None:
+        extras = extras.replace(double_backward=double_backward, not_twice_differentiable=None)
+    return extras
 
 
 class _Scalar(np.ndarray):
@@ -95,8 +140,10 @@ def _normalize_inputs(inputs: Any) -> list[Any]:
     return out
 
 
-def _input_names(forward: Any, n: int) -> list[str]:
-    names = list(positional_names(forward))
+def _input_names(forward: Any, n: int, params: dict[str, Any]) -> list[str]:
+    """Forward's parameter names, without those given as params (an adapter places params by
+    name: ``forward(ctx, x, k, w)`` has inputs x and w when k is a param)."""
+    names = [name for name in positional_names(forward) if name not in params]
     if len(names) >= n and len(set(names[:n])) == n:
         return names[:n]
     return [f"input{k}" for k in range(n)]
@@ -104,8 +151,6 @@ def _input_names(forward: Any, n: int) -> list[str]:
 
 def _differentiable(inputs: list[Any], names: list[str], wrt: Any) -> list[int]:
     for name, x in zip(names, inputs):
-        if is_complex(x):
-            raise InvalidArgument(f"input {name} is {dtype_name(x)}; complex inputs are not supported")
         if is_floating(x) and not np.all(np.isfinite(to_numpy(x))):
             raise InvalidArgument(f"input {name} contains NaN or Inf; check at finite inputs")
     if wrt is None:

@@ -47,6 +47,8 @@ class Setup:
     atol: float | None = None
     rng: np.random.Generator
     origin: Origin | None = None  # where the problem came from (None: a diagnosis variant)
+    complex_inputs: frozenset[int] = frozenset()  # inputs that are complex ones' real views
+    complex_outputs: tuple[bool, ...] = ()  # which outputs are complex ones' real views
     _slack: dict[int, tuple[float, float]] = field(default_factory=dict, init=False, repr=False)
     _memo: dict[Any, Any] = field(default_factory=dict, init=False, repr=False)
     _convex: Setup | None = field(default=None, init=False, repr=False)

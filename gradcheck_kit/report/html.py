@@ -124,6 +124,7 @@ def _detail(k: int, data: dict[str, Any]) -> str:
     for report in (check or {}).get("inputs") or []:
         if report.get("passed") is False:
             parts.append(_input_section(report))
+    parts.append(_checks_section((check or {}).get("checks") or {}))
     text = data.get("message") or data.get("reason") or ""
     if text:
         parts.append(f"<h3>full report</h3><pre>{escape(text)}</pre>")
@@ -153,6 +154,21 @@ def _facts(data: dict[str, Any]) -> str:
 def _fact(key: str, value: Any) -> str:
     text = escape(str(value))
     return f"<code>{text}</code>" if key in ("minimal case", "replay") else text
+
+
+def _checks_section(checks: dict[str, Any]) -> str:
+    """The parts beyond the first-order gradient (second order, forward mode, ...): one row each."""
+    if not checks:
+        return ""
+    rows = []
+    for name, part in checks.items():
+        calls = ", ".join(f"{k} {v}" for k, v in sorted((part.get("calls") or {}).items()))
+        text = part.get("cause") or part.get("message") or ""
+        cost = f"{calls}; {float(part.get('seconds') or 0):.3f} s" if calls else ""
+        cells = (name, part.get("status", ""), text, cost)
+        rows.append("<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in cells) + "</tr>")
+    head = "<tr><th>check</th><th>status</th><th>what / cause</th><th>cost</th></tr>"
+    return f"<h3>checks beyond the first order</h3><table>{head}{''.join(rows)}</table>"
 
 
 def _input_section(report: dict[str, Any]) -> str:

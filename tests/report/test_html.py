@@ -72,3 +72,13 @@ def test_panels_show_the_last_two_axes_of_each_leading_index_up_to_a_limit():
 
 def test_the_taylor_plot_survives_zero_and_missing_residuals():
     assert plots.taylor_plot("x", [1.0, 0.5, 0.25], [1e-3, 0.0, None], [None, float("nan")]).startswith(PNG)
+
+
+def test_the_checks_beyond_the_first_order_get_a_short_section_with_their_cause_and_cost():
+    def jvp(tangents, x):
+        return 2 * tangents[0] * (1 - np.tanh(x) ** 2)  # twice the true tangent
+
+    result = gk.check(np.tanh, lambda dy, x: (dy * (1 - np.tanh(x) ** 2),), (X,), jvp=jvp, name=HOSTILE)
+    page = render_html(Run([Entry.from_result(result)], seed=0))
+    assert "<h3>checks beyond the first order</h3>" in page and "<td>forward_mode</td><td>failed</td>" in page
+    assert "jvp disagrees with finite differences" in page and "jvp 3" in page and HOSTILE not in page

@@ -18,10 +18,10 @@ from ._ground.parsing import ascii_float, ascii_int
 from ._ground.vocabulary import (
     BACKEND_PATTERN,
     BACKENDS_ACCEPTED,
+    CASE_DTYPES,
     DEFAULT_DTYPES,
     DEFAULT_TIMEOUT,
     MODES,
-    NUMPY_FLOATS,
 )
 from ._version import __version__
 from .errors import InvalidArgument
@@ -105,7 +105,8 @@ def _check_parser(check: argparse.ArgumentParser) -> None:
         "--dtype",
         action="append",
         metavar="DTYPE",
-        help=f"one of {', '.join(NUMPY_FLOATS)}; repeat or comma-separate (default float64,float32)",
+        help=f"one of {', '.join(CASE_DTYPES)} (bfloat16 on torch); repeat or comma-separate "
+        "(default float64,float32)",
     )
     check.add_argument(
         "--profile",
@@ -206,7 +207,7 @@ def backends(values: Sequence[str] | None) -> list[str]:
 
 def dtypes(values: Sequence[str] | None) -> list[str]:
     names = listed(values, DEFAULT_DTYPES)
-    unknown = [n for n in names if n not in NUMPY_FLOATS]
+    unknown = [n for n in names if n not in CASE_DTYPES]
     if unknown:
-        raise InvalidArgument(f"--dtype={unknown[0]!r} is unknown; accepted: {', '.join(NUMPY_FLOATS)}")
+        raise InvalidArgument(f"--dtype={unknown[0]!r} is unknown; accepted: {', '.join(CASE_DTYPES)}")
     return names

@@ -284,3 +284,52 @@ def test_the_output_format_comes_from_the_suffix_then_from_format():
         ["check", "x", "--format", "json", "--output", "a.HTML", "--output", "b"]
     )
     assert _formats(args) == [("a.HTML", "html"), ("b", "json")]
+
+
+# -- bfloat16 -----------------------------------------------------------------------------------
+
+BF16_LAYERS = """
+import numpy as np
+from hypothesis import strategies as st
+import gradcheck_kit as gk
+
+
+def cases():
+    return st.integers(0, 2**31).map(lambda s: gk.Case((np.random.default_rng(s).normal(size=(16, 8)),)))
+
+
+def silu(x):
+    return x * x.sigmoid()
+
+
+def silu_backward(dy, x):  # as kernels do: upcast inside, cast back
+    s = x.float().sigmoid()
+    return ((dy.float() * s * (1 + x.float() * (1 - s))).to(x.dtype),)
+
+
+def silu_backward_x105(dy, x):
+    return (silu_backward(dy, x)[0] * 1.05,)
+
+
+gk.register("silu", silu, silu_backward, cases=cases())
+gk.register("silu_x105", silu, silu_backward_x105, cases=cases())
+"""
+
+
+def test_bfloat16_cases_run_on_torch_and_are_skipped_with_the_reason_on_numpy(tmp_path, capsys):
+    pytest.importorskip("torch")
+    path = tmp_path / "bf16_layers.py"
+    path.write_text(BF16_LAYERS)
+    report = tmp_path / "run.json"
+    args = ["check", str(path), "--backend", "numpy,torch", "--dtype", "bfloat16", "--max-examples", "3"]
+    code = main([*args, "--database", "none", "--no-isolation", "--output", str(report)])
+
+    entries = {(e["layer"], e["backend"]): e for e in json.loads(report.read_text())["entries"]}
+    assert code == 1
+    assert entries["silu", "torch"]["status"] == "passed"
+    failed = entries["silu_x105", "torch"]
+    assert failed["status"] == "failed" and "constant factor" in failed["result"]["cause"]
+    assert "bfloat16[" in json.dumps(failed["result"])  # the layer was fed bfloat16 tensors
+    for layer in ("silu", "silu_x105"):
+        skipped = entries[layer, "numpy"]
+        assert skipped["status"] == "skipped" and "numpy has no bfloat16" in skipped["reason"]

@@ -234,7 +234,7 @@ def test_a_module_that_cannot_be_imported_is_a_collection_error_naming_it(projec
     [
         ("--gradcheck-seed=-1", "an int >= 0 or 'random'"),
         ("--gradcheck-backends=numpy,cuda", "numpy, torch, torch:cpu, torch:cuda[:N], cupy[:N]"),
-        ("--gradcheck-dtypes=float8", "float64, float32, float16"),
+        ("--gradcheck-dtypes=float8", "float64, float32, float16, bfloat16"),
         ("--gradcheck-profile=fast", "dev, ci, thorough"),
         ("--gradcheck-max-examples=0", "an int >= 1"),
         ("--gradcheck-shard=3/2", "K/N with 1 <= K <= N"),
@@ -343,3 +343,11 @@ def test_a_session_leaves_the_registry_as_it_found_it(project):
     project.makefile(".toml", pyproject=PYPROJECT.replace("tp_layers.py", "tp_other.py"))
 
     assert collected(project, "pyproject.toml") == ITEMS
+
+
+def test_bfloat16_items_on_a_backend_without_it_are_skipped_with_the_reason(project):
+    result = project.runpytest(*ARGS, "pyproject.toml", "--gradcheck-dtypes=bfloat16", "-rs")
+
+    assert result.ret == pytest.ExitCode.OK
+    result.assert_outcomes(skipped=2)
+    result.stdout.fnmatch_lines(["*numpy has no bfloat16; bfloat16 cases are checked on --backend torch*"])

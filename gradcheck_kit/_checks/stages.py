@@ -161,7 +161,8 @@ def check(
         with timeouts.deadline(limit):
             session.run()
             if session.complex_outputs:  # real inputs, complex outputs (an FFT): check the real view
-                session = _Session(planned(complex_outputs=True), reference, allow_aliasing, session.max_bytes)
+                again = planned(complex_outputs=True)
+                session = _Session(again, reference, allow_aliasing, session.max_bytes)
                 session.run()
     except CheckTimeout as exc:  # a limit so short that it expired outside the stages' own guard
         session.timed_out(exc)

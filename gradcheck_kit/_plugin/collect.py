@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from gradcheck_kit._ground.formatting import visible
-from gradcheck_kit._ground.vocabulary import DEFAULT_BACKENDS, DEFAULT_DTYPES
+from gradcheck_kit._ground.vocabulary import DEFAULT_BACKENDS, DEFAULT_DTYPES, dtype_problem
 
 from . import state
 from .layers import load_layers
@@ -76,7 +76,7 @@ class GradcheckFile(pytest.File):
                 for dtype in settings.dtypes:
                     name = item_name(spec.name, backend, dtype)
                     item = GradcheckItem.from_parent(self, name=name, spec=spec, backend=backend, dtype=dtype)
-                    reason = problems[backend]
+                    reason = problems[backend] or dtype_problem(backend, dtype)
                     if reason is not None:  # skipped with the reason, at the layer's line
                         item.add_marker(pytest.mark.skip(reason=reason))
                     yield item

@@ -21,12 +21,12 @@ from gradcheck_kit._ground.parsing import ascii_float, ascii_int
 from gradcheck_kit._ground.vocabulary import (
     BACKEND_PATTERN,
     BACKENDS_ACCEPTED,
+    CASE_DTYPES,
     DEFAULT_BACKENDS,
     DEFAULT_DTYPES,
     DEFAULT_TIMEOUT,
     ENTRY_POINT_GROUP,
     GPU_BACKEND_PATTERN,
-    NUMPY_FLOATS,
 )
 
 _BACKEND = re.compile(BACKEND_PATTERN)
@@ -219,8 +219,8 @@ def _backends(value: str | None) -> tuple[str, ...]:
 
 def _dtypes(value: str | None) -> tuple[str, ...]:
     names = tuple(dict.fromkeys(split(value))) or DEFAULT_DTYPES
-    if any(n not in NUMPY_FLOATS for n in names):
-        raise _usage("dtypes", value, f"{', '.join(NUMPY_FLOATS)}, comma-separated")
+    if any(n not in CASE_DTYPES for n in names):
+        raise _usage("dtypes", value, f"{', '.join(CASE_DTYPES)}, comma-separated")
     return names
 
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from .. import strategies as gks
 from .._ground.backends import Backend, backend_for, is_floating
-from .._ground.vocabulary import NUMPY_FLOATS
+from .._ground.vocabulary import CASE_DTYPES, dtype_problem
 from ..errors import InvalidArgument
 from ..registry import Case, LayerSpec, registry
 
@@ -37,17 +37,26 @@ def to_backend(case: Case, backend: str | Backend) -> Case:
     b = backend if isinstance(backend, Backend) else backend_for(backend)
     if b.name == "numpy":
         return case
-    inputs = tuple(b.from_numpy(x) if isinstance(x, np.ndarray) else x for x in case.inputs)
+    inputs = tuple(
+        _moved(b, x, case.meta.get("dtype")) if isinstance(x, np.ndarray) else x for x in case.inputs
+    )
     return Case(inputs, case.params, meta={**case.meta, "backend": b.label()})
+
+
+def _moved(b: Backend, x: np.ndarray, dtype: str | None) -> Any:
+    moved = b.from_numpy(x)
+    # NumPy has no bfloat16: such cases travel as float32 and are cast on the backend
+    return b.astype(moved, dtype) if dtype == "bfloat16" and is_floating(x) else moved
 
 
 def with_dtype(case: Case, dtype: str) -> Case:
     """``case`` with its floating NumPy inputs cast to ``dtype``, keeping the memory layout named
-    in ``case.meta["layout"]`` (if any)."""
+    in ``case.meta["layout"]`` (if any); bfloat16 inputs stay float32 until ``to_backend``."""
     layout = case.meta.get("layout")
     keep = layout if layout in gks.LAYOUTS else "C"
+    numpy_dtype = "float32" if dtype == "bfloat16" else dtype
     inputs = tuple(
-        gks.with_layout(x.astype(dtype), keep) if isinstance(x, np.ndarray) and is_floating(x) else x
+        gks.with_layout(x.astype(numpy_dtype), keep) if isinstance(x, np.ndarray) and is_floating(x) else x
         for x in case.inputs
     )
     return Case(inputs, case.params, meta={**case.meta, "dtype": dtype})
@@ -68,8 +77,9 @@ def layer_cases(
     backend : str, default "numpy"
         ``numpy``, ``torch``, ``torch:cuda`` or ``cupy``: where the inputs are moved.
     dtypes : sequence of str, optional
-        Floating dtypes (``float64``, ``float32``, ``float16``) to cast every floating input
-        to, one drawn per case, shrinking towards the first (default: the cases' own).
+        Floating dtypes (``float64``, ``float32``, ``float16``, and ``bfloat16`` on torch) to
+        cast every floating input to, one drawn per case, shrinking towards the first (default:
+        the cases' own).
 
     Returns
     -------
@@ -79,7 +89,8 @@ def layer_cases(
     ------
     InvalidArgument
         For an unknown layer, one registered without cases, an unavailable backend (saying
-        why) or ``dtypes`` that are not a non-empty sequence of those names.
+        why) or ``dtypes`` that are not a non-empty sequence of those names (or name bfloat16
+        for a backend without it).
 
     Examples
     --------
@@ -95,9 +106,12 @@ def layer_cases(
     b = backend_for(backend)
     strategy = _base_cases(spec)
     if dtypes is not None:
-        unknown = [d for d in dtypes if d not in NUMPY_FLOATS] if not isinstance(dtypes, str) else dtypes
+        unknown = [d for d in dtypes if d not in CASE_DTYPES] if not isinstance(dtypes, str) else dtypes
         if not dtypes or unknown:
-            raise InvalidArgument(f"dtypes={dtypes!r} must be a sequence of {', '.join(NUMPY_FLOATS)}")
+            raise InvalidArgument(f"dtypes={dtypes!r} must be a sequence of {', '.join(CASE_DTYPES)}")
+        problems = [p for p in (dtype_problem(b.name, d) for d in dtypes) if p is not None]
+        if problems:
+            raise InvalidArgument(f"dtypes={tuple(dtypes)!r}: {problems[0]}")
         strategy = st.tuples(strategy, gks.dtypes(floating=tuple(dtypes))).map(lambda pair: with_dtype(*pair))
     return strategy if b.name == "numpy" else strategy.map(lambda case: to_backend(case, b))
 

@@ -68,26 +68,34 @@ SUFFIXES = {
 def command_check(args: argparse.Namespace) -> int:
     from . import profiles
 
-    chosen_backends, chosen_dtypes = backends(args.backend), dtypes(args.dtype)
+    chosen_backends = backends(args.backend) if args.backend else None  # None: each layer's own
+    chosen_dtypes = dtypes(args.dtype)
     profile = profiles.profile_name(args.profile)
     outputs = _outputs(args)  # checked now: a run never ends unable to write what it found
-    run = Run(
-        seed=args.seed,
-        profile=profile,
-        backends=chosen_backends,
-        dtypes=chosen_dtypes,
-        targets=list(args.targets),
-    )
+    run = Run(seed=args.seed, profile=profile, dtypes=chosen_dtypes, targets=list(args.targets))
     options = _options(args, profile)
     with _pool(args) as pool:
-        names = _layer_names(pool, list(args.targets), args.timeout)
+        layers = _layers(pool, list(args.targets), args.timeout, chosen_backends)
+        run.backends = list(dict.fromkeys(b for chosen in layers.values() for b in chosen))
         jobs = [
             Job(name, backend, dtype, (list(args.targets), name, backend, dtype, options))
-            for name in names
-            for backend in chosen_backends
+            for name, chosen in layers.items()
+            for backend in chosen
             for dtype in chosen_dtypes
         ]
         return _check_all(run, jobs, pool, args, ReportWriter(outputs))
+
+
+def _layers(
+    pool: WorkerPool | None, targets: list[str], timeout: float | None, chosen: list[str] | None
+) -> dict[str, list[str]]:
+    """Each layer's name and the backends it is checked on: those asked for, else its own
+    (``torch`` for a ``torch.autograd.Function`` or cases of torch tensors, else ``numpy``)."""
+    from ._targets import layer_names
+
+    found = _in_worker(pool, layer_names, targets, timeout)
+    natives = found.get("backends") or {}
+    return {name: chosen or backends([natives.get(name) or "numpy"]) for name in found["names"]}
 
 
 def _pool(args: argparse.Namespace) -> contextlib.AbstractContextManager[WorkerPool | None]:
@@ -96,12 +104,6 @@ def _pool(args: argparse.Namespace) -> contextlib.AbstractContextManager[WorkerP
     pool = WorkerPool(getattr(args, "jobs", 1))
     pool.warm()  # the workers import while the first one resolves the targets
     return pool
-
-
-def _layer_names(pool: WorkerPool | None, targets: list[str], timeout: float | None) -> list[str]:
-    from ._targets import layer_names
-
-    return _in_worker(pool, layer_names, targets, timeout)["names"]
 
 
 def _in_worker(
@@ -294,8 +296,8 @@ def command_list(args: argparse.Namespace) -> int:
 
 
 def _words(value: Any) -> str:
-    if isinstance(value, dict):
-        return ",".join(f"{k}:{v}" for k, v in value.items()) or "-"
+    if isinstance(value, dict):  # params: a name alone when it has no default
+        return ",".join(k if v == "required" else f"{k}:{v}" for k, v in value.items()) or "-"
     if isinstance(value, list):
         return ",".join(value) or "-"
     return str(value) if value not in ("", None) else "-"

@@ -333,3 +333,142 @@ def test_bfloat16_cases_run_on_torch_and_are_skipped_with_the_reason_on_numpy(tm
     for layer in ("silu", "silu_x105"):
         skipped = entries[layer, "numpy"]
         assert skipped["status"] == "skipped" and "numpy has no bfloat16" in skipped["reason"]
+
+
+# -- python -m, list's inputs and params, each layer's own backend ------------------------------
+
+
+def test_python_dash_m_gradcheck_kit_is_the_gradcheck_kit_command(layers):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1"}
+    run = [sys.executable, "-m", "gradcheck_kit"]
+    version = subprocess.run([*run, "--version"], env=env, capture_output=True, text=True, timeout=60)
+    assert version.returncode == 0 and version.stdout.startswith("gradcheck-kit ")
+    listed = subprocess.run(
+        [*run, "list", str(layers / "good_layers.py")], env=env, capture_output=True, text=True
+    )
+    assert listed.returncode == 0 and listed.stdout.startswith("good_tanh inputs=x")
+    usage = subprocess.run(
+        [*run, "check", "--backend", "torch:meta"], env=env, capture_output=True, text=True
+    )
+    assert usage.returncode == 2 and "'torch:meta' is unknown" in usage.stderr
+
+
+CS231N_LAYERS = """
+import numpy as np
+import gradcheck_kit as gk
+
+
+def conv_forward(x, w, b, conv_param):
+    return x * w + b * conv_param["scale"]
+
+
+def conv_backward(dy, x, w, b, conv_param):
+    return dy * w, dy * x, dy * conv_param["scale"]
+
+
+X = np.linspace(-1.0, 1.0, 3)
+gk.register("cs_conv", conv_forward, conv_backward, cases=[gk.Case((X, X, X), {"conv_param": {"scale": 2}})])
+"""
+
+
+def test_list_tells_inputs_from_the_params_that_the_cases_give_positionally_named(tmp_path, capsys):
+    (tmp_path / "cs_layers.py").write_text(CS231N_LAYERS)
+    assert main(["list", str(tmp_path / "cs_layers.py"), "--no-isolation", "--format", "text"]) == 0
+    assert capsys.readouterr().out.startswith("cs_conv inputs=x,w,b params=conv_param cases=1 fixed")
+    assert main(["list", str(tmp_path / "cs_layers.py"), "--no-isolation", "--format", "json"]) == 0
+    layer = json.loads(capsys.readouterr().out)["layers"][0]
+    assert layer["inputs"] == ["x", "w", "b"] and layer["params"] == {"conv_param": "required"}
+
+
+def test_every_reference_layer_description_is_one_plain_sentence_without_seed_references():
+    import gradcheck_kit as gk
+    import reference_layers  # noqa: F401
+
+    for spec in gk.registry.from_module("reference_layers"):
+        words = spec.description
+        assert words[0].isupper() or words[0].isdigit(), words
+        assert words.endswith(".") and words.count(". ") == 0 and "seed" not in words, words
+
+
+TORCH_LAYERS = """
+import numpy as np
+import torch
+from hypothesis import strategies as st
+import gradcheck_kit as gk
+
+
+class Cube(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x**3
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return 3 * x**2 * grad
+
+
+def square(x):
+    return x * x
+
+
+def square_backward(dy, x):
+    return (2 * x * dy,)
+
+
+X = torch.linspace(-1, 1, 5, dtype=torch.float64)
+gk.register("cube_function", *gk.from_autograd_function(Cube), cases=[gk.Case((X,))])
+gk.register("torch_cases", square, square_backward, cases=st.just(gk.Case((X,))))
+gk.register("numpy_tanh", np.tanh, lambda dy, x: (dy * (1 - np.tanh(x) ** 2),), cases=[gk.Case((X.numpy(),))])
+"""
+
+
+@pytest.fixture
+def torch_layers(tmp_path, request):
+    """The layers above in a file of a name of its own, checked in this process; unregistered
+    afterwards."""
+    pytest.importorskip("torch")
+    import gradcheck_kit as gk
+
+    module = f"torch_layers_{abs(hash(request.node.name)) % 10**8}"
+    (tmp_path / f"{module}.py").write_text(TORCH_LAYERS)
+    yield tmp_path / f"{module}.py"
+    for name in ("cube_function", "torch_cases", "numpy_tanh"):
+        gk.registry.remove(name)
+    sys.modules.pop(module, None)
+
+
+def _entries(report: Path) -> dict[tuple[str, str], dict]:
+    return {(e["layer"], e["backend"]): e for e in json.loads(report.read_text())["entries"]}
+
+
+def test_a_torch_function_and_cases_of_torch_tensors_run_on_torch_without_a_backend_option(
+    torch_layers, tmp_path
+):
+    report = tmp_path / "run.json"
+    code = main(["check", str(torch_layers), *FAST, "--no-isolation", "--output", str(report)])
+    assert code == 0
+    assert set(_entries(report)) == {
+        ("cube_function", "torch"),
+        ("torch_cases", "torch"),
+        ("numpy_tanh", "numpy"),
+    }
+    assert all(e["status"] == "passed" for e in _entries(report).values())
+    assert json.loads(report.read_text())["backends"] == ["torch", "numpy"]
+
+
+def test_a_torch_layer_forced_onto_numpy_is_skipped_with_the_reason_never_a_gradient_failure(
+    torch_layers, tmp_path
+):
+    report = tmp_path / "run.json"
+    args = ["check", str(torch_layers), *FAST, "--backend", "numpy", "--output", str(report)]
+    assert main([*args, "--no-isolation"]) == 0
+    entries = _entries(report)
+    function, cases = entries["cube_function", "numpy"], entries["torch_cases", "numpy"]
+    assert function["status"] == "skipped" and "'cube_function' runs on torch" in function["reason"]
+    assert (
+        "torch.autograd.Function" in function["reason"] and "accepted: --backend torch" in function["reason"]
+    )
+    assert cases["status"] == "skipped" and "its cases hold torch tensors" in cases["reason"]
+    assert entries["numpy_tanh", "numpy"]["status"] == "passed"

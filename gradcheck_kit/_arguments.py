@@ -75,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
         "hung), 2 a usage or import error or an unfinished run, 130 interrupted.",
     )
     parser.add_argument("--version", action="version", version=f"gradcheck-kit {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{check,list,show}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{check,list,show,merge}")
     _check_parser(commands.add_parser("check", help="property-test layers and report"))
     listing = commands.add_parser("list", help="show registered layers with their inputs and params")
     listing.add_argument("targets", nargs="*", metavar="TARGET", help="as for check")
@@ -84,6 +84,13 @@ def build_parser() -> argparse.ArgumentParser:
     show = commands.add_parser("show", help="re-render a saved JSON report")
     show.add_argument("report", metavar="RESULT.json")
     _output_arguments(show)
+    merge = commands.add_parser(
+        "merge",
+        help="merge the JSON reports of shards (check --format json, the plugin's --gradcheck-report) "
+        "into one run",
+    )
+    merge.add_argument("reports", nargs="+", metavar="SHARD.json")
+    _output_arguments(merge)
     return parser
 
 

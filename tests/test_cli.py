@@ -472,3 +472,83 @@ def test_a_torch_layer_forced_onto_numpy_is_skipped_with_the_reason_never_a_grad
     )
     assert cases["status"] == "skipped" and "its cases hold torch tensors" in cases["reason"]
     assert entries["numpy_tanh", "numpy"]["status"] == "passed"
+
+
+# -- merge --------------------------------------------------------------------------------------
+
+
+def _shard(path: Path, entries: list, **fields) -> str:
+    from gradcheck_kit.report import Run
+
+    run = Run(entries, **{"seed": 0, "profile": "ci", "backends": ["numpy"], "dtypes": ["float64"], **fields})
+    path.write_text(run.to_json())
+    return str(path)
+
+
+@pytest.fixture
+def shard_entries():
+    import numpy as np
+
+    import gradcheck_kit as gk
+    from gradcheck_kit.report import Entry
+
+    x = (np.linspace(-1.0, 1.0, 4),)
+    good = gk.check(np.tanh, lambda dy, x: (dy * (1 - np.tanh(x) ** 2),), x)
+    bad = gk.check(np.tanh, lambda dy, x: (dy,), x)
+    return {
+        "passed": Entry.from_result(good, dtype="float64"),
+        "failed": Entry.from_result(bad, dtype="float64"),
+        "skipped": Entry.skipped("conv2d", "cupy", "float32", "cupy is not installed"),
+    }
+
+
+def test_merge_concatenates_the_shards_in_order_and_recounts_into_one_run(tmp_path, capsys, shard_entries):
+    first = _shard(tmp_path / "shard-1.json", [shard_entries["passed"]], seconds=1.5)
+    second = _shard(
+        tmp_path / "shard-2.json", [shard_entries["skipped"]], backends=["cupy"], dtypes=["float32"]
+    )
+    out = tmp_path / "merged" / "run.json"
+
+    assert main(["merge", first, second, "--output", str(out)]) == 0
+    run = json.loads(out.read_text())
+    assert [(e["status"], e["backend"]) for e in run["entries"]] == [("passed", "numpy"), ("skipped", "cupy")]
+    assert run["counts"]["passed"] == 1 and run["counts"]["skipped"] == 1 and run["passed"] is True
+    assert run["state"] == "complete" and run["seed"] == 0 and run["profile"] == "ci"
+    assert run["backends"] == ["numpy", "cupy"] and run["dtypes"] == ["float64", "float32"]
+    assert run["seconds"] == 1.5
+    assert "PASSED: 1 passed, 1 skipped" in capsys.readouterr().out
+
+
+def test_merge_exits_with_the_merged_runs_code_and_an_unfinished_shard_leaves_it_unfinished(
+    tmp_path, shard_entries
+):
+    passed = _shard(tmp_path / "a.json", [shard_entries["passed"]])
+    failed = _shard(tmp_path / "b.json", [shard_entries["failed"]])
+    stopped = _shard(
+        tmp_path / "c.json",
+        [],
+        state="interrupted",
+        not_run=[{"layer": "relu", "backend": "numpy", "dtype": None}],
+    )
+
+    assert main(["merge", passed, failed]) == 1
+    assert main(["merge", passed, stopped, "--output", str(tmp_path / "m.json")]) == 2
+    run = json.loads((tmp_path / "m.json").read_text())
+    assert run["state"] == "interrupted" and run["not_run"][0]["layer"] == "relu" and run["passed"] is False
+
+
+def test_merge_refuses_shards_of_different_runs_naming_each_seed_or_profile(tmp_path, capsys, shard_entries):
+    one = _shard(tmp_path / "one.json", [shard_entries["passed"]], seed=0)
+    other = _shard(tmp_path / "other.json", [shard_entries["passed"]], seed=7)
+    dev = _shard(tmp_path / "dev.json", [shard_entries["passed"]], profile="dev")
+
+    assert main(["merge", one, other]) == 2
+    message = capsys.readouterr().err
+    assert "the shards disagree on seed:" in message and "one.json seed=0" in message
+    assert "other.json seed=7" in message and "accepted: shards of one run" in message
+    assert main(["merge", one, dev]) == 2
+    assert "disagree on profile:" in capsys.readouterr().err
+    assert main(["merge", one, str(tmp_path / "missing.json")]) == 2
+    (tmp_path / "bad.json").write_text('{"schema": 1, "entries": 3}')
+    assert main(["merge", one, str(tmp_path / "bad.json")]) == 2
+    assert "entries" in capsys.readouterr().err

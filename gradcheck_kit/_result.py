@@ -3,12 +3,15 @@ text (``print(result)``: a verdict line, one line per input, the findings)."""
 
 from __future__ import annotations
 
+import html
+import importlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from ._ground.formatting import finite_or_none, jsonable, num
+from ._ground.formatting import finite_or_none, jsonable, num, visible
 from .errors import GradientMismatch
 
 SCHEMA_VERSION = 1
@@ -541,8 +544,44 @@ class CheckResult:
     def __str__(self) -> str:
         return render_text(self)
 
+    def __repr__(self) -> str:
+        """``<CheckResult tanh [numpy] FAILED: max rel err 0.997 at x[1, 2]; cause: ...>``."""
+        verdict = "passed" if self.passed else "FAILED"
+        worst = max(self.inputs, key=lambda r: r.max_rel_err, default=None)
+        where = f" at {worst.name}{list(worst.worst_index)}" if worst and worst.worst_index else ""
+        words = f"max rel err {num(self.max_rel_err)}{where}" if worst is not None else "no gradient measured"
+        cause = f"; cause: {self.cause}" if self.cause else ""
+        return visible(f"<CheckResult {self.name} [{self.backend}] {verdict}: {words}{cause}>")
+
+    def _repr_html_(self) -> str:
+        """The HTML report's section for this result (Jupyter shows it), user text escaped."""
+        return html_of(self)
+
     def __bool__(self) -> bool:
         return self.passed
+
+
+# -- HTML, from the report ------------------------------------------------------------------------
+
+# The report (which sits above this module) renders a result as HTML; it registers its renderer
+# here when imported, and a result looks it up by name the first time it is shown, as a plugin
+# is found: the dependency stays the report's on the results, never the other way round.
+HTML_RENDERER_MODULE = "gradcheck_kit.report.html"
+_html_renderers: list[Callable[[Any], str]] = []
+
+
+def register_html_renderer(render: Callable[[Any], str]) -> None:
+    """Make ``render(result) -> str`` the HTML of ``CheckResult`` and ``PropertyResult``."""
+    _html_renderers[:] = [render]
+
+
+def html_of(result: Any) -> str:
+    """The registered renderer's HTML of ``result`` (escaped ``str(result)`` without one)."""
+    if not _html_renderers:
+        importlib.import_module(HTML_RENDERER_MODULE)  # registers itself
+    if not _html_renderers:
+        return f"<pre>{html.escape(visible(str(result)))}</pre>"
+    return _html_renderers[0](result)
 
 
 # -- the plain text behind print(result) -----------------------------------------------------

@@ -38,7 +38,7 @@ def resolve_layer(layer: Any) -> LayerSpec:
     spec = getattr(layer, "__gradcheck__", None)
     if isinstance(spec, LayerSpec):
         return spec
-    raise InvalidArgument(f"layer={layer!r} is not a layer; accepted: {ACCEPTED_LAYERS}")
+    raise InvalidArgument(f"layer={layer!r} must be {ACCEPTED_LAYERS}")
 
 
 def _imported(target: str) -> LayerSpec:

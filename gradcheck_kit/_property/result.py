@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from .._ground.formatting import finite_or_none, num
-from .._result import CheckResult, InputReport
+from .._ground.formatting import finite_or_none, num, visible
+from .._result import CheckResult, InputReport, html_of
 from ..errors import GradientMismatch
 from ..registry import Case, LayerSpec
 
@@ -237,6 +237,20 @@ class PropertyResult:
 
     def __str__(self) -> str:
         return self.message
+
+    def __repr__(self) -> str:
+        """``<PropertyResult conv2d [numpy] FAILED after 23 examples ...>``: verdict, the largest
+        error and, on failure, the minimal case and its cause, in a few lines."""
+        verdict = "passed" if self.passed else "FAILED"
+        head = f"<PropertyResult {self.layer} [{self.backend}] {verdict} after {self.examples} examples"
+        lines = [f"{head} (profile {self.profile}, seed {self.seed}); max rel err {num(self.max_rel_err)}"]
+        if not self.passed:
+            lines += [f"  minimal case: {self.description}", f"  cause: {self.cause}"]
+        return visible("\n".join(lines) + ">")
+
+    def _repr_html_(self) -> str:
+        """The HTML report's section for this result (Jupyter shows it), user text escaped."""
+        return html_of(self)
 
     def __bool__(self) -> bool:
         return self.passed

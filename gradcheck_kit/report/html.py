@@ -16,7 +16,8 @@ from html import escape as html_escape
 from typing import Any
 
 from .._ground.formatting import visible
-from .model import COMPLETE, Run
+from .._result import register_html_renderer
+from .model import COMPLETE, Entry, Run
 from .rows import COLUMNS, NOT_RUN, entry_rows, title
 
 STYLE = """
@@ -83,6 +84,17 @@ def render_html(run: Run) -> str:
         f"<title>gradcheck-kit report: {escape(run.summary())}</title><style>{STYLE}</style></head>\n"
         "<body>\n" + "\n".join(body) + "\n</body></html>\n"
     )
+
+
+def render_result_html(result: Any) -> str:
+    """One result as the HTML report shows its entry: the table row and, for a failure, its
+    section (cause, patterns, minimal case, replay, pictures, full text); user text escaped.
+    ``CheckResult`` and ``PropertyResult`` show it in notebooks (``_repr_html_``)."""
+    data = Entry.from_result(result).to_dict()
+    body = [_summary_table([data])]
+    if data["status"] in ("failed", *NOT_RUN):
+        body.append(_detail(0, data))
+    return '<div class="gradcheck-kit">\n' + "\n".join(body) + "\n</div>"
 
 
 def _header(run: Run) -> str:
@@ -215,3 +227,6 @@ def _image(draw: Callable[[], bytes], alt: str) -> str:
         return f'<p class="note">picture not drawn: {escape(type(exc).__name__)}: {escape(str(exc))}</p>'
     data = base64.b64encode(png).decode("ascii")
     return f'<img alt="{escape(alt)}" src="data:image/png;base64,{data}">'
+
+
+register_html_renderer(render_result_html)  # CheckResult._repr_html_ and PropertyResult's

@@ -303,7 +303,10 @@ def test_a_module_or_file_target_is_imported_before_its_layer_is_looked_up(tmp_p
         sys.modules.pop("file_layers", None)
     with pytest.raises(gk.InvalidArgument, match=r"layer='no_such_module:x': importing 'no_such_module'"):
         gk.property_check("no_such_module:x")
-    with pytest.raises(gk.InvalidArgument, match=r"layer=3 is not a layer; accepted: a gk.LayerSpec"):
+    with pytest.raises(
+        gk.InvalidArgument,
+        match=r"layer=3 must be a gk.LayerSpec, a registered layer.s name, .package.module:name.",
+    ):
         gk.property_check(3)
 
 

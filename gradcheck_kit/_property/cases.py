@@ -88,6 +88,8 @@ def native_backend(spec: LayerSpec) -> str | None:
     found = spec.native_backend
     if found is not None or spec.cases is None or isinstance(spec.cases, tuple):
         return found
+    if "torch" not in sys.modules:  # no case can hold a tensor: nothing to draw
+        return None
     case = sample_case(spec)
     return cases_backend(case) if isinstance(case, Case) else None
 

@@ -94,7 +94,8 @@ def check(
         magnitude); finite-difference error is measured, never assumed.
     mode : {"auto", "elementwise", "projection"}, default "auto"
         Probe every element, or one balanced random direction (a failure is then localized);
-        "auto" probes element-wise up to 512 differentiated elements.
+        "auto" checks by projections first and probes element-wise only the inputs a projection
+        fails, up to 512 elements in all (their full error map).
     name : str, optional
         The layer's name in reports (default: forward's qualified name).
     allow_aliasing : bool, default False

@@ -99,7 +99,7 @@ def _check_parser(check: argparse.ArgumentParser) -> None:
         "--backend",
         action="append",
         metavar="NAME",
-        help="numpy (default), torch, torch:cuda, cupy; repeat or comma-separate for several",
+        help="numpy (default), torch, torch:cuda, cupy, jax; repeat or comma-separate for several",
     )
     check.add_argument(
         "--dtype",

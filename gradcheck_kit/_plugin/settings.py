@@ -40,7 +40,7 @@ OPTIONS = (
         "backends",
         "gradcheck_backends",
         "comma-separated backends: numpy, torch, torch:cuda, cupy, "
-        "cupy:1 ... (default: numpy); an unavailable one gives skipped items",
+        "cupy:1, jax ... (default: numpy); an unavailable one gives skipped items",
     ),
     (
         "dtypes",

@@ -11,13 +11,13 @@ from .registry import Case, LayerSpec, Registry, load_entry_points, register, re
 
 if TYPE_CHECKING:
     from . import profiles, strategies
-    from ._adapters.jax_functions import from_custom_jvp, from_custom_vjp
     from ._adapters.functions import (
         LayerFunctions,
         from_autograd_function,
         from_cache_style,
         from_layer_object,
     )
+    from ._adapters.jax_functions import from_custom_jvp, from_custom_vjp
     from ._checks.stages import check, check_case
     from ._property.cases import layer_cases
     from ._property.result import PropertyResult

@@ -43,7 +43,9 @@ def check_callable(fn: Any, adapter: str) -> None:
     """InvalidArgument unless ``fn`` is callable (JAX is needed too: ImportError else)."""
     import_jax(adapter)
     if not callable(fn):
-        raise InvalidArgument(f"f={fn!r} must be a callable JAX function (a jax.custom_vjp or custom_jvp one)")
+        raise InvalidArgument(
+            f"f={fn!r} must be a callable JAX function (a jax.custom_vjp or custom_jvp one)"
+        )
 
 
 def input_names(fn: Any) -> list[str]:

@@ -135,6 +135,7 @@ def check(
     >>> gk.check(np.tanh, lambda dy, x: (dy * (1 - np.tanh(x) ** 2),), (x,)).passed
     True
     """
+
     def planned(complex_outputs: bool = False) -> Plan:
         return make_plan(
             forward=forward,
@@ -161,7 +162,9 @@ def check(
         with timeouts.deadline(limit):
             session.run()
             if session.complex_outputs:  # real inputs, complex outputs (an FFT): check the real view
-                session = _Session(planned(complex_outputs=True), reference, allow_aliasing, session.max_bytes)
+                session = _Session(
+                    planned(complex_outputs=True), reference, allow_aliasing, session.max_bytes
+                )
                 session.run()
     except CheckTimeout as exc:  # a limit so short that it expired outside the stages' own guard
         session.timed_out(exc)

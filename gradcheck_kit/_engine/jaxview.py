@@ -13,10 +13,9 @@ Calls that carry 64-bit arrays run under ``jax_enable_x64`` (restored after).
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -24,22 +23,27 @@ import numpy as np
 from .._adapters.extras import Extras
 from .._ground.backends import backend_name, is_array
 from .._ground.invoke import LayerCallError
-from .._ground.jaxarrays import device_of, from_host, import_jax, is_jax, needs_x64, to_host, x64
+from .._ground.jaxarrays import (
+    device_label,
+    device_of,
+    from_host,
+    import_jax,
+    is_jax,
+    jax_module,
+    needs_x64,
+    to_host,
+    x64,
+)
 
 
 def applies(inputs: Any) -> bool:
-    """Whether ``inputs`` (an array, or a sequence of arrays or pytrees) hold a JAX array."""
-    jax = None
-    with contextlib.suppress(ImportError):
-        if is_jax(inputs) or _has_jax_leaf(inputs):
-            jax = import_jax("JAX inputs")
-    return jax is not None
+    """Whether ``inputs`` (an array, or a sequence of arrays or pytrees) hold a JAX array (none
+    can where nobody imported JAX: the NumPy path pays one dictionary lookup)."""
+    return is_jax(inputs) or _has_jax_leaf(inputs)
 
 
 def _has_jax_leaf(inputs: Any) -> bool:
-    import sys
-
-    tree_util = getattr(sys.modules.get("jax"), "tree_util", None)
+    tree_util = getattr(jax_module(), "tree_util", None)
     if tree_util is None or not isinstance(inputs, (tuple, list)):
         return False
     return any(is_jax(leaf) for leaf in tree_util.tree_leaves(list(inputs)))
@@ -56,12 +60,9 @@ class JaxView:
     owners: list[int]  # the argument each leaf belongs to
     device: Any
     out_tree: Any = None  # outputs' treedef where forward returns a pytree, not arrays
-    dtypes: dict[int, str] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
-        from .._ground.jaxarrays import device_label
-
         where = device_label(self.device)
         return "jax" if where == "cpu" else f"jax:{where}"
 
@@ -69,7 +70,8 @@ class JaxView:
     def arguments(self, leaves: Sequence[Any]) -> list[Any]:
         """Forward's arguments (pytrees of JAX arrays) from the flat host leaves."""
         jax = import_jax("a JAX layer")
-        out, start = [], 0
+        out: list[Any] = []
+        start = 0
         for tree in self.trees:
             count = tree.num_leaves
             items = [self._to_jax(v) for v in leaves[start : start + count]]
@@ -80,10 +82,12 @@ class JaxView:
     def _to_jax(self, v: Any) -> Any:
         return from_host(v, self.device) if isinstance(v, np.ndarray) else v
 
-    def _per_argument(self, flat: Sequence[Any], fill: Callable[[Any], Any] | None = None) -> list[Any]:
-        """Flat values (tangents, grad_grads; None where absent) as one pytree per argument."""
+    def _per_argument(self, flat: Sequence[Any]) -> list[Any]:
+        """Flat values (tangents, grad_grads; None where absent) as one pytree per argument
+        (None for an argument with none at all)."""
         jax = import_jax("a JAX layer")
-        out, start = [], 0
+        out: list[Any] = []
+        start = 0
         for tree in self.trees:
             items = [None if v is None else self._to_jax(v) for v in flat[start : start + tree.num_leaves]]
             if all(v is None for v in items):
@@ -96,11 +100,11 @@ class JaxView:
     # -- what the layer returns -------------------------------------------------------------------
     def _outputs(self, value: Any) -> Any:
         jax = import_jax("a JAX layer")
-        if is_jax(value):
+        if is_array(value):
             return _host(value, "forward", "the output")
         leaves, tree = jax.tree_util.tree_flatten(value, is_leaf=lambda v: v is None)
-        if not (isinstance(value, (tuple, list, dict)) and any(is_jax(v) for v in leaves)):
-            return value  # not JAX's: the output contract names what is wrong
+        if not (isinstance(value, (tuple, list, dict)) and any(is_array(v) for v in leaves)):
+            return value  # not arrays: the output contract names what is wrong
         is_tuple = isinstance(value, tuple) and all(is_jax(v) for v in value)
         self.out_tree = None if is_tuple else tree
         where = [f"output {k}" for k in range(len(leaves))]
@@ -116,15 +120,15 @@ class JaxView:
 
     def _flat_outputs(self, value: Any, what: str) -> tuple[Any, ...]:
         """Output tangents (or grad_output's gradients) in the outputs' structure, flattened."""
-        jax = import_jax("a JAX layer")
         if self.out_tree is not None:
             try:
                 leaves = self.out_tree.flatten_up_to(value)
             except (ValueError, TypeError) as exc:
-                raise LayerCallError(what, f"returned values not structured as forward's outputs: {exc}") from exc
+                raise LayerCallError(
+                    what, f"returned values not structured as forward's outputs: {exc}"
+                ) from exc
         else:
             leaves = list(value) if isinstance(value, (tuple, list)) else [value]
-        del jax
         return tuple(_gradient(v, what, f"output {k}") for k, v in enumerate(leaves))
 
     def _flat_gradients(self, grads: Any, what: str) -> list[Any]:
@@ -246,7 +250,9 @@ def _host(v: Any, stage: str, where: str) -> Any:
     if is_jax(v):
         return to_host(v)
     if is_array(v) and not isinstance(v, np.generic):
-        raise LayerCallError(stage, f"returned a {backend_name(v)} array for {where}; the inputs are JAX arrays")
+        raise LayerCallError(
+            stage, f"returned a {backend_name(v)} array for {where}; the inputs are JAX arrays"
+        )
     return v
 
 

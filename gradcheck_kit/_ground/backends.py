@@ -220,7 +220,8 @@ def to_numpy(x: Any) -> np.ndarray:
 
 def backend_for(name: str) -> Backend:
     """The ``Backend`` named ``numpy``, ``torch``, ``torch:cuda``, ``cupy`` (``cupy:1`` …) or
-    ``jax`` (JAX's default device; ``jax:cpu``, ``jax:gpu:0``); raises ``gk.InvalidArgument`` saying why when it cannot run here."""
+    ``jax`` (JAX's default device; ``jax:cpu``, ``jax:gpu:0``); raises ``gk.InvalidArgument``
+    saying why when it cannot run here."""
     if not isinstance(name, str):
         raise InvalidArgument(f"backend={name!r} must be one of {', '.join(BACKEND_NAMES)}")
     if not re.fullmatch(BACKEND_PATTERN, name):  # before importing anything: torch:meta, cupy:x

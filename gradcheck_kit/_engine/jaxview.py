@@ -9,6 +9,11 @@ argument's name in ``wrt`` selects all its leaves. Outputs may be a pytree too; 
 output tangents follow their structure.
 
 Calls that carry 64-bit arrays run under ``jax_enable_x64`` (restored after).
+
+Complex values: JAX's cotangents pair with the bilinear Re(a·b), torch's (gk's convention)
+with Re(conj(a)·b), so JAX's VJP of a cotangent c is the conjugate of gk's VJP of conj(c):
+backward conjugates complex grad_outputs going in and complex gradients coming out, and a
+correct JAX rule (``ct * w`` for ``z * w``) passes. Tangents need no conversion.
 """
 
 from __future__ import annotations
@@ -113,7 +118,7 @@ class JaxView:
     def _grad_outputs(self, dy: Any) -> Any:
         jax = import_jax("a JAX layer")
         dys = dy if isinstance(dy, tuple) else (dy,)
-        given = [None if d is None else self._to_jax(d) for d in dys]
+        given = [None if d is None else self._to_jax(_conj(d)) for d in dys]
         if self.out_tree is not None:
             return jax.tree_util.tree_unflatten(self.out_tree, given)
         return tuple(given) if isinstance(dy, tuple) else given[0]
@@ -185,7 +190,7 @@ class JaxView:
             dys = grad_output if isinstance(grad_output, tuple) else (grad_output,)
             with x64(needs_x64([*leaves, *dys])):
                 grads = fn(self._grad_outputs(grad_output), *self.arguments(leaves), **params)
-                return tuple(self._flat_gradients(grads, "backward"))
+                return tuple(_conj(g) for g in self._flat_gradients(grads, "backward"))
 
         return self._like(backward, fn, grad_first=True)
 
@@ -244,6 +249,11 @@ class JaxView:
             else:
                 out.append(w)
         return out
+
+
+def _conj(v: Any) -> Any:
+    """The conjugate of a complex host array (JAX's cotangent convention to gk's and back)."""
+    return np.conj(v) if isinstance(v, np.ndarray) and np.iscomplexobj(v) else v
 
 
 def _host(v: Any, stage: str, where: str) -> Any:

@@ -227,8 +227,8 @@ def test_a_torch_reference_backs_a_jax_layer_and_catches_a_wrong_forward():
 def test_reference_layers_pass_on_the_jax_backend_through_the_property_runner():
     import reference_layers  # noqa: F401  (registers the layers)
 
-    for name in ("relu", "conv1d", "maxpool2d"):
-        result = gk.property_check(name, backend="jax", max_examples=3, dtypes=("float64", "float32"))
+    for name in ("conv1d", "maxpool2d"):  # padding, sliding windows and their adjoint: no writes in place
+        result = gk.property_check(name, backend="jax", max_examples=3, dtypes=("float32",))
         assert result.passed, str(result)
 
 
@@ -258,3 +258,24 @@ def test_the_cli_checks_reference_layers_with_backend_jax(capsys):
     out = capsys.readouterr().out
     assert code == 0, out
     assert any(line.split()[:3] == ["relu", "jax", "float32"] for line in out.splitlines())
+
+
+def test_complex_rules_in_jaxs_convention_pass_and_a_conj_bug_is_named():
+    with jax.enable_x64(True):
+        z = jnp.asarray(RNG.normal(size=4) + 1j * RNG.normal(size=4))
+        w = jnp.asarray(RNG.normal(size=4) + 1j * RNG.normal(size=4))
+
+    @jax.custom_vjp
+    def mul(z, w):
+        return z * w
+
+    mul.defvjp(lambda z, w: (z * w, (z, w)), lambda r, g: (g * r[1], g * r[0]))  # JAX's: no conj
+    assert gk.check(*gk.from_custom_vjp(mul), (z, w)).passed
+
+    @jax.custom_vjp
+    def mul_conj(z, w):
+        return z * w
+
+    mul_conj.defvjp(lambda z, w: (z * w, (z, w)), lambda r, g: (g * jnp.conj(r[1]), g * r[0]))
+    wrong = gk.check(*gk.from_custom_vjp(mul_conj), (z, w))
+    assert [r.name for r in wrong.inputs if not r.passed] == ["z"] and "conj_missing" in wrong.patterns

@@ -105,7 +105,7 @@ def property_check(
     layer_or_name : LayerSpec, str or class
         A spec, a registered layer's name or a class decorated with ``gk.register``.
     backend : str, default "numpy"
-        ``numpy``, ``torch``, ``torch:cuda`` or ``cupy``.
+        ``numpy``, ``torch``, ``torch:cuda``, ``cupy`` or ``jax``.
     max_examples : int, optional
         Cases to draw (default: the profile's: 20, 50 or 500).
     profile : {"dev", "ci", "thorough"}, optional
@@ -368,7 +368,7 @@ def given_layer(
     layer : LayerSpec, str or class
         A spec, a registered layer's name or a class decorated with ``gk.register``.
     backend : str, default "numpy"
-        ``numpy``, ``torch``, ``torch:cuda`` or ``cupy``.
+        ``numpy``, ``torch``, ``torch:cuda``, ``cupy`` or ``jax``.
     dtypes : sequence of str, optional
         Cast every drawn case to one of these floating dtypes (see ``gk.layer_cases``).
     max_examples : int, optional

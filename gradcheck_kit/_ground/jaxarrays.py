@@ -77,7 +77,10 @@ def x64(enabled: bool) -> Iterator[None]:
     if not enabled or jax is None or jax.config.jax_enable_x64:
         yield
         return
-    with jax.enable_x64(True):
+    context = getattr(jax, "enable_x64", None)  # jax.experimental's before JAX 0.4.3x
+    if context is None:
+        from jax.experimental import enable_x64 as context
+    with context(True):
         yield
 
 

@@ -25,7 +25,11 @@ def _pair(f: Any, adapter: str, inputs: Sequence[str] | None, *, forward_mode: b
 
     forward = _named(fwd, names, grad_first=False, label=label)
     kind = jaxrules.rule_kind(f) or "JAX function"
-    extras = Extras(origin=f"{kind} {label}")
+    extras = Extras(
+        double_backward=lambda gg, dy, *args, **params: jaxrules.double_vjp(f, gg, dy, args, params),
+        second_order_by_default=False,
+        origin=f"{kind} {label}",
+    )
     if forward_mode:
         jvp: Callable[..., Any] = lambda tangents, *args, **params: jaxrules.jvp(f, tangents, args, params)  # noqa: E731
         extras = extras.replace(jvp=jvp)
@@ -43,7 +47,9 @@ def from_custom_vjp(f: Callable[..., Any], *, inputs: Sequence[str] | None = Non
     functions work, and so does any JAX function whose rules sit inside it. Inputs are JAX
     arrays or pytrees of them (dicts, tuples, lists): each leaf is checked as an input named
     by its path (``params['w']``); ``wrt=`` takes those names or an argument's name (all its
-    leaves). Params are passed as keywords.
+    leaves). Params are passed as keywords. ``gk.check(..., order=2)`` also checks the second
+    order (``result.checks["second_order"]``): ``jax.vjp`` through the rules (reverse over
+    reverse) against finite differences of backward.
 
     Parameters
     ----------

@@ -7,6 +7,8 @@ gk.check's conventions.
   output that is not floating) is a zero cotangent.
 * **Forward mode** (``custom_jvp``) is ``jax.jvp`` of the function, which runs the jvp rule;
   tangents left None are zeros (``float0`` for integer inputs).
+* **Double backward** (checked with ``order=2`` only) is ``jax.vjp`` of backward as a function
+  of (arguments, grad_output): JAX differentiating through the rules (reverse over reverse).
 
 Arguments are JAX pytrees; the engine's view (``_engine.jaxview``) flattens them and converts
 arrays at every call, so these callables see and return the caller's own structures.
@@ -96,3 +98,21 @@ def jvp(fn: Callable[..., Any], tangents: Sequence[Any], args: Sequence[Any], pa
     filled = tuple(_fill(a, t) for a, t in zip(args, tangents))
     _, out = jax.jvp(_bound(fn, params), tuple(args), filled)
     return out
+
+
+def double_vjp(
+    fn: Callable[..., Any], grad_grads: Sequence[Any], grad_output: Any, args: Sequence[Any], params: Any
+) -> tuple[tuple, Any]:
+    """The VJP of (arguments, grad_output) -> ``vjp`` above for ``grad_grads`` (one pytree per
+    argument, None where not differentiated): (one pytree per argument, one per output)."""
+    jax = import_jax("a JAX layer")
+    f = _bound(fn, params)
+    out, _ = jax.vjp(f, *args)
+    dy = _fill(out, grad_output)
+
+    def backward(primals: tuple, cotangent: Any) -> tuple:
+        return tuple(jax.vjp(f, *primals)[1](cotangent))
+
+    grads, pullback = jax.vjp(backward, tuple(args), dy)
+    d_args, d_dy = pullback(tuple(_fill(g, gg) for g, gg in zip(grads, grad_grads)))
+    return tuple(d_args), d_dy

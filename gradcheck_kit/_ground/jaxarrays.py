@@ -14,6 +14,7 @@ and bfloat16 calls run under the caller's setting, as the layer runs in real use
 from __future__ import annotations
 
 import contextlib
+import importlib
 import sys
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -77,9 +78,9 @@ def x64(enabled: bool) -> Iterator[None]:
     if not enabled or jax is None or jax.config.jax_enable_x64:
         yield
         return
-    context = getattr(jax, "enable_x64", None)  # jax.experimental's before JAX 0.4.3x
+    context: Any = getattr(jax, "enable_x64", None)  # jax.experimental's in older JAX
     if context is None:
-        from jax.experimental import enable_x64 as context
+        context = importlib.import_module("jax.experimental").enable_x64
     with context(True):
         yield
 

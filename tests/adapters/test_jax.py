@@ -279,3 +279,19 @@ def test_complex_rules_in_jaxs_convention_pass_and_a_conj_bug_is_named():
     mul_conj.defvjp(lambda z, w: (z * w, (z, w)), lambda r, g: (g * jnp.conj(r[1]), g * r[0]))
     wrong = gk.check(*gk.from_custom_vjp(mul_conj), (z, w))
     assert [r.name for r in wrong.inputs if not r.passed] == ["z"] and "conj_missing" in wrong.patterns
+
+
+def test_order_2_checks_the_second_order_through_the_rules_and_finds_a_stopped_residual():
+    x = jnp.linspace(-1.0, 1.0, 5)
+    assert "second_order" not in gk.check(*gk.from_custom_vjp(relu), (x,)).checks  # only when asked
+    good = gk.check(*gk.from_custom_vjp(mul_sin()), (x, x + 2.0), order=2)
+    assert good.passed and good.checks["second_order"].passed, str(good)
+
+    @jax.custom_vjp
+    def sin(x):
+        return jnp.sin(x)
+
+    sin.defvjp(lambda x: (sin(x), jax.lax.stop_gradient(jnp.cos(x))), lambda cos, g: (g * cos,))
+    wrong = gk.check(*gk.from_custom_vjp(sin), (x,), order=2)
+    assert wrong.inputs[0].passed and not wrong.checks["second_order"].passed
+    assert "stop_gradient" in wrong.cause

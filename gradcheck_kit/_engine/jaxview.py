@@ -64,7 +64,7 @@ class JaxView:
     names: list[str]  # one per leaf: the argument's name and the leaf's path
     owners: list[int]  # the argument each leaf belongs to
     device: Any
-    out_tree: Any = None  # outputs' treedef where forward returns a pytree, not arrays
+    out_tree: Any = None  # outputs' treedef where forward returns a pytree, not one array
 
     @property
     def label(self) -> str:
@@ -110,8 +110,7 @@ class JaxView:
         leaves, tree = jax.tree_util.tree_flatten(value, is_leaf=lambda v: v is None)
         if not (isinstance(value, (tuple, list, dict)) and any(is_array(v) for v in leaves)):
             return value  # not arrays: the output contract names what is wrong
-        is_tuple = isinstance(value, tuple) and all(is_jax(v) for v in value)
-        self.out_tree = None if is_tuple else tree
+        self.out_tree = tree  # grad_output and tangents come back in this structure (a 1-tuple too)
         where = [f"output {k}" for k in range(len(leaves))]
         return tuple(_host(v, "forward", w) for v, w in zip(leaves, where))
 

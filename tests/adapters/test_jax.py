@@ -295,3 +295,18 @@ def test_order_2_checks_the_second_order_through_the_rules_and_finds_a_stopped_r
     wrong = gk.check(*gk.from_custom_vjp(sin), (x,), order=2)
     assert wrong.inputs[0].passed and not wrong.checks["second_order"].passed
     assert "stop_gradient" in wrong.cause
+
+
+def test_outputs_may_be_pytrees_and_grad_output_comes_back_in_their_structure():
+    x = jnp.linspace(-1.0, 1.0, 5)
+
+    def forward(x):
+        return {"sin": jnp.sin(x), "pair": (x**2,)}
+
+    def backward(dy, x):
+        return (dy["sin"] * jnp.cos(x) + dy["pair"][0] * 2 * x,)
+
+    assert gk.check(forward, backward, (x,)).passed
+    assert gk.check(*gk.from_custom_vjp(lambda x: (jnp.sin(x),)), (x,)).passed  # a 1-tuple
+    wrong = gk.check(forward, lambda dy, x: (dy["sin"] * jnp.cos(x) + dy["pair"][0] * x,), (x,))
+    assert not wrong.passed and wrong.cause.startswith("x: ")

@@ -18,10 +18,10 @@ from ._ground.parsing import ascii_float, ascii_int
 from ._ground.vocabulary import (
     BACKEND_PATTERN,
     BACKENDS_ACCEPTED,
+    CASE_DTYPES,
     DEFAULT_DTYPES,
     DEFAULT_TIMEOUT,
     MODES,
-    NUMPY_FLOATS,
 )
 from ._version import __version__
 from .errors import InvalidArgument
@@ -75,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
         "hung), 2 a usage or import error or an unfinished run, 130 interrupted.",
     )
     parser.add_argument("--version", action="version", version=f"gradcheck-kit {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{check,list,show}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{check,list,show,merge}")
     _check_parser(commands.add_parser("check", help="property-test layers and report"))
     listing = commands.add_parser("list", help="show registered layers with their inputs and params")
     listing.add_argument("targets", nargs="*", metavar="TARGET", help="as for check")
@@ -84,6 +84,13 @@ def build_parser() -> argparse.ArgumentParser:
     show = commands.add_parser("show", help="re-render a saved JSON report")
     show.add_argument("report", metavar="RESULT.json")
     _output_arguments(show)
+    merge = commands.add_parser(
+        "merge",
+        help="merge the JSON reports of shards (check --format json, the plugin's --gradcheck-report) "
+        "into one run",
+    )
+    merge.add_argument("reports", nargs="+", metavar="SHARD.json")
+    _output_arguments(merge)
     return parser
 
 
@@ -99,13 +106,16 @@ def _check_parser(check: argparse.ArgumentParser) -> None:
         "--backend",
         action="append",
         metavar="NAME",
-        help="numpy (default), torch, torch:cuda, cupy, jax; repeat or comma-separate for several",
+        help="numpy, torch, torch:cuda, cupy, jax; repeat or comma-separate for several (default: each layer's "
+        "own: torch for a torch.autograd.Function or cases of torch tensors, else numpy; a layer that "
+        "cannot run on a backend asked for is skipped there, saying why)",
     )
     check.add_argument(
         "--dtype",
         action="append",
         metavar="DTYPE",
-        help=f"one of {', '.join(NUMPY_FLOATS)}; repeat or comma-separate (default float64,float32)",
+        help=f"one of {', '.join(CASE_DTYPES)} (bfloat16 on torch); repeat or comma-separate "
+        "(default float64,float32)",
     )
     check.add_argument(
         "--profile",
@@ -206,7 +216,7 @@ def backends(values: Sequence[str] | None) -> list[str]:
 
 def dtypes(values: Sequence[str] | None) -> list[str]:
     names = listed(values, DEFAULT_DTYPES)
-    unknown = [n for n in names if n not in NUMPY_FLOATS]
+    unknown = [n for n in names if n not in CASE_DTYPES]
     if unknown:
-        raise InvalidArgument(f"--dtype={unknown[0]!r} is unknown; accepted: {', '.join(NUMPY_FLOATS)}")
+        raise InvalidArgument(f"--dtype={unknown[0]!r} is unknown; accepted: {', '.join(CASE_DTYPES)}")
     return names

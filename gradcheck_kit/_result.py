@@ -380,12 +380,27 @@ class CheckResult:
 
     @property
     def max_rel_err(self) -> float | None:
-        """The largest relative error of the inputs checked (None: no gradient was measured,
-        e.g. when forward raised)."""
+        """The largest relative error over the inputs checked.
+
+        Returns
+        -------
+        float or None
+            The largest ``max_rel_err`` of ``inputs`` (``inf`` when an input's numeric gradient
+            is 0 everywhere and its error is not; null in ``to_dict``); None when no gradient
+            was measured (no input was checked, e.g. because forward raised).
+        """
         return max((r.max_rel_err for r in self.inputs), default=None)
 
     @property
     def max_abs_err(self) -> float | None:
+        """The largest absolute error over the inputs checked.
+
+        Returns
+        -------
+        float or None
+            The largest ``max_abs_err`` of ``inputs``; None when no gradient was measured (no
+            input was checked, e.g. because forward raised).
+        """
         return max((r.max_abs_err for r in self.inputs), default=None)
 
     @property

@@ -29,6 +29,7 @@ from ._ground import progress
 from ._ground.importing import dotted_name, import_file
 from ._isolation.entries import check_one
 from ._isolation.worker import IMPORTING
+from ._property.cases import backend_mismatch, native_backend, sample_case
 from .errors import InvalidArgument, RegistrationError
 from .registry import LayerSpec, load_entry_points, registry
 from .report import Entry
@@ -162,11 +163,14 @@ def _specs(targets: Sequence[str]) -> dict[str, LayerSpec]:
 
 
 def layer_names(targets: list[str]) -> dict[str, Any]:
-    """``{"names": [...]}``, sorted, or ``{"error": message}`` when a target cannot be used."""
+    """``{"names": [...], "backends": {name: native backend or None}}``, sorted, or
+    ``{"error": message}`` when a target cannot be used. A layer's native backend is where it is
+    checked when no ``--backend`` is given (``torch`` for a ``torch.autograd.Function``)."""
     try:
-        return {"names": list(_specs(targets))}
+        specs = _specs(targets)
     except InvalidArgument as exc:
         return {"error": str(exc)}
+    return {"names": list(specs), "backends": {name: native_backend(spec) for name, spec in specs.items()}}
 
 
 def describe_layers(targets: list[str]) -> dict[str, Any]:
@@ -185,6 +189,9 @@ def check_entry(
         spec = _specs(targets)[name]
     except (InvalidArgument, KeyError) as exc:  # the targets changed between two imports
         return Entry.errored(name, backend, dtype, f"layer {name!r} cannot be imported here: {exc}").to_dict()
+    mismatch = backend_mismatch(spec, backend)
+    if mismatch is not None:  # a torch layer fed NumPy arrays would fail for the wrong reason
+        return Entry.skipped(name, backend, dtype, mismatch).to_dict()
     progress.mark(f"checking {name} [{backend}, {dtype}]")
     return check_one(spec, backend, dtype, options).to_dict()
 
@@ -193,11 +200,15 @@ def check_entry(
 
 
 def describe_layer(spec: LayerSpec) -> dict[str, Any]:
-    """Name, inputs, params with their defaults, cases, reference and origin of a layer."""
+    """Name, inputs, params with their defaults, cases, reference and origin of a layer.
+
+    Inputs are forward's positional parameters that its cases fill with ``Case.inputs``; the
+    ones its cases give in ``Case.params`` (CS231n's ``conv_param``) are params."""
+    given = _case_params(spec)
     return {
         "name": spec.name,
-        "inputs": list(spec.input_names),
-        "params": _params(spec),
+        "inputs": [name for name in spec.input_names if name not in given],
+        "params": _params(spec, given),
         "cases": _cases_kind(spec.cases),
         "reference": spec.reference is not None,
         "origin": spec.origin,
@@ -205,19 +216,30 @@ def describe_layer(spec: LayerSpec) -> dict[str, Any]:
     }
 
 
-def _params(spec: LayerSpec) -> dict[str, str]:
+def _params(spec: LayerSpec, given: set[str]) -> dict[str, str]:
     """Forward's keyword parameters (not inputs) with their defaults' repr, ``required`` if none."""
     try:
         parameters = list(inspect.signature(spec.forward).parameters.values())
     except (TypeError, ValueError):
         return {}
-    keyword = [p for p in parameters if p.kind is p.KEYWORD_ONLY or p.name not in spec.input_names]
+    inputs = set(spec.input_names) - given
+    keyword = [p for p in parameters if p.kind is p.KEYWORD_ONLY or p.name not in inputs]
     kinds = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
     return {
         p.name: "required" if p.default is p.empty else repr(p.default)
         for p in keyword
         if p.kind not in kinds
     }
+
+
+def _case_params(spec: LayerSpec) -> set[str]:
+    """The params one of the layer's cases gives (its first fixed case, or one drawn from its
+    strategy); none when it has no cases or drawing fails (``check`` reports that)."""
+    case = sample_case(spec)
+    if case is None:
+        return set()
+    inputs = set(spec.input_names[: len(case.inputs)])
+    return {name for name in getattr(case, "params", {}) if name not in inputs}
 
 
 def _cases_kind(cases: Any) -> str:

@@ -5,6 +5,7 @@
     gradcheck-kit check reference_layers --jobs auto
     gradcheck-kit list reference_layers
     gradcheck-kit show report.json --format markdown
+    gradcheck-kit merge shard-*.json --output merged.json
 
 Each entry (a layer on one backend in one dtype) is checked in a worker process: a layer that
 crashes its process, calls ``os._exit`` or ``fork``, or hangs past its time limit costs only its
@@ -26,7 +27,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from ._arguments import backends, build_parser, dtypes
@@ -68,26 +69,34 @@ SUFFIXES = {
 def command_check(args: argparse.Namespace) -> int:
     from . import profiles
 
-    chosen_backends, chosen_dtypes = backends(args.backend), dtypes(args.dtype)
+    chosen_backends = backends(args.backend) if args.backend else None  # None: each layer's own
+    chosen_dtypes = dtypes(args.dtype)
     profile = profiles.profile_name(args.profile)
     outputs = _outputs(args)  # checked now: a run never ends unable to write what it found
-    run = Run(
-        seed=args.seed,
-        profile=profile,
-        backends=chosen_backends,
-        dtypes=chosen_dtypes,
-        targets=list(args.targets),
-    )
+    run = Run(seed=args.seed, profile=profile, dtypes=chosen_dtypes, targets=list(args.targets))
     options = _options(args, profile)
     with _pool(args) as pool:
-        names = _layer_names(pool, list(args.targets), args.timeout)
+        layers = _layers(pool, list(args.targets), args.timeout, chosen_backends)
+        run.backends = list(dict.fromkeys(b for chosen in layers.values() for b in chosen))
         jobs = [
             Job(name, backend, dtype, (list(args.targets), name, backend, dtype, options))
-            for name in names
-            for backend in chosen_backends
+            for name, chosen in layers.items()
+            for backend in chosen
             for dtype in chosen_dtypes
         ]
         return _check_all(run, jobs, pool, args, ReportWriter(outputs))
+
+
+def _layers(
+    pool: WorkerPool | None, targets: list[str], timeout: float | None, chosen: list[str] | None
+) -> dict[str, list[str]]:
+    """Each layer's name and the backends it is checked on: those asked for, else its own
+    (``torch`` for a ``torch.autograd.Function`` or cases of torch tensors, else ``numpy``)."""
+    from ._targets import layer_names
+
+    found = _in_worker(pool, layer_names, targets, timeout)
+    natives = found.get("backends") or {}
+    return {name: chosen or backends([natives.get(name) or "numpy"]) for name in found["names"]}
 
 
 def _pool(args: argparse.Namespace) -> contextlib.AbstractContextManager[WorkerPool | None]:
@@ -96,12 +105,6 @@ def _pool(args: argparse.Namespace) -> contextlib.AbstractContextManager[WorkerP
     pool = WorkerPool(getattr(args, "jobs", 1))
     pool.warm()  # the workers import while the first one resolves the targets
     return pool
-
-
-def _layer_names(pool: WorkerPool | None, targets: list[str], timeout: float | None) -> list[str]:
-    from ._targets import layer_names
-
-    return _in_worker(pool, layer_names, targets, timeout)["names"]
 
 
 def _in_worker(
@@ -294,8 +297,8 @@ def command_list(args: argparse.Namespace) -> int:
 
 
 def _words(value: Any) -> str:
-    if isinstance(value, dict):
-        return ",".join(f"{k}:{v}" for k, v in value.items()) or "-"
+    if isinstance(value, dict):  # params: a name alone when it has no default
+        return ",".join(k if v == "required" else f"{k}:{v}" for k, v in value.items()) or "-"
     if isinstance(value, list):
         return ",".join(value) or "-"
     return str(value) if value not in ("", None) else "-"
@@ -324,9 +327,50 @@ def command_show(args: argparse.Namespace) -> int:
     return run.exit_code
 
 
+def command_merge(args: argparse.Namespace) -> int:
+    """Merge shard reports into one run and report it; the exit code is the merged run's."""
+    writer = ReportWriter(_outputs(args))
+    run = merged([load(path) for path in args.reports], list(args.reports))
+    _emit(run, args, writer)
+    return run.exit_code
+
+
+def merged(runs: list[Run], paths: list[str]) -> Run:
+    """One run of the shards' entries, in the order given: seed and profile must agree; backends,
+    dtypes and targets are united, the seconds added; it is complete when every shard is
+    (interrupted when one was). Counts, verdict and exit code follow from the entries."""
+    for field in ("seed", "profile"):
+        values = {path: getattr(run, field) for path, run in zip(paths, runs)}
+        if len(set(map(repr, values.values()))) > 1:
+            found = ", ".join(f"{visible(path)} {field}={value!r}" for path, value in values.items())
+            raise InvalidArgument(
+                f"the shards disagree on {field}: {found}; accepted: shards of one run (the same "
+                "--seed/--gradcheck-seed and --profile/--gradcheck-profile)"
+            )
+    states = {run.state for run in runs}
+    state = INTERRUPTED if INTERRUPTED in states else INCOMPLETE if INCOMPLETE in states else COMPLETE
+    return Run(
+        [entry for run in runs for entry in run.entries],
+        version=runs[0].version,
+        seed=runs[0].seed,
+        profile=runs[0].profile,
+        backends=_united(run.backends for run in runs),
+        dtypes=_united(run.dtypes for run in runs),
+        targets=_united(run.targets for run in runs),
+        started=min((run.started for run in runs if run.started), default=""),
+        seconds=sum(run.seconds or 0.0 for run in runs),
+        state=state,
+        not_run=[item for run in runs for item in run.not_run],
+    )
+
+
+def _united(lists: Iterable[list[str]]) -> list[str]:
+    return list(dict.fromkeys(value for values in lists for value in values))
+
+
 # -- entry point --------------------------------------------------------------------------------
 
-COMMANDS = {"check": command_check, "list": command_list, "show": command_show}
+COMMANDS = {"check": command_check, "list": command_list, "show": command_show, "merge": command_merge}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import re
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -15,8 +16,14 @@ from importlib import import_module
 from importlib.metadata import entry_points
 from typing import Any
 
-from ._ground.vocabulary import ENTRY_POINT_GROUP
+from ._ground.vocabulary import BACKEND_PATTERN, BACKENDS_ACCEPTED, ENTRY_POINT_GROUP
 from .errors import InvalidArgument, RegistrationError
+
+# A forward that runs on one backend only says so in this attribute (``"torch"``); the adapters
+# mark theirs through the Extras they attach (``_adapters.extras.EXTRAS_ATTRIBUTE``, which sits
+# above the registry), whose ``native_backend`` names it.
+NATIVE_BACKEND_ATTRIBUTE = "gradcheck_backend"
+EXTRAS_ATTRIBUTE = "gradcheck_extras"
 
 
 @dataclass(frozen=True)
@@ -106,9 +113,12 @@ class LayerSpec:
     wrt : tuple of int or str, or None
         The inputs to differentiate (None: every floating input).
     origin : str
-        The module that registered it.
+        The module that registered it (``import`` it to register the layer again elsewhere).
     description : str
         One line about the layer (a decorated class's first docstring line by default).
+    backend : str or None
+        The backend the layer runs on natively (``"torch"`` for a ``torch.autograd.Function``),
+        None when it takes any (NumPy arrays by default); see ``native_backend``.
 
     Examples
     --------
@@ -126,6 +136,38 @@ class LayerSpec:
     wrt: tuple[int | str, ...] | None = None
     origin: str = ""
     description: str = ""
+    backend: str | None = None
+
+    @property
+    def native_backend(self) -> str | None:
+        """The backend the layer runs on by default, when it can tell.
+
+        ``backend`` when given; else ``"torch"`` for a forward that says so (an adapted
+        ``torch.autograd.Function``), or for fixed cases that hold torch tensors
+        (``"torch:cuda"`` on a GPU). A cases strategy is not drawn from here.
+
+        Returns
+        -------
+        str or None
+            None: the layer takes whatever backend it is given.
+
+        Examples
+        --------
+        >>> import numpy as np, gradcheck_kit as gk
+        >>> gk.LayerSpec("tanh", np.tanh, lambda dy, x: (dy,)).native_backend is None
+        True
+        >>> gk.LayerSpec("tanh", np.tanh, lambda dy, x: (dy,), backend="torch").native_backend
+        'torch'
+        """
+        if self.backend is not None:
+            return self.backend
+        marked = getattr(self.forward, NATIVE_BACKEND_ATTRIBUTE, None)
+        marked = marked or getattr(getattr(self.forward, EXTRAS_ATTRIBUTE, None), "native_backend", None)
+        cases = self.cases if isinstance(self.cases, tuple) else ()
+        held = cases_backend(cases[0]) if cases and isinstance(cases[0], Case) else None
+        if isinstance(marked, str):  # a torch Function whose cases are on a GPU: torch:cuda
+            return held if held is not None and held.startswith(marked) else marked
+        return held
 
     @property
     def input_names(self) -> tuple[str, ...]:
@@ -137,6 +179,35 @@ class LayerSpec:
             Empty when forward has no inspectable signature (a ufunc, a builtin).
         """
         return positional_names(self.forward)
+
+
+def cases_backend(case: Case) -> str | None:
+    """``"torch"`` (``"torch:cuda"``) when a case's inputs are torch tensors, else None.
+
+    Parameters
+    ----------
+    case : Case
+        One case of a layer.
+
+    Returns
+    -------
+    str or None
+        The torch backend its first tensor input asks for; None when it holds none.
+
+    Examples
+    --------
+    >>> import numpy as np, gradcheck_kit as gk
+    >>> from gradcheck_kit.registry import cases_backend
+    >>> cases_backend(gk.Case((np.zeros(3),))) is None
+    True
+    """
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return None
+    tensor = next((x for x in case.inputs if isinstance(x, torch.Tensor)), None)
+    if tensor is None:
+        return None
+    return "torch:cuda" if tensor.is_cuda else "torch"
 
 
 def _parameters(fn: Callable[..., Any]) -> list[inspect.Parameter]:
@@ -293,14 +364,18 @@ class Registry:
         ------
         RegistrationError
             For an empty name, a forward/backward pair ``validate_pair`` refuses, a reference
-            that is not callable, ``cases`` of another kind, or a name already taken by
-            another definition (without ``replace=True``).
+            that is not callable, an unknown ``backend``, ``cases`` of another kind, or a name
+            already taken by another definition (without ``replace=True``).
         """
         if not isinstance(spec.name, str) or not spec.name.strip():
             raise RegistrationError("the name must be a non-empty string", layer=str(spec.name))
         validate_pair(spec.name, spec.forward, spec.backward)
         if spec.reference is not None and not callable(spec.reference):
             raise RegistrationError(f"reference={spec.reference!r} is not callable", layer=spec.name)
+        if spec.backend is not None and not re.fullmatch(BACKEND_PATTERN, str(spec.backend)):
+            raise RegistrationError(
+                f"backend={spec.backend!r} is unknown; accepted: {BACKENDS_ACCEPTED} or None", layer=spec.name
+            )
         spec = _with_cases(spec, _validate_cases(spec.name, spec.cases))
         old = self._layers.get(spec.name)
         if old is not None and not replace and not _same_definition(old, spec):
@@ -411,6 +486,7 @@ def register(
     reference: Callable[..., Any] | None = None,
     wrt: Sequence[int | str] | None = None,
     description: str = "",
+    backend: str | None = None,
     replace: bool = False,
     into: Registry | None = None,
 ) -> Any:
@@ -437,6 +513,11 @@ def register(
         The inputs to differentiate (default: every floating input).
     description : str, default ""
         One line about the layer (default for a class: its docstring's first line).
+    backend : str, optional
+        The backend the layer runs on natively (``"torch"``, ``"torch:cuda"``); the CLI and the
+        plugin check it there when no backend is asked for, and skip it, saying why, on the
+        others. Default: ``"torch"`` for an adapted ``torch.autograd.Function`` or cases that
+        hold torch tensors, else any backend (NumPy by default).
     replace : bool, default False
         Replace another layer registered under ``name`` instead of refusing.
     into : Registry, optional
@@ -467,7 +548,7 @@ def register(
     """
     target = into if into is not None else registry
     origin = _caller_module(2)
-    options = dict(cases=cases, wrt=tuple(wrt) if wrt is not None else None)
+    options = dict(cases=cases, wrt=tuple(wrt) if wrt is not None else None, backend=backend)
 
     def build(fwd: Any, bwd: Any, ref: Any, doc: str) -> LayerSpec:
         spec = LayerSpec(name, fwd, bwd, reference=ref, origin=origin, description=doc, **options)

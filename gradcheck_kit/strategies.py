@@ -219,6 +219,14 @@ class ConvGeometry:
         The batch size, the channels and the groups (which divide both channel counts).
     input_size, kernel_size, stride, padding, dilation : tuple of int
         One value per spatial axis.
+    square : bool, default False
+        Kernel size, stride, padding and dilation are the same on every axis, and ``params()``
+        gives them as ints (for layers that take ``stride=2``, not ``stride=(2, 2)``).
+
+    Raises
+    ------
+    ValueError
+        When ``square`` is true and the axes' windows differ.
 
     Examples
     --------
@@ -238,6 +246,10 @@ class ConvGeometry:
     stride: tuple[int, ...]
     padding: tuple[int, ...]
     dilation: tuple[int, ...]
+    square: bool = False
+
+    def __post_init__(self) -> None:
+        _check_square(self.square, self.kernel_size, self.stride, self.padding, self.dilation)
 
     @property
     def output_size(self) -> tuple[int, ...]:
@@ -290,13 +302,20 @@ class ConvGeometry:
         Returns
         -------
         dict
+            Tuples of one value per axis; ints where the geometry is ``square``.
         """
-        return {
-            "stride": self.stride,
-            "padding": self.padding,
-            "dilation": self.dilation,
-            "groups": self.groups,
-        }
+        window = {"stride": self.stride, "padding": self.padding, "dilation": self.dilation}
+        return {**_scalars(window, self.square), "groups": self.groups}
+
+
+def _check_square(square: bool, *windows: tuple[int, ...]) -> None:
+    if square and any(len(set(values)) > 1 for values in windows):
+        raise ValueError(f"square=True but the axes differ: {windows}")
+
+
+def _scalars(window: dict[str, tuple[int, ...]], square: bool) -> dict[str, Any]:
+    """A square geometry's window as ints (the value every axis shares)."""
+    return {key: value[0] for key, value in window.items()} if square else dict(window)
 
 
 @dataclass(frozen=True)
@@ -321,13 +340,14 @@ def _window(draw: Any, limits: _Limits) -> tuple[int, int, int, int]:
     return kernel, dilation, stride, padding
 
 
-def _axes(draw: Any, ndim: int, limits: _Limits) -> list[tuple[int, int, int, int, int]]:
+def _axes(draw: Any, ndim: int, limits: _Limits, square: bool) -> list[tuple[int, int, int, int, int]]:
     """(size, kernel, dilation, stride, padding) per axis with output size >= 1 and size in
     [min_side, max_side]. Every window first, then per axis the number of outputs and a slack
     below one stride: the size follows from them and the padding (clipped to the side bounds),
     so shrinking the padding keeps the outputs (a stride bug stays a stride bug) and hypothesis
-    does not copy one axis into the next (non-square is the norm)."""
-    windows = [_window(draw, limits) for _ in range(ndim)]
+    does not copy one axis into the next (non-square is the norm). A square geometry draws one
+    window for every axis; the sizes stay per axis."""
+    windows = [_window(draw, limits)] * ndim if square else [_window(draw, limits) for _ in range(ndim)]
     return [(_size(draw, limits, *w), *w) for w in windows]
 
 
@@ -347,6 +367,12 @@ def _check_at_least(low: int, **bounds: int) -> None:
             raise HypothesisInvalidArgument(f"{label}={value} must be >= {low}")
 
 
+def _check_bool(**flags: Any) -> None:
+    for label, value in flags.items():
+        if not isinstance(value, bool):
+            raise HypothesisInvalidArgument(f"{label}={value!r} must be True or False")
+
+
 def conv_geometries(
     ndim: int = 2,
     *,
@@ -361,6 +387,7 @@ def conv_geometries(
     max_stride: int = 3,
     max_padding: int = 2,
     max_dilation: int = 2,
+    square: bool = False,
 ) -> st.SearchStrategy[ConvGeometry]:
     """Valid ``ndim``-d convolutions, built valid (output size >= 1) rather than filtered.
 
@@ -385,6 +412,10 @@ def conv_geometries(
         Bounds on each axis' kernel, stride and dilation (the dilated kernel fits in max_side).
     max_padding : int, default 2
         Bound on each axis' padding.
+    square : bool, default False
+        One kernel size, stride, padding and dilation for every axis, which ``params()`` gives
+        as ints: for layers that take scalars (``stride=2``). Input sides are still drawn per
+        axis.
 
     Returns
     -------
@@ -394,7 +425,7 @@ def conv_geometries(
     ------
     hypothesis.errors.InvalidArgument
         For an ``ndim`` other than 1, 2 or 3, a minimum above its maximum, a maximum below 1
-        (``max_padding`` below 0), each naming the values.
+        (``max_padding`` below 0), a ``square`` that is not a bool, each naming the values.
 
     Examples
     --------
@@ -404,6 +435,10 @@ def conv_geometries(
     >>> g = find(geometries, lambda g: True, settings=settings(database=None))
     >>> g.input_shape, g.weight_shape, g.params()
     ((1, 1, 4), (1, 1, 1), {'stride': (1,), 'padding': (0,), 'dilation': (1,), 'groups': 1})
+    >>> square = strategies.conv_geometries(ndim=2, square=True)
+    >>> g = find(square, lambda g: g.stride[0] == 2, settings=settings(database=None))
+    >>> g.stride, g.params()
+    ((2, 2), {'stride': 2, 'padding': 0, 'dilation': 1, 'groups': 1})
     """
     if ndim not in (1, 2, 3):
         raise HypothesisInvalidArgument(f"ndim={ndim} must be 1, 2 or 3")
@@ -420,6 +455,7 @@ def conv_geometries(
         max_dilation=max_dilation,
     )
     _check_at_least(0, max_padding=max_padding)
+    _check_bool(square=square)
     limits = _Limits(max(min_side, 1), max_side, max_kernel, max_stride, max_padding, max_dilation)
     groups_limit = min(max_groups, max_in_channels, max_out_channels)
 
@@ -429,9 +465,9 @@ def conv_geometries(
         groups = draw(st.integers(1, groups_limit))
         cin = draw(st.integers(1, max_in_channels // groups))
         cout = draw(st.integers(1, max_out_channels // groups))
-        size, kernel, dilation, stride, padding = zip(*_axes(draw, ndim, limits))
+        size, kernel, dilation, stride, padding = zip(*_axes(draw, ndim, limits, square))
         channels = (cin * groups, cout * groups)
-        return ConvGeometry(batch, *channels, groups, size, kernel, stride, padding, dilation)
+        return ConvGeometry(batch, *channels, groups, size, kernel, stride, padding, dilation, square)
 
     return build()
 
@@ -446,6 +482,14 @@ class PoolGeometry:
         The batch size and the channels.
     input_size, kernel_size, stride, padding : tuple of int
         One value per spatial axis.
+    square : bool, default False
+        Kernel size, stride and padding are the same on every axis, and ``params()`` gives them
+        as ints (for layers that take ``kernel_size=2``).
+
+    Raises
+    ------
+    ValueError
+        When ``square`` is true and the axes' windows differ.
 
     Examples
     --------
@@ -461,6 +505,10 @@ class PoolGeometry:
     kernel_size: tuple[int, ...]
     stride: tuple[int, ...]
     padding: tuple[int, ...]
+    square: bool = False
+
+    def __post_init__(self) -> None:
+        _check_square(self.square, self.kernel_size, self.stride, self.padding)
 
     @property
     def output_size(self) -> tuple[int, ...]:
@@ -501,8 +549,10 @@ class PoolGeometry:
         Returns
         -------
         dict
+            Tuples of one value per axis; ints where the geometry is ``square``.
         """
-        return {"kernel_size": self.kernel_size, "stride": self.stride, "padding": self.padding}
+        window = {"kernel_size": self.kernel_size, "stride": self.stride, "padding": self.padding}
+        return _scalars(window, self.square)
 
 
 def pool_geometries(
@@ -516,6 +566,7 @@ def pool_geometries(
     max_kernel: int = 3,
     max_stride: int = 3,
     max_padding: int = 1,
+    square: bool = False,
 ) -> st.SearchStrategy[PoolGeometry]:
     """Valid pooling geometries (overlapping windows when stride < kernel).
 
@@ -538,6 +589,10 @@ def pool_geometries(
         Bounds on each axis' window and stride.
     max_padding : int, default 1
         Bound on each axis' padding.
+    square : bool, default False
+        One kernel size, stride and padding for every axis, which ``params()`` gives as ints:
+        for layers that take scalars (``kernel_size=2, stride=2``). Input sides are still
+        drawn per axis.
 
     Returns
     -------
@@ -547,14 +602,19 @@ def pool_geometries(
     ------
     hypothesis.errors.InvalidArgument
         For an ``ndim`` other than 1, 2 or 3, a minimum above its maximum, a maximum below 1
-        (``max_padding`` below 0), each naming the values.
+        (``max_padding`` below 0), a ``square`` that is not a bool, each naming the values.
 
     Examples
     --------
     >>> from hypothesis import find, settings
     >>> from gradcheck_kit import strategies
-    >>> find(strategies.pool_geometries(ndim=1, min_side=3), lambda g: True, settings=settings(database=None))
-    PoolGeometry(batch=1, channels=1, input_size=(3,), kernel_size=(1,), stride=(1,), padding=(0,))
+    >>> geometries = strategies.pool_geometries(ndim=1, min_side=3)
+    >>> g = find(geometries, lambda g: True, settings=settings(database=None))
+    >>> g.input_shape, g.params()
+    ((1, 1, 3), {'kernel_size': (1,), 'stride': (1,), 'padding': (0,)})
+    >>> square = strategies.pool_geometries(ndim=2, square=True)
+    >>> find(square, lambda g: g.kernel_size[0] == 2, settings=settings(database=None)).params()
+    {'kernel_size': 2, 'stride': 1, 'padding': 0}
     """
     if ndim not in (1, 2, 3):
         raise HypothesisInvalidArgument(f"ndim={ndim} must be 1, 2 or 3")
@@ -564,14 +624,15 @@ def pool_geometries(
         1, max_channels=max_channels, max_side=max_side, max_kernel=max_kernel, max_stride=max_stride
     )
     _check_at_least(0, max_padding=max_padding)
+    _check_bool(square=square)
     limits = _Limits(max(min_side, 1), max_side, max_kernel, max_stride, max_padding, pooling=True)
 
     @st.composite
     def build(draw: Any) -> PoolGeometry:
         batch = draw(st.integers(min_batch, max_batch))
         channels = draw(st.integers(1, max_channels))
-        size, kernel, _, stride, padding = zip(*_axes(draw, ndim, limits))
-        return PoolGeometry(batch, channels, size, kernel, stride, padding)
+        size, kernel, _, stride, padding = zip(*_axes(draw, ndim, limits, square))
+        return PoolGeometry(batch, channels, size, kernel, stride, padding, square)
 
     return build()
 

@@ -101,7 +101,7 @@ register(
     sigmoid_backward,
     cases=cases.elementwise(),
     reference=torch_sigmoid,
-    description="logistic sigmoid, overflow-free for large |x|",
+    description="The logistic sigmoid 1 / (1 + e^-x), computed without overflow for large inputs.",
 )
 register(
     "tanh",
@@ -109,7 +109,7 @@ register(
     tanh_backward,
     cases=cases.elementwise(),
     reference=torch_tanh,
-    description="hyperbolic tangent",
+    description="The hyperbolic tangent, applied element by element.",
 )
 register(
     "relu",
@@ -117,7 +117,7 @@ register(
     relu_backward,
     cases=cases.elementwise(),
     reference=torch_relu,
-    description="max(x, 0); gradient 0 at the kink",
+    description="The rectified linear unit max(x, 0), whose gradient at 0 is taken as 0.",
 )
 register(
     "leaky_relu",
@@ -125,5 +125,5 @@ register(
     leaky_relu_backward,
     cases=cases.elementwise(cases.leaky_relu_params()),
     reference=torch_leaky_relu,
-    description="x if x > 0 else negative_slope * x",
+    description="The leaky ReLU: x where x is positive, negative_slope times x elsewhere.",
 )

@@ -237,7 +237,8 @@ def _register(nd: int, forward: Any, backward: Any, reference: Any) -> None:
             backward=backward,
             cases=cases.convolutions(nd, bias=bias),
             reference=reference,
-            description=f"{nd}-d convolution, stride/padding/dilation/groups, {bias} bias",
+            description=f"A {nd}-d convolution with stride, padding, dilation and groups, and "
+            + ("one bias per output channel." if bias == "tied" else "one bias per output element."),
         )
 
 

@@ -118,7 +118,7 @@ register(
     gaussian_filter1d_backward,
     cases=cases.gaussian_filters(),
     reference=torch_gaussian_filter1d,
-    description="1-d Gaussian filter with learnable mu and sigma (scaled kernel, seed section 3)",
+    description="A 1-d Gaussian filter with learned centre mu and width sigma, its kernel a normal density.",
 )
 register(
     "gaussian_filter1d_unscaled",
@@ -126,5 +126,5 @@ register(
     gaussian_filter1d_backward,
     cases=cases.gaussian_filters(scaled=False),
     reference=torch_gaussian_filter1d,
-    description="1-d Gaussian filter with learnable mu and sigma (unscaled kernel, seed eq. 54)",
+    description="A 1-d Gaussian filter with learned centre mu and width sigma, its kernel unscaled (peak 1).",
 )

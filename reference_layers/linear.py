@@ -86,7 +86,7 @@ register(
     linear_backward,
     cases=cases.linears(),
     reference=torch_linear,
-    description="y = x w^T + b",
+    description="A fully connected layer, y = x w^T + b.",
 )
 register(
     "linear_sigmoid",
@@ -94,5 +94,5 @@ register(
     linear_sigmoid_backward,
     cases=cases.linears(),
     reference=torch_linear_sigmoid,
-    description="a = sigmoid(x w^T + b) (seed eqs. 38 and 43)",
+    description="A fully connected layer followed by a sigmoid, sigmoid(x w^T + b).",
 )

@@ -86,5 +86,5 @@ register(
     softmax_cross_entropy_backward,
     cases=cases.classifications(),
     reference=torch_softmax_cross_entropy,
-    description="mean softmax cross-entropy over the batch, integer labels",
+    description="The softmax cross-entropy of logits against integer labels, averaged over the batch.",
 )

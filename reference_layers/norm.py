@@ -127,7 +127,7 @@ register(
     layer_norm_backward,
     cases=cases.layer_norms(),
     reference=torch_layer_norm,
-    description="layer normalization over the trailing (weight-shaped) axes, affine",
+    description="Layer normalization over the trailing axes (weight's shape), then learned scale and shift.",
 )
 register(
     "batch_norm",
@@ -135,5 +135,5 @@ register(
     batch_norm_backward,
     cases=cases.batch_norms(),
     reference=torch_batch_norm,
-    description="batch normalization in training mode (batch statistics), affine",
+    description="Batch normalization with the batch's statistics, then a learned scale and shift.",
 )

@@ -157,7 +157,7 @@ register(
     maxpool2d_backward,
     cases=cases.poolings(),
     reference=torch_maxpool2d,
-    description="2-d max pooling, overlapping windows and -inf padding",
+    description="2-d max pooling over windows that may overlap, padding with -inf.",
 )
 register(
     "avgpool2d",
@@ -165,5 +165,5 @@ register(
     avgpool2d_backward,
     cases=cases.poolings(cases.avgpool_params()),
     reference=torch_avgpool2d,
-    description="2-d average pooling, overlapping windows and zero padding",
+    description="2-d average pooling over windows that may overlap, padding with zeros.",
 )

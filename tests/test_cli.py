@@ -284,3 +284,271 @@ def test_the_output_format_comes_from_the_suffix_then_from_format():
         ["check", "x", "--format", "json", "--output", "a.HTML", "--output", "b"]
     )
     assert _formats(args) == [("a.HTML", "html"), ("b", "json")]
+
+
+# -- bfloat16 -----------------------------------------------------------------------------------
+
+BF16_LAYERS = """
+import numpy as np
+from hypothesis import strategies as st
+import gradcheck_kit as gk
+
+
+def cases():
+    return st.integers(0, 2**31).map(lambda s: gk.Case((np.random.default_rng(s).normal(size=(16, 8)),)))
+
+
+def silu(x):
+    return x * x.sigmoid()
+
+
+def silu_backward(dy, x):  # as kernels do: upcast inside, cast back
+    s = x.float().sigmoid()
+    return ((dy.float() * s * (1 + x.float() * (1 - s))).to(x.dtype),)
+
+
+def silu_backward_x105(dy, x):
+    return (silu_backward(dy, x)[0] * 1.05,)
+
+
+gk.register("silu", silu, silu_backward, cases=cases())
+gk.register("silu_x105", silu, silu_backward_x105, cases=cases())
+"""
+
+
+def test_bfloat16_cases_run_on_torch_and_are_skipped_with_the_reason_on_numpy(tmp_path, capsys):
+    pytest.importorskip("torch")
+    path = tmp_path / "bf16_layers.py"
+    path.write_text(BF16_LAYERS)
+    report = tmp_path / "run.json"
+    args = ["check", str(path), "--backend", "numpy,torch", "--dtype", "bfloat16", "--max-examples", "3"]
+    code = main([*args, "--database", "none", "--no-isolation", "--output", str(report)])
+
+    entries = {(e["layer"], e["backend"]): e for e in json.loads(report.read_text())["entries"]}
+    assert code == 1
+    assert entries["silu", "torch"]["status"] == "passed"
+    failed = entries["silu_x105", "torch"]
+    assert failed["status"] == "failed" and "constant factor" in failed["result"]["cause"]
+    assert "bfloat16[" in json.dumps(failed["result"])  # the layer was fed bfloat16 tensors
+    for layer in ("silu", "silu_x105"):
+        skipped = entries[layer, "numpy"]
+        assert skipped["status"] == "skipped" and "numpy has no bfloat16" in skipped["reason"]
+
+
+# -- python -m, list's inputs and params, each layer's own backend ------------------------------
+
+
+def test_python_dash_m_gradcheck_kit_is_the_gradcheck_kit_command(layers):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1"}
+    run = [sys.executable, "-m", "gradcheck_kit"]
+    version = subprocess.run([*run, "--version"], env=env, capture_output=True, text=True, timeout=60)
+    assert version.returncode == 0 and version.stdout.startswith("gradcheck-kit ")
+    listed = subprocess.run(
+        [*run, "list", str(layers / "good_layers.py")], env=env, capture_output=True, text=True
+    )
+    assert listed.returncode == 0 and listed.stdout.startswith("good_tanh inputs=x")
+    usage = subprocess.run(
+        [*run, "check", "--backend", "torch:meta"], env=env, capture_output=True, text=True
+    )
+    assert usage.returncode == 2 and "'torch:meta' is unknown" in usage.stderr
+
+
+CS231N_LAYERS = """
+import numpy as np
+import gradcheck_kit as gk
+
+
+def conv_forward(x, w, b, conv_param):
+    return x * w + b * conv_param["scale"]
+
+
+def conv_backward(dy, x, w, b, conv_param):
+    return dy * w, dy * x, dy * conv_param["scale"]
+
+
+X = np.linspace(-1.0, 1.0, 3)
+gk.register("cs_conv", conv_forward, conv_backward, cases=[gk.Case((X, X, X), {"conv_param": {"scale": 2}})])
+"""
+
+
+def test_list_tells_inputs_from_the_params_that_the_cases_give_positionally_named(tmp_path, capsys):
+    (tmp_path / "cs_layers.py").write_text(CS231N_LAYERS)
+    assert main(["list", str(tmp_path / "cs_layers.py"), "--no-isolation", "--format", "text"]) == 0
+    assert capsys.readouterr().out.startswith("cs_conv inputs=x,w,b params=conv_param cases=1 fixed")
+    assert main(["list", str(tmp_path / "cs_layers.py"), "--no-isolation", "--format", "json"]) == 0
+    layer = json.loads(capsys.readouterr().out)["layers"][0]
+    assert layer["inputs"] == ["x", "w", "b"] and layer["params"] == {"conv_param": "required"}
+
+
+def test_every_reference_layer_description_is_one_plain_sentence_without_seed_references():
+    import gradcheck_kit as gk
+    import reference_layers  # noqa: F401
+
+    for spec in gk.registry.from_module("reference_layers"):
+        words = spec.description
+        assert words[0].isupper() or words[0].isdigit(), words
+        assert words.endswith(".") and words.count(". ") == 0 and "seed" not in words, words
+
+
+TORCH_LAYERS = """
+import numpy as np
+import torch
+from hypothesis import strategies as st
+import gradcheck_kit as gk
+
+
+class Cube(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x**3
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return 3 * x**2 * grad
+
+
+def square(x):
+    return x * x
+
+
+def square_backward(dy, x):
+    return (2 * x * dy,)
+
+
+X = torch.linspace(-1, 1, 5, dtype=torch.float64)
+gk.register("cube_function", *gk.from_autograd_function(Cube), cases=[gk.Case((X,))])
+gk.register("torch_cases", square, square_backward, cases=st.just(gk.Case((X,))))
+gk.register("numpy_tanh", np.tanh, lambda dy, x: (dy * (1 - np.tanh(x) ** 2),), cases=[gk.Case((X.numpy(),))])
+"""
+
+
+@pytest.fixture
+def torch_layers(tmp_path, request):
+    """The layers above in a file of a name of its own, checked in this process; unregistered
+    afterwards."""
+    pytest.importorskip("torch")
+    import gradcheck_kit as gk
+
+    module = f"torch_layers_{abs(hash(request.node.name)) % 10**8}"
+    (tmp_path / f"{module}.py").write_text(TORCH_LAYERS)
+    yield tmp_path / f"{module}.py"
+    for name in ("cube_function", "torch_cases", "numpy_tanh"):
+        gk.registry.remove(name)
+    sys.modules.pop(module, None)
+
+
+def _entries(report: Path) -> dict[tuple[str, str], dict]:
+    return {(e["layer"], e["backend"]): e for e in json.loads(report.read_text())["entries"]}
+
+
+def test_a_torch_function_and_cases_of_torch_tensors_run_on_torch_without_a_backend_option(
+    torch_layers, tmp_path
+):
+    report = tmp_path / "run.json"
+    code = main(["check", str(torch_layers), *FAST, "--no-isolation", "--output", str(report)])
+    assert code == 0
+    assert set(_entries(report)) == {
+        ("cube_function", "torch"),
+        ("torch_cases", "torch"),
+        ("numpy_tanh", "numpy"),
+    }
+    assert all(e["status"] == "passed" for e in _entries(report).values())
+    assert json.loads(report.read_text())["backends"] == ["torch", "numpy"]
+
+
+def test_a_torch_layer_forced_onto_numpy_is_skipped_with_the_reason_never_a_gradient_failure(
+    torch_layers, tmp_path
+):
+    report = tmp_path / "run.json"
+    args = ["check", str(torch_layers), *FAST, "--backend", "numpy", "--output", str(report)]
+    assert main([*args, "--no-isolation"]) == 0
+    entries = _entries(report)
+    function, cases = entries["cube_function", "numpy"], entries["torch_cases", "numpy"]
+    assert function["status"] == "skipped" and "'cube_function' runs on torch" in function["reason"]
+    assert (
+        "torch.autograd.Function" in function["reason"] and "accepted: --backend torch" in function["reason"]
+    )
+    assert cases["status"] == "skipped" and "its cases hold torch tensors" in cases["reason"]
+    assert entries["numpy_tanh", "numpy"]["status"] == "passed"
+
+
+# -- merge --------------------------------------------------------------------------------------
+
+
+def _shard(path: Path, entries: list, **fields) -> str:
+    from gradcheck_kit.report import Run
+
+    run = Run(entries, **{"seed": 0, "profile": "ci", "backends": ["numpy"], "dtypes": ["float64"], **fields})
+    path.write_text(run.to_json())
+    return str(path)
+
+
+@pytest.fixture
+def shard_entries():
+    import numpy as np
+
+    import gradcheck_kit as gk
+    from gradcheck_kit.report import Entry
+
+    x = (np.linspace(-1.0, 1.0, 4),)
+    good = gk.check(np.tanh, lambda dy, x: (dy * (1 - np.tanh(x) ** 2),), x)
+    bad = gk.check(np.tanh, lambda dy, x: (dy,), x)
+    return {
+        "passed": Entry.from_result(good, dtype="float64"),
+        "failed": Entry.from_result(bad, dtype="float64"),
+        "skipped": Entry.skipped("conv2d", "cupy", "float32", "cupy is not installed"),
+    }
+
+
+def test_merge_concatenates_the_shards_in_order_and_recounts_into_one_run(tmp_path, capsys, shard_entries):
+    first = _shard(tmp_path / "shard-1.json", [shard_entries["passed"]], seconds=1.5)
+    second = _shard(
+        tmp_path / "shard-2.json", [shard_entries["skipped"]], backends=["cupy"], dtypes=["float32"]
+    )
+    out = tmp_path / "merged" / "run.json"
+
+    assert main(["merge", first, second, "--output", str(out)]) == 0
+    run = json.loads(out.read_text())
+    assert [(e["status"], e["backend"]) for e in run["entries"]] == [("passed", "numpy"), ("skipped", "cupy")]
+    assert run["counts"]["passed"] == 1 and run["counts"]["skipped"] == 1 and run["passed"] is True
+    assert run["state"] == "complete" and run["seed"] == 0 and run["profile"] == "ci"
+    assert run["backends"] == ["numpy", "cupy"] and run["dtypes"] == ["float64", "float32"]
+    assert run["seconds"] == 1.5
+    assert "PASSED: 1 passed, 1 skipped" in capsys.readouterr().out
+
+
+def test_merge_exits_with_the_merged_runs_code_and_an_unfinished_shard_leaves_it_unfinished(
+    tmp_path, shard_entries
+):
+    passed = _shard(tmp_path / "a.json", [shard_entries["passed"]])
+    failed = _shard(tmp_path / "b.json", [shard_entries["failed"]])
+    stopped = _shard(
+        tmp_path / "c.json",
+        [],
+        state="interrupted",
+        not_run=[{"layer": "relu", "backend": "numpy", "dtype": None}],
+    )
+
+    assert main(["merge", passed, failed]) == 1
+    assert main(["merge", passed, stopped, "--output", str(tmp_path / "m.json")]) == 2
+    run = json.loads((tmp_path / "m.json").read_text())
+    assert run["state"] == "interrupted" and run["not_run"][0]["layer"] == "relu" and run["passed"] is False
+
+
+def test_merge_refuses_shards_of_different_runs_naming_each_seed_or_profile(tmp_path, capsys, shard_entries):
+    one = _shard(tmp_path / "one.json", [shard_entries["passed"]], seed=0)
+    other = _shard(tmp_path / "other.json", [shard_entries["passed"]], seed=7)
+    dev = _shard(tmp_path / "dev.json", [shard_entries["passed"]], profile="dev")
+
+    assert main(["merge", one, other]) == 2
+    message = capsys.readouterr().err
+    assert "the shards disagree on seed:" in message and "one.json seed=0" in message
+    assert "other.json seed=7" in message and "accepted: shards of one run" in message
+    assert main(["merge", one, dev]) == 2
+    assert "disagree on profile:" in capsys.readouterr().err
+    assert main(["merge", one, str(tmp_path / "missing.json")]) == 2
+    (tmp_path / "bad.json").write_text('{"schema": 1, "entries": 3}')
+    assert main(["merge", one, str(tmp_path / "bad.json")]) == 2
+    assert "entries" in capsys.readouterr().err

@@ -234,7 +234,7 @@ def test_a_module_that_cannot_be_imported_is_a_collection_error_naming_it(projec
     [
         ("--gradcheck-seed=-1", "an int >= 0 or 'random'"),
         ("--gradcheck-backends=numpy,cuda", "numpy, torch, torch:cpu, torch:cuda[:N], cupy[:N]"),
-        ("--gradcheck-dtypes=float8", "float64, float32, float16"),
+        ("--gradcheck-dtypes=float8", "float64, float32, float16, bfloat16"),
         ("--gradcheck-profile=fast", "dev, ci, thorough"),
         ("--gradcheck-max-examples=0", "an int >= 1"),
         ("--gradcheck-shard=3/2", "K/N with 1 <= K <= N"),
@@ -343,3 +343,78 @@ def test_a_session_leaves_the_registry_as_it_found_it(project):
     project.makefile(".toml", pyproject=PYPROJECT.replace("tp_layers.py", "tp_other.py"))
 
     assert collected(project, "pyproject.toml") == ITEMS
+
+
+def test_bfloat16_items_on_a_backend_without_it_are_skipped_with_the_reason(project):
+    result = project.runpytest(*ARGS, "pyproject.toml", "--gradcheck-dtypes=bfloat16", "-rs")
+
+    assert result.ret == pytest.ExitCode.OK
+    result.assert_outcomes(skipped=2)
+    result.stdout.fnmatch_lines(["*numpy has no bfloat16; bfloat16 cases are checked on --backend torch*"])
+
+
+# -- the ini keys without the plugin, each layer's own backend ----------------------------------
+
+
+def test_disabling_the_plugin_leaves_its_ini_keys_known_even_under_strict_config(project):
+    from importlib.metadata import entry_points
+
+    installed = any(ep.name == "gradcheck_kit_ini" for ep in entry_points(group="pytest11"))
+    ini = () if installed else ("-p", "gradcheck_kit._plugin.ini")  # (an install older than the entry point)
+    result = project.runpytest("-p", "no:cacheprovider", *ini, "-p", "no:gradcheck_kit", "--strict-config")
+
+    assert result.ret == pytest.ExitCode.OK
+    result.assert_outcomes(passed=1)  # tests/test_plain.py, and no gradcheck items
+    assert "Unknown config option" not in result.stdout.str() + result.stderr.str()
+
+
+def test_the_ini_keys_are_registered_by_a_plugin_that_loads_nothing_else(pytester):
+    code = (
+        "import sys, gradcheck_kit._plugin.ini as ini\n"
+        "heavy = ('hypothesis', 'numpy', 'gradcheck_kit._property.run', 'gradcheck_kit.pytest_plugin')\n"
+        "hooks = [n for n in vars(ini) if n.startswith('pytest_')]\n"
+        "print('loaded:', [m for m in heavy if m in sys.modules], hooks)\n"
+    )
+    result = pytester.run(sys.executable, "-c", code)
+    result.stdout.fnmatch_lines(["loaded: [] ['pytest_addoption']"])
+    pyproject = (Path(__file__).parents[1] / "pyproject.toml").read_text()
+    assert 'gradcheck_kit_ini = "gradcheck_kit._plugin.ini"' in pyproject
+
+
+TORCH_LAYERS = """
+import torch
+import gradcheck_kit as gk
+
+
+class Cube(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x**3
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return 3 * x**2 * grad
+
+
+X = torch.linspace(-1, 1, 5, dtype=torch.float64)
+gk.register("tp_cube", *gk.from_autograd_function(Cube), cases=[gk.Case((X,))])
+"""
+
+
+def test_a_torch_function_is_collected_on_torch_by_default_and_skipped_with_the_reason_on_numpy(pytester):
+    pytest.importorskip("torch")
+    pytester.makepyfile(tp_torch_layers=TORCH_LAYERS)
+    pytester.makefile(".toml", pyproject=PYPROJECT.replace("tp_layers.py", "tp_torch_layers.py"))
+
+    assert collected(pytester, "pyproject.toml", "--gradcheck-dtypes=float64") == [
+        "pyproject.toml::gradcheck[tp_cube-torch-float64]"
+    ]
+    result = pytester.runpytest(
+        *ARGS, "pyproject.toml", "--gradcheck-dtypes=float64", "--gradcheck-backends=numpy", "-rs"
+    )
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(
+        ["*'tp_cube' runs on torch (a torch.autograd.Function), not on backend 'numpy'*"]
+    )

@@ -1,5 +1,6 @@
-"""Strategies: geometries valid by construction (torch agrees), bounds respected, shrinking to
-the trigger, interesting configurations early, layouts real, replay from the seed."""
+"""Strategies: geometries valid by construction (torch agrees, where torch is installed), bounds
+respected, square windows as ints, shrinking to the trigger, interesting configurations early,
+layouts real, replay from the seed."""
 
 from __future__ import annotations
 
@@ -9,8 +10,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-import torch
-import torch.nn.functional as F
 from hypothesis import find, given, seed, settings
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument as HypothesisInvalidArgument
@@ -19,17 +18,20 @@ import gradcheck_kit as gk
 from gradcheck_kit import profiles
 from gradcheck_kit import strategies as gks
 
-CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
-POOL = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}
+
+def _functional() -> Any:
+    """``torch.nn.functional``, or the test skips naming torch (the suite runs without it)."""
+    return pytest.importorskip("torch.nn.functional", reason="torch is not installed")
 
 
 @settings(max_examples=150, database=None)
-@given(st.data())
-def test_conv_geometries_are_accepted_by_torch_with_the_output_size_they_promise(data):
+@given(st.data(), st.booleans())
+def test_conv_geometries_are_accepted_by_torch_with_the_output_size_they_promise(data, square):
+    F = _functional()
     ndim = data.draw(st.integers(1, 3), label="ndim")
-    g = data.draw(gks.conv_geometries(ndim, max_side=6), label="geometry")
-    x, w = torch.zeros(g.input_shape), torch.zeros(g.weight_shape)
-    y = CONV[ndim](x, w, stride=g.stride, padding=g.padding, dilation=g.dilation, groups=g.groups)
+    g = data.draw(gks.conv_geometries(ndim, max_side=6, square=square), label="geometry")
+    conv = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}[ndim]
+    y = conv(F.torch.zeros(g.input_shape), F.torch.zeros(g.weight_shape), **g.params())
     assert tuple(y.shape) == g.output_shape and min(g.output_size) >= 1
 
 
@@ -55,14 +57,31 @@ def test_conv_geometries_stay_within_every_bound(g):
 
 
 @settings(max_examples=150, database=None)
-@given(st.data())
-def test_pool_geometries_are_accepted_by_torch_with_the_output_size_they_promise(data):
+@given(st.data(), st.booleans())
+def test_pool_geometries_are_accepted_by_torch_with_the_output_size_they_promise(data, square):
+    F = _functional()
     ndim = data.draw(st.integers(1, 3), label="ndim")
-    g = data.draw(gks.pool_geometries(ndim, min_side=2, max_side=6), label="geometry")
-    y = POOL[ndim](torch.zeros(g.input_shape), g.kernel_size, g.stride, g.padding)
+    g = data.draw(gks.pool_geometries(ndim, min_side=2, max_side=6, square=square), label="geometry")
+    pool = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}[ndim]
+    y = pool(F.torch.zeros(g.input_shape), **g.params())
     assert tuple(y.shape) == (g.batch, g.channels, *g.output_size)
     assert all(2 <= n <= 6 for n in g.input_size)
     assert all(p <= k // 2 for p, k in zip(g.padding, g.kernel_size))
+
+
+@settings(max_examples=80, database=None)
+@given(gks.conv_geometries(3, square=True), gks.pool_geometries(3, square=True))
+def test_square_geometries_share_one_window_on_every_axis_and_give_it_as_ints(conv, pool):
+    windows = ("kernel_size", "stride", "padding", "dilation"), ("kernel_size", "stride", "padding")
+    for g, window in zip((conv, pool), windows):
+        assert g.square and all(len(set(getattr(g, name))) == 1 for name in window)
+        assert all(isinstance(value, int) for value in g.params().values())
+        assert g.output_size == type(g)(**{**vars(g), "square": False}).output_size
+
+
+def test_a_square_geometry_whose_axes_differ_is_refused():
+    with pytest.raises(ValueError, match="square=True but the axes differ"):
+        gks.PoolGeometry(1, 1, (4, 4), (2, 3), (1, 1), (0, 0), square=True)
 
 
 @pytest.mark.parametrize(
@@ -87,6 +106,11 @@ def test_pool_geometries_are_accepted_by_torch_with_the_output_size_they_promise
             gks.pool_geometries(2),
             lambda g: g.overlapping,
             dict(batch=1, channels=1, stride=(1, 1), padding=(0, 0), input_size=(1, 2)),
+        ),
+        (
+            gks.conv_geometries(2, square=True),
+            lambda g: g.params()["stride"] > 1,
+            dict(batch=1, in_channels=1, kernel_size=(1, 1), stride=(2, 2), padding=(0, 0)),
         ),
     ],
 )
@@ -196,6 +220,7 @@ def test_a_cases_builder_that_returns_something_else_is_a_type_error():
         (lambda: gks.conv_geometries(max_groups=0), "max_groups=0 must be >= 1"),
         (lambda: gks.conv_geometries(max_padding=-1), "max_padding=-1 must be >= 0"),
         (lambda: gks.pool_geometries(max_kernel=0), "max_kernel=0 must be >= 1"),
+        (lambda: gks.conv_geometries(square="yes"), "square='yes' must be True or False"),
         (lambda: gks.array_shapes(min_dims=3, max_dims=2), "min_dims=3 must not exceed max_dims=2"),
         (lambda: gks.array_shapes(min_side=-1), "min_side=-1 must be >= 0"),
         (lambda: gks.memory_layouts(layouts=("diagonal",)), "layouts=('diagonal',)"),

@@ -20,6 +20,7 @@ from __future__ import annotations
 import inspect
 import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ..errors import InvalidArgument
@@ -271,6 +272,14 @@ def once_differentiable(function: Any) -> bool:
     return code is not None and code is wrap(lambda ctx: None).__code__
 
 
+@dataclass(frozen=True)
+class FunctionExtras(Extras):
+    """A Function's Extras; they also mark its forward as torch-native (``LayerSpec.native_backend``
+    reads ``native_backend``), so the CLI and the plugin check it on torch by default."""
+
+    native_backend: str = "torch"
+
+
 def function_extras(function: Any, calls: FunctionCalls) -> Extras:
     """What the Function offers beyond first-order backward, wired to ``calls``."""
     label = f"torch.autograd.Function {calls.label}"
@@ -280,7 +289,7 @@ def function_extras(function: Any, calls: FunctionCalls) -> Extras:
     elif defines(function, "vmap"):
         rule = "its vmap staticmethod"
     once = once_differentiable(function)
-    return Extras(
+    return FunctionExtras(
         jvp=_bound(jvp, calls) if defines(function, "jvp") else None,
         double_backward=None if once else _bound(double_vjp, calls, twice=True),
         not_twice_differentiable=f"{calls.label}.backward is @once_differentiable" if once else None,

@@ -16,6 +16,8 @@ Whatever the layer raises becomes a finding with its traceback; the harness neve
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
@@ -33,7 +35,7 @@ from .._ground import timeouts
 from .._ground.backends import dtype_name, is_array, is_complex, is_floating
 from .._ground.draws import signed_magnitudes
 from .._ground.invoke import LayerCallError
-from .._result import CheckResult, Finding
+from .._result import WARNING, CheckResult, Finding
 from ..errors import CheckTimeout
 from ..registry import Case, LayerSpec
 from . import parts, second_order
@@ -163,9 +165,8 @@ def check(
         with timeouts.deadline(limit):
             session.run()
             if session.complex_outputs:  # real inputs, complex outputs (an FFT): check the real view
-                session = _Session(
-                    planned(complex_outputs=True), reference, allow_aliasing, session.max_bytes
-                )
+                again = planned(complex_outputs=True)
+                session = _Session(again, reference, allow_aliasing, session.max_bytes)
                 session.run()
     except CheckTimeout as exc:  # a limit so short that it expired outside the stages' own guard
         session.timed_out(exc)
@@ -179,7 +180,9 @@ def check_case(spec: LayerSpec, case: Case, **options: Any) -> CheckResult:
     ----------
     spec : LayerSpec
         A registered layer (``gk.registry.get(name)``); its ``reference`` and ``wrt`` are used
-        unless ``options`` say otherwise.
+        unless ``options`` say otherwise. Its torch reference is optional: where torch is not
+        installed the check runs without it and says so in a warning finding (``reference
+        skipped: torch is not installed``); a ``reference`` in ``options`` is used as given.
     case : Case
         The inputs and params to check it at.
     **options
@@ -197,9 +200,21 @@ def check_case(spec: LayerSpec, case: Case, **options: Any) -> CheckResult:
     >>> gk.check_case(spec, gk.Case((np.linspace(-1.0, 1.0, 5),))).passed
     True
     """
-    options.setdefault("reference", spec.reference)
+    skipped = "reference" not in options and spec.reference is not None and not _torch_installed()
+    options.setdefault("reference", None if skipped else spec.reference)
     options.setdefault("wrt", spec.wrt)
-    return check(spec.forward, spec.backward, case.inputs, case.params, name=spec.name, **options)
+    result = check(spec.forward, spec.backward, case.inputs, case.params, name=spec.name, **options)
+    if skipped:
+        result.findings.append(Finding("reference", REFERENCE_SKIPPED, severity=WARNING))
+    return result
+
+
+REFERENCE_SKIPPED = "reference skipped: torch is not installed"
+
+
+def _torch_installed() -> bool:
+    """Whether ``import torch`` would find torch (without importing it: that takes seconds)."""
+    return sys.modules.get("torch") is not None or importlib.util.find_spec("torch") is not None
 
 
 class _Session:

@@ -15,6 +15,8 @@ from .calls import LayerCalls
 
 ROUNDING_GRIDS = ("float32", "float16", "bfloat16")  # grids a layer may round to inside
 COARSE_EVIDENCE = 16  # distinct output values on a coarser grid that prove the layer computes on it
+SAMPLE = 4096  # values of an array looked at first
+BLOCK = 1 << 18  # values of an array converted to float64 at a time
 
 
 def lowest_float(outputs: Sequence[Any]) -> str:
@@ -28,22 +30,51 @@ def coarse_outputs(outputs: Sequence[Any], inputs: Sequence[Any], library: str) 
     representable in, when it is coarser than the outputs' and the inputs' own dtypes and no input
     is representable in it (so that it says how the layer computes, not what it was fed): 16
     independent float32 values land on bfloat16's grid by chance with probability 2^-256. None
-    when the outputs are finer, or too few to tell."""
-    values = [to_numpy(o).astype(np.float64).reshape(-1) for o in outputs if is_floating(o)]
-    flat = np.concatenate(values) if values else np.zeros(0)
-    nonzero = flat[(flat != 0) & np.isfinite(flat)]
-    if np.unique(nonzero).size < COARSE_EVIDENCE:
+    when the outputs are finer, or too few to tell.
+
+    A sample of each array is asked first (nearly every layer is told apart there); only arrays
+    whose sample is on the grid are then read in full, block by block: the check never holds
+    more than a block's float64 copy besides the layer's own arrays."""
+    floating = [o for o in outputs if is_floating(o)]
+    if not floating or _distinct_nonzero(floating) < COARSE_EVIDENCE:
         return None
-    finest = max(eps(x) for x in [*outputs, *inputs] if is_floating(x))
-    fed = [to_numpy(x).astype(np.float64).reshape(-1) for x in inputs if is_floating(x)]
+    finest = max(eps(x) for x in [*floating, *inputs] if is_floating(x))
+    fed = [x for x in inputs if is_floating(x)]
     for grid in [g for g in ("bfloat16", "float16") if g != "bfloat16" or library == "torch"]:
-        on_it = eps(grid) > finest and _representable(nonzero, grid)
-        if on_it and not all(_representable(v[v != 0], grid) for v in fed):
+        on_it = eps(grid) > finest and all(_on_grid(o, grid) for o in floating)
+        if on_it and not all(_on_grid(x, grid) for x in fed):
             return grid
     return None
 
 
+def _flat(x: Any) -> Any:
+    return x.reshape(-1) if x.ndim else x.reshape(1)
+
+
+def _sample(x: Any) -> np.ndarray:
+    flat = _flat(x)
+    step = max(1, flat.shape[0] // SAMPLE)
+    return to_numpy(flat[::step][:SAMPLE]).astype(np.float64)
+
+
+def _distinct_nonzero(arrays: Sequence[Any]) -> int:
+    values = np.concatenate([_sample(a) for a in arrays])
+    return int(np.unique(values[(values != 0) & np.isfinite(values)]).size)
+
+
+def _on_grid(x: Any, grid: str) -> bool:
+    """Every finite value of ``x`` exactly representable in ``grid`` (zeros always are)."""
+    if not _representable(_sample(x), grid):
+        return False
+    flat = _flat(x)
+    return all(
+        _representable(to_numpy(flat[k : k + BLOCK]).astype(np.float64), grid)
+        for k in range(0, flat.shape[0], BLOCK)
+    )
+
+
 def _representable(values: np.ndarray, grid: str) -> bool:
+    values = values[np.isfinite(values)]
     if grid == "bfloat16":
         import torch
 

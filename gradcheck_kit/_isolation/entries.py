@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._ground import invoke
+from .._ground.vocabulary import dtype_problem
 from ..errors import InvalidArgument
 from ..registry import LayerSpec
 from ..report import CRASHED, TIMEOUT, Entry
@@ -30,6 +31,9 @@ def check_one(spec: LayerSpec, backend: str, dtype: str, options: dict[str, Any]
     strategy that cannot draw a case, an invalid setting) becomes an ``error`` entry."""
     from .._property.run import property_check
 
+    problem = dtype_problem(backend, dtype)
+    if problem is not None:  # (bfloat16 asked for on NumPy beside torch): not this backend's
+        return Entry.skipped(spec.name, backend, dtype, problem)
     started = time.perf_counter()
     try:
         result = property_check(spec, backend=backend, dtypes=[dtype], **options)

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from gradcheck_kit._ground.formatting import visible
-from gradcheck_kit._ground.vocabulary import DEFAULT_BACKENDS, DEFAULT_DTYPES
+from gradcheck_kit._ground.vocabulary import DEFAULT_BACKENDS, DEFAULT_DTYPES, dtype_problem
 
 from . import state
 from .layers import load_layers
@@ -70,16 +70,33 @@ class GradcheckFile(pytest.File):
             specs = load_layers(settings, base_dir(self.config))
         finally:  # what this run registered is dropped at unconfigure
             state.get(self.config).registered |= set(registry.names()) - before
-        problems = {b: state.backend_problem(self.config, b) for b in settings.backends} if specs else {}
+        problems: dict[str, str | None] = {}
         for spec in specs:
-            for backend in settings.backends:
+            for backend in _backends(spec, settings):
+                if backend not in problems:
+                    problems[backend] = state.backend_problem(self.config, backend)
                 for dtype in settings.dtypes:
                     name = item_name(spec.name, backend, dtype)
                     item = GradcheckItem.from_parent(self, name=name, spec=spec, backend=backend, dtype=dtype)
-                    reason = problems[backend]
+                    reason = problems[backend] or dtype_problem(backend, dtype) or _mismatch(spec, backend)
                     if reason is not None:  # skipped with the reason, at the layer's line
                         item.add_marker(pytest.mark.skip(reason=reason))
                     yield item
+
+
+def _backends(spec: Any, settings: Settings) -> tuple[str, ...]:
+    """The backends asked for, else the layer's own (torch for a ``torch.autograd.Function``)."""
+    if settings.backends_given:
+        return settings.backends
+    from gradcheck_kit._property.cases import native_backend
+
+    return (native_backend(spec) or DEFAULT_BACKENDS[0],)
+
+
+def _mismatch(spec: Any, backend: str) -> str | None:
+    from gradcheck_kit._property.cases import backend_mismatch
+
+    return backend_mismatch(spec, backend)
 
 
 class GradcheckItem(pytest.Item):

@@ -49,14 +49,17 @@ class Gradcheck:
     ) -> Any:
         """``gk.property_check`` of ``layer`` (a registered name, a ``LayerSpec`` or a class
         decorated with ``gk.register``) on ``backend`` (default: the first of
-        ``--gradcheck-backends``), drawing the dtype from ``dtypes`` (default:
-        ``--gradcheck-dtypes``); ``options`` go to ``property_check`` (``mode``, ``rtol``,
-        ``reference=True``, ``blob``, …). Returns the ``PropertyResult``."""
+        ``--gradcheck-backends``, else the layer's own: torch for a ``torch.autograd.Function``;
+        a torch layer asked to run on NumPy or CuPy skips the test, saying why), drawing the
+        dtype from ``dtypes`` (default: ``--gradcheck-dtypes``); ``options`` go to
+        ``property_check`` (``mode``, ``rtol``, ``reference=True``, ``blob``, …).
+        Returns the ``PropertyResult``."""
         from gradcheck_kit._property.run import property_check
 
         __tracebackhide__ = True
-        backend = backend or self.backends[0]
+        backend = backend or self._default_backend(layer)
         self.require(backend)
+        self._require_native(layer, backend)
         chosen = tuple(dtypes) if dtypes is not None else self.dtypes
         result = property_check(
             layer,
@@ -82,6 +85,21 @@ class Gradcheck:
         options.setdefault("seed", self.seed % 2**32)
         options.setdefault("timeout", self.timeout)
         return self._keep(check(forward, backward, inputs, params, **options), None)
+
+    def _default_backend(self, layer: Any) -> str:
+        """The first of ``--gradcheck-backends`` when given, else the layer's own."""
+        from gradcheck_kit._property.cases import native_backend, resolve_layer
+
+        given = state.settings(self._item.config).backends_given
+        return self.backends[0] if given else native_backend(resolve_layer(layer)) or self.backends[0]
+
+    def _require_native(self, layer: Any, backend: str) -> None:
+        """Skip the test, with the reason, when a torch layer is asked to run on NumPy or CuPy."""
+        from gradcheck_kit._property.cases import backend_mismatch, resolve_layer
+
+        reason = backend_mismatch(resolve_layer(layer), backend)
+        if reason is not None:
+            pytest.skip(reason)
 
     def require(self, backend: str) -> None:
         """Skip the test, with the reason, when ``backend`` cannot run here."""

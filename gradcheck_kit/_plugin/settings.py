@@ -21,12 +21,12 @@ from gradcheck_kit._ground.parsing import ascii_float, ascii_int
 from gradcheck_kit._ground.vocabulary import (
     BACKEND_PATTERN,
     BACKENDS_ACCEPTED,
+    CASE_DTYPES,
     DEFAULT_BACKENDS,
     DEFAULT_DTYPES,
     DEFAULT_TIMEOUT,
     ENTRY_POINT_GROUP,
     GPU_BACKEND_PATTERN,
-    NUMPY_FLOATS,
 )
 
 _BACKEND = re.compile(BACKEND_PATTERN)
@@ -40,7 +40,8 @@ OPTIONS = (
         "backends",
         "gradcheck_backends",
         "comma-separated backends: numpy, torch, torch:cuda, cupy, "
-        "cupy:1, jax ... (default: numpy); an unavailable one gives skipped items",
+        "cupy:1, jax ... (default: each layer's own: torch for a torch.autograd.Function or cases of torch "
+        "tensors, else numpy); an unavailable one, or one a layer cannot run on, gives skipped items",
     ),
     (
         "dtypes",
@@ -87,13 +88,21 @@ OPTIONS = (
 
 def add_options(parser: pytest.Parser) -> None:
     group = parser.getgroup("gradcheck", "gradcheck-kit: gradient checks of registered layers")
-    for dest, ini, text in OPTIONS:
+    for dest, _, text in OPTIONS:
         flag = "--gradcheck-" + dest.replace("_", "-")
         metavars = {"report": "PATH", "md": "PATH", "shard": "K/N", "seed": "SEED", "isolation": "on|off"}
         metavar = metavars.get(dest, dest.upper())
         group.addoption(flag, dest=f"gradcheck_{dest}", default=None, metavar=metavar, help=text)
+    add_ini(parser)
+
+
+def add_ini(parser: pytest.Parser) -> None:
+    """The ini keys (``gradcheck_modules``, ``gradcheck_backends``, ...). Registering them again
+    is harmless: the ``gradcheck_kit_ini`` plugin (``_plugin/ini.py``) does it too, so that they
+    stay known when this plugin is disabled (``-p no:gradcheck_kit``)."""
+    for dest, ini, _ in OPTIONS:
         if ini is not None:
-            parser.addini(ini, f"default of {flag}", default="")
+            parser.addini(ini, f"default of --gradcheck-{dest.replace('_', '-')}", default="")
     parser.addini(
         "gradcheck_modules",
         "modules (dotted names or .py paths relative to the ini file) whose registered layers become "
@@ -128,6 +137,7 @@ class Settings:
     modules: tuple[str, ...] = ()
     entry_points: bool = True
     explicit: bool = False  # a --gradcheck-* option or a gradcheck_* ini key was given
+    backends_given: bool = False  # False: each layer on its own backend (torch for a Function)
 
     def item_seed(self, nodeid: str) -> int:
         return self.seed + zlib.crc32(nodeid.encode())
@@ -173,6 +183,7 @@ def read(config: pytest.Config) -> Settings:
         modules=tuple(m for line in config.getini("gradcheck_modules") for m in split(line, spaces=False)),
         entry_points=bool(config.getini("gradcheck_entry_points")),
         explicit=any(v not in (None, "") for v in raw.values()),
+        backends_given=bool(split(raw["backends"])),
     )
     if settings.profile is not None:
         _validate_profile(settings)
@@ -219,8 +230,8 @@ def _backends(value: str | None) -> tuple[str, ...]:
 
 def _dtypes(value: str | None) -> tuple[str, ...]:
     names = tuple(dict.fromkeys(split(value))) or DEFAULT_DTYPES
-    if any(n not in NUMPY_FLOATS for n in names):
-        raise _usage("dtypes", value, f"{', '.join(NUMPY_FLOATS)}, comma-separated")
+    if any(n not in CASE_DTYPES for n in names):
+        raise _usage("dtypes", value, f"{', '.join(CASE_DTYPES)}, comma-separated")
     return names
 
 

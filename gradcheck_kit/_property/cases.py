@@ -3,31 +3,111 @@ asked for (keeping each case's memory layout) and moved to the backend asked for
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
+from importlib import import_module
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+from hypothesis import HealthCheck, Phase, find, settings
 from hypothesis import strategies as st
+from hypothesis.reporting import with_reporter
 
 from .. import strategies as gks
 from .._ground.backends import Backend, backend_for, is_floating
-from .._ground.vocabulary import NUMPY_FLOATS
+from .._ground.importing import import_file
+from .._ground.vocabulary import CASE_DTYPES, dtype_problem
 from ..errors import InvalidArgument
-from ..registry import Case, LayerSpec, registry
+from ..registry import Case, LayerSpec, cases_backend, registry
+
+ACCEPTED_LAYERS = (
+    "a gk.LayerSpec, a registered layer's name, 'package.module:name' or 'path/to/file.py:name' (the "
+    "module is imported first) or a class decorated with gk.register"
+)
 
 
 def resolve_layer(layer: Any) -> LayerSpec:
-    """A ``LayerSpec`` from a spec, a registered name, or a class decorated with ``gk.register``."""
+    """A ``LayerSpec`` from a spec, a registered name, ``'module:name'`` or ``'file.py:name'``
+    (importing the module registers the layer, as the CLI's targets do), or a class decorated
+    with ``gk.register``."""
     if isinstance(layer, LayerSpec):
         return layer
     if isinstance(layer, str):
-        return registry.get(layer)
+        return registry.get(layer) if layer in registry or ":" not in layer else _imported(layer)
     spec = getattr(layer, "__gradcheck__", None)
     if isinstance(spec, LayerSpec):
         return spec
-    raise InvalidArgument(
-        f"layer={layer!r} must be a gk.LayerSpec, a registered layer's name or a class decorated "
-        "with gk.register"
+    raise InvalidArgument(f"layer={layer!r} is not a layer; accepted: {ACCEPTED_LAYERS}")
+
+
+def _imported(target: str) -> LayerSpec:
+    """The layer ``'module:name'`` or ``'path/to/file.py:name'`` names, its module imported."""
+    where, _, name = target.rpartition(":")
+    try:
+        if where.endswith(".py") or "/" in where or "\\" in where:
+            import_file(Path(where))
+        elif all(part.isidentifier() for part in where.split(".")):
+            import_module(where)
+        else:
+            raise InvalidArgument(f"layer={target!r}: {where!r} is not a module name or a .py path")
+    except ImportError as exc:
+        raise InvalidArgument(f"layer={target!r}: importing {where!r} failed: {exc}") from None
+    return registry.get(name)
+
+
+def replay_target(spec: LayerSpec) -> str:
+    """What names ``spec`` in a replay line that works in a fresh interpreter:
+    ``'module:name'`` for a layer an importable module registered, else its name (a layer
+    registered in ``__main__`` or a notebook, or outside the global registry)."""
+    module = sys.modules.get(spec.origin) if spec.origin not in ("", "__main__") else None
+    registered = spec.name in registry and registry.get(spec.name) is spec
+    if module is None or not registered or ":" in spec.name:
+        return spec.name
+    return f"{spec.origin}:{spec.name}"
+
+
+def sample_case(spec: LayerSpec) -> Case | None:
+    """One case of the layer: its first fixed case, or one drawn from its strategy (None when
+    it has no cases or drawing fails: checking it says why)."""
+    if spec.cases is None or isinstance(spec.cases, tuple):
+        return spec.cases[0] if spec.cases else None
+    quick = settings(
+        database=None, max_examples=10, phases=[Phase.generate], suppress_health_check=list(HealthCheck)
+    )
+    try:
+        with with_reporter(lambda text: None):
+            return find(spec.cases, lambda case: True, settings=quick)
+    except Exception:  # an undrawable strategy
+        return None
+
+
+def native_backend(spec: LayerSpec) -> str | None:
+    """The backend the layer runs on by default: ``spec.native_backend``, else that of the
+    torch tensors a drawn case holds; None: any (NumPy by default)."""
+    found = spec.native_backend
+    if found is not None or spec.cases is None or isinstance(spec.cases, tuple):
+        return found
+    case = sample_case(spec)
+    return cases_backend(case) if isinstance(case, Case) else None
+
+
+def backend_mismatch(spec: LayerSpec, backend: str) -> str | None:
+    """Why ``spec`` cannot run on ``backend`` (a torch-native layer fed NumPy or CuPy arrays),
+    or None."""
+    native = native_backend(spec)
+    if native is None or backend.split(":")[0] == native.split(":")[0]:
+        return None
+    why = (
+        f"registered with backend={spec.backend!r}"
+        if spec.backend is not None
+        else "its cases hold torch tensors"
+        if spec.native_backend is None or spec.native_backend != native
+        else "a torch.autograd.Function"
+    )
+    return (
+        f"layer {spec.name!r} runs on {native} ({why}), not on backend {backend!r}; accepted: "
+        f"--backend {native} (or no --backend: each layer's own)"
     )
 
 
@@ -37,17 +117,26 @@ def to_backend(case: Case, backend: str | Backend) -> Case:
     b = backend if isinstance(backend, Backend) else backend_for(backend)
     if b.name == "numpy":
         return case
-    inputs = tuple(b.from_numpy(x) if isinstance(x, np.ndarray) else x for x in case.inputs)
+    inputs = tuple(
+        _moved(b, x, case.meta.get("dtype")) if isinstance(x, np.ndarray) else x for x in case.inputs
+    )
     return Case(inputs, case.params, meta={**case.meta, "backend": b.label()})
+
+
+def _moved(b: Backend, x: np.ndarray, dtype: str | None) -> Any:
+    moved = b.from_numpy(x)
+    # NumPy has no bfloat16: such cases travel as float32 and are cast on the backend
+    return b.astype(moved, dtype) if dtype == "bfloat16" and is_floating(x) else moved
 
 
 def with_dtype(case: Case, dtype: str) -> Case:
     """``case`` with its floating NumPy inputs cast to ``dtype``, keeping the memory layout named
-    in ``case.meta["layout"]`` (if any)."""
+    in ``case.meta["layout"]`` (if any); bfloat16 inputs stay float32 until ``to_backend``."""
     layout = case.meta.get("layout")
     keep = layout if layout in gks.LAYOUTS else "C"
+    numpy_dtype = "float32" if dtype == "bfloat16" else dtype
     inputs = tuple(
-        gks.with_layout(x.astype(dtype), keep) if isinstance(x, np.ndarray) and is_floating(x) else x
+        gks.with_layout(x.astype(numpy_dtype), keep) if isinstance(x, np.ndarray) and is_floating(x) else x
         for x in case.inputs
     )
     return Case(inputs, case.params, meta={**case.meta, "dtype": dtype})
@@ -68,8 +157,9 @@ def layer_cases(
     backend : str, default "numpy"
         ``numpy``, ``torch``, ``torch:cuda``, ``cupy`` or ``jax``: where the inputs are moved.
     dtypes : sequence of str, optional
-        Floating dtypes (``float64``, ``float32``, ``float16``) to cast every floating input
-        to, one drawn per case, shrinking towards the first (default: the cases' own).
+        Floating dtypes (``float64``, ``float32``, ``float16``, and ``bfloat16`` on torch) to
+        cast every floating input to, one drawn per case, shrinking towards the first (default:
+        the cases' own).
 
     Returns
     -------
@@ -79,7 +169,8 @@ def layer_cases(
     ------
     InvalidArgument
         For an unknown layer, one registered without cases, an unavailable backend (saying
-        why) or ``dtypes`` that are not a non-empty sequence of those names.
+        why) or ``dtypes`` that are not a non-empty sequence of those names (or name bfloat16
+        for a backend without it).
 
     Examples
     --------
@@ -95,9 +186,12 @@ def layer_cases(
     b = backend_for(backend)
     strategy = _base_cases(spec)
     if dtypes is not None:
-        unknown = [d for d in dtypes if d not in NUMPY_FLOATS] if not isinstance(dtypes, str) else dtypes
+        unknown = [d for d in dtypes if d not in CASE_DTYPES] if not isinstance(dtypes, str) else dtypes
         if not dtypes or unknown:
-            raise InvalidArgument(f"dtypes={dtypes!r} must be a sequence of {', '.join(NUMPY_FLOATS)}")
+            raise InvalidArgument(f"dtypes={dtypes!r} must be a sequence of {', '.join(CASE_DTYPES)}")
+        problems = [p for p in (dtype_problem(b.name, d) for d in dtypes) if p is not None]
+        if problems:
+            raise InvalidArgument(f"dtypes={tuple(dtypes)!r}: {problems[0]}")
         strategy = st.tuples(strategy, gks.dtypes(floating=tuple(dtypes))).map(lambda pair: with_dtype(*pair))
     return strategy if b.name == "numpy" else strategy.map(lambda case: to_backend(case, b))
 

@@ -38,7 +38,7 @@ from .._checks.stages import check_case
 from .._result import CheckResult
 from ..errors import InvalidArgument
 from ..registry import Case, LayerSpec
-from .cases import layer_cases, resolve_layer
+from .cases import layer_cases, replay_target, resolve_layer
 from .result import PropertyResult, describe_case
 
 # -- running ------------------------------------------------------------------------------------
@@ -103,7 +103,9 @@ def property_check(
     Parameters
     ----------
     layer_or_name : LayerSpec, str or class
-        A spec, a registered layer's name or a class decorated with ``gk.register``.
+        A spec, a registered layer's name, ``'package.module:name'`` or ``'path/to/file.py:name'``
+        (the module is imported first, which registers the layer: what a failure's ``replay``
+        line names) or a class decorated with ``gk.register``.
     backend : str, default "numpy"
         ``numpy``, ``torch``, ``torch:cuda``, ``cupy`` or ``jax``.
     max_examples : int, optional
@@ -276,7 +278,7 @@ def _explain_failure(result: PropertyResult, run: _Run, dtypes: Sequence[str] | 
     if recheck.passed:
         result.notes.append(f"the element-wise re-check passed; the {run.mode} check failed: {found.cause}")
     _diagnose_larger(result, run, options, strategy)
-    args = [repr(run.spec.name), f"backend={result.backend!r}"]
+    args = [repr(replay_target(run.spec)), f"backend={result.backend!r}"]  # 'module:name': self-contained
     if dtypes:
         args.append(f"dtypes={tuple(dtypes)!r}")
     if result.blob:

@@ -23,8 +23,34 @@ def md_escape(text: Any) -> str:
 
 
 def render_markdown(run: Run) -> str:
-    """A compact summary for a CI job summary: verdict, counts, one table row per entry
-    (failing inputs spelled out), the minimal failing cases in collapsed blocks."""
+    """A compact Markdown summary for a CI job summary (``$GITHUB_STEP_SUMMARY``).
+
+    Everything from user code is escaped for Markdown and the HTML GitHub allows in it, control
+    characters made visible.
+
+    Parameters
+    ----------
+    run : Run
+        The run (live, or read back with ``load``).
+
+    Returns
+    -------
+    str
+        The verdict (``✅ passed``, ``❌ failed``, or ``❌ incomplete`` / ``❌ interrupted`` for a
+        run that did not finish), the header and counts, what an unfinished run did not run,
+        the notes of a passing one, one table row per entry (failing inputs spelled out) and
+        the minimal failing cases in collapsed ``<details>`` blocks.
+
+    Examples
+    --------
+    >>> from gradcheck_kit.report import Entry, Run, render_markdown
+    >>> run = Run([Entry.skipped("conv2d", "cupy", "float32", "cupy is not installed")], seed=0)
+    >>> print(render_markdown(run).splitlines()[0])
+    ## gradcheck-kit: ✅ passed
+    >>> run.state = "incomplete"
+    >>> print(render_markdown(run).splitlines()[0])
+    ## gradcheck-kit: ❌ incomplete
+    """
     verdict = "✅ passed" if run.passed else "❌ failed" if run.state == COMPLETE else f"❌ {run.state}"
     lines = [f"## gradcheck-kit: {verdict}", "", md_escape(run.header()), "", md_escape(run.summary()), ""]
     lines += [f"**{md_escape(line)}**\n" for line in run.unfinished()]

@@ -43,9 +43,9 @@ MAX_MAP_ELEMENTS = 65_536  # element maps of larger inputs are left out of the J
 
 @dataclass
 class Entry:
-    """One (layer, backend, dtype) outcome of a run: passed, failed, skipped or error.
+    """One (layer, backend, dtype) outcome of a run: passed, failed, skipped, error, crashed or timeout.
 
-    Build one with ``from_result``, ``skipped`` or ``errored``, or read one back with
+    Build one with ``from_result``, ``skipped``, ``errored`` or ``lost``, or read one back with
     ``from_dict``.
 
     Attributes
@@ -54,16 +54,18 @@ class Entry:
         The layer's name and the backend it ran on.
     dtype : str or None
         The dtype it was checked in (None: not one in particular).
-    status : {"passed", "failed", "skipped", "error"}
-        The outcome (an unknown one raises ``gk.InvalidArgument``).
+    status : {"passed", "failed", "skipped", "error", "crashed", "timeout"}
+        The outcome (an unknown one raises ``gk.InvalidArgument``): ``crashed`` and
+        ``timeout`` when the layer took its worker process down or hung it.
     result : PropertyResult, CheckResult or None
-        The live result (None when skipped, errored, or read back from JSON).
+        The live result (None when skipped, errored, crashed, timed out, or read back from JSON).
     reason : str or None
-        Why it failed, was skipped or errored.
+        Why it failed, was skipped, errored, crashed or timed out.
     seconds : float
         How long it took.
     data : dict or None
-        The result's JSON form (``result_dict(result)``, by default from ``result``).
+        The result's JSON form (``result_dict(result)``, by default from ``result``; non-finite
+        numbers null).
     stored : dict or None
         The entry JSON it was read from (``from_dict``); ``to_dict`` returns it as it is.
 
@@ -172,7 +174,27 @@ class Entry:
     def lost(
         cls, layer: str, backend: str, dtype: str | None, status: str, reason: str, seconds: float = 0.0
     ) -> Entry:
-        """The layer took its worker process down (``crashed``) or hung it (``timeout``)."""
+        """An entry for a layer that took its worker process down (crashed) or hung it (timeout).
+
+        Parameters
+        ----------
+        layer, backend : str
+            The layer's name and the backend.
+        dtype : str or None
+            The dtype.
+        status : {"crashed", "timeout"}
+            How the worker was lost (any status of ``STATUSES`` is accepted; an unknown one
+            raises ``gk.InvalidArgument``).
+        reason : str
+            What happened (the signal or exit status, the time limit that ran out).
+        seconds : float, default 0.0
+            How long it ran.
+
+        Returns
+        -------
+        Entry
+            Without a result.
+        """
         return cls(layer, backend, dtype, status, reason=reason, seconds=seconds)
 
     @property
@@ -236,15 +258,48 @@ class Entry:
 
     @classmethod
     def from_dict(cls, data: Any, where: str = "entry") -> Entry:
-        """An entry read back from its JSON (``to_dict()``); ``gk.InvalidArgument`` names the
-        first field whose type or range is wrong."""
+        """An entry read back from its JSON form (``to_dict``), checked field by field.
+
+        Parameters
+        ----------
+        data : dict
+            The entry's JSON form.
+        where : str, default "entry"
+            Where it sits in the report, for error messages (``report.entries[3]``).
+
+        Returns
+        -------
+        Entry
+            With ``result`` None; renderers read ``stored`` (with defaults for missing keys).
+
+        Raises
+        ------
+        InvalidArgument
+            Naming the first field whose type or range is wrong (``entry.status='ok' is
+            unknown``, a malformed ``result``, its inputs or findings) and what is accepted, or
+            data nested deeper than a report can be.
+        """
         schema.check_depth(data, where)
         schema.check_entry(data, where, STATUSES)
         return cls.read(data)
 
     @classmethod
     def read(cls, data: dict[str, Any]) -> Entry:
-        """An entry of JSON already checked (``schema.check_entry``)."""
+        """An entry of JSON already checked, read back without checking it again.
+
+        ``Run.from_dict`` checks the whole report first (``schema.check_run``), then reads its
+        entries with this; ``from_dict`` checks one entry, then reads it with this.
+
+        Parameters
+        ----------
+        data : dict
+            The entry's JSON form, already checked (``schema.check_entry``).
+
+        Returns
+        -------
+        Entry
+            With ``result`` None; ``stored`` is ``data`` with defaults for missing keys.
+        """
         return cls(
             data["layer"],
             data["backend"],
@@ -277,8 +332,13 @@ class Run:
         The modules (or files) the layers were loaded from.
     started : str
         When the run started (ISO 8601, UTC; default: now).
-    seconds : float
-        How long it took.
+    seconds : float or None
+        How long it took (None: not recorded).
+    state : {"complete", "incomplete", "interrupted"}
+        Whether the run finished: ``incomplete`` while it runs, or when it ended with entries
+        not run; ``interrupted`` when it was stopped. Only a complete run can pass.
+    not_run : list of dict
+        The (``layer``, ``backend``, ``dtype``) of each entry an unfinished run did not run.
 
     Examples
     --------
@@ -288,6 +348,9 @@ class Run:
     >>> run = Run([Entry.from_result(result), Entry.skipped("conv2d", "cupy", None, "no cupy")], seed=0)
     >>> run.passed, run.summary(), run.exit_code
     (False, '1 failed, 1 skipped in 0.0 s', 1)
+    >>> stopped = Run(state="interrupted", not_run=[{"layer": "relu", "backend": "numpy", "dtype": None}])
+    >>> stopped.passed, stopped.summary(), stopped.exit_code
+    (False, 'no entries, 1 not run (interrupted) in 0.0 s', 2)
     """
 
     entries: list[Entry] = field(default_factory=list)
@@ -304,8 +367,15 @@ class Run:
 
     @property
     def passed(self) -> bool:
-        """True when the run is complete and nothing failed, errored, crashed or hung (skipped
-        entries do not count against a run)."""
+        """Whether the run finished and every entry passed or was skipped.
+
+        Returns
+        -------
+        bool
+            True when ``state`` is complete and no entry failed, errored, crashed or timed out
+            (skipped entries do not count against a run); False for an incomplete or
+            interrupted run, whatever its entries.
+        """
         return self.state == COMPLETE and all(e.status in (PASSED, SKIPPED) for e in self.entries)
 
     @property
@@ -321,8 +391,15 @@ class Run:
 
     @property
     def exit_code(self) -> int:
-        """0 all passed, 1 a gradient or contract failure (or a layer that crashed or hung its
-        worker), 2 an entry could not be run at all, or the run did not finish."""
+        """The command line's exit status for this run.
+
+        Returns
+        -------
+        int
+            0 when it passed; 1 for a gradient or contract failure, or a layer that crashed or
+            hung its worker (``crashed``, ``timeout``); 2 when an entry could not be run at all
+            (``error``) or the run did not finish (incomplete or interrupted), whatever else.
+        """
         counts = self.counts
         if counts[ERROR] or self.state != COMPLETE:
             return 2
@@ -342,7 +419,15 @@ class Run:
         return f"gradcheck-kit {self.version}: " + ", ".join(parts)
 
     def unfinished(self) -> list[str]:
-        """Lines saying that the run did not finish, and what it did not run (none if it did)."""
+        """Lines saying that the run did not finish, and what it did not run.
+
+        Returns
+        -------
+        list of str
+            Empty for a complete run; else ``INCOMPLETE: the run is incomplete: 3 entries ran,
+            2 did not`` (``INTERRUPTED: the run was interrupted: ...``) followed by one
+            ``  not run: layer [backend, dtype]`` line per item of ``not_run``.
+        """
         if self.state == COMPLETE:
             return []
         how = "was interrupted" if self.state == INTERRUPTED else "is incomplete"
@@ -373,8 +458,15 @@ class Run:
         ]
 
     def summary(self) -> str:
-        """``17 passed, 1 failed in 12.3 s`` (statuses with a zero count left out; ``, 3 not
-        run`` for an unfinished run)."""
+        """The counts in one line: ``17 passed, 1 failed in 12.3 s``.
+
+        Returns
+        -------
+        str
+            Statuses with a zero count are left out (``no entries`` when there are none); an
+            unfinished run adds ``, 3 not run (incomplete)``; the seconds are ``-`` when not
+            recorded or not finite.
+        """
         counts = ", ".join(f"{n} {s}" for s, n in self.counts.items() if n) or "no entries"
         if self.state != COMPLETE:
             counts += f", {len(self.not_run)} not run ({self.state})"
@@ -407,12 +499,39 @@ class Run:
         }
 
     def to_json(self) -> str:
+        """The JSON report as text, written by ``dumps``: indented, ending with a newline.
+
+        Returns
+        -------
+        str
+            ``to_dict()`` as JSON (non-finite numbers are null in it, control characters
+            escaped); ``load`` and ``from_dict`` read it back.
+        """
         return dumps(self.to_dict(), indent=2) + "\n"
 
     @classmethod
     def from_dict(cls, data: Any) -> Run:
-        """A run read back from ``to_dict()``; raises ``gk.InvalidArgument`` naming the first
-        field whose type or range is wrong, and what is accepted."""
+        """A run read back from ``to_dict()``, checked field by field first.
+
+        Parameters
+        ----------
+        data : dict
+            The JSON report (fields may be missing in older or hand-written files; unknown ones
+            are kept).
+
+        Returns
+        -------
+        Run
+            Its entries read back (``result`` None), with the ``state`` and ``not_run`` it
+            records (complete and none when missing).
+
+        Raises
+        ------
+        InvalidArgument
+            Naming the first field whose type or range is wrong (an unsupported ``schema``,
+            ``entries`` missing or not a list, an unknown status or state, a malformed entry or
+            result, nesting deeper than a report can be) and what is accepted.
+        """
         schema.check_run(data, STATUSES, STATES)
         entries = [Entry.read(e) for e in data["entries"]]  # (checked with the run)
         return cls(
@@ -431,15 +550,69 @@ class Run:
 
 
 def dumps(data: Any, **options: Any) -> str:
-    """JSON text of ``data`` as every writer of gradcheck-kit writes it: non-finite numbers are
-    refused (``allow_nan=False``: they are null by then), and control characters are escaped
-    (``json`` escapes all but DEL)."""
+    r"""JSON text of ``data`` as every writer of gradcheck-kit writes it.
+
+    Non-finite numbers are refused (``allow_nan=False``: the writers make them null first), and
+    every control character is escaped (``json`` escapes all but DEL, escaped here as
+    ``\u007f``).
+
+    Parameters
+    ----------
+    data : object
+        A JSON-able value (dicts, lists, strings, finite numbers, booleans, None).
+    **options
+        Passed on to ``json.dumps`` (``indent``, ``sort_keys``, ...).
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    ValueError
+        When ``data`` holds NaN or an infinity.
+
+    Examples
+    --------
+    >>> from gradcheck_kit.report import dumps
+    >>> print(dumps({"layer": "conv" + chr(127), "max_rel_err": None}))
+    {"layer": "conv\u007f", "max_rel_err": null}
+    """
     return json.dumps(data, allow_nan=False, **options).replace("\x7f", "\\u007f")
 
 
 def load(path: str | os.PathLike[str]) -> Run:
-    """Read a JSON report written by ``Run.to_json``; ``gk.InvalidArgument`` naming what is
-    wrong if it is not one."""
+    """Read a JSON report written by ``Run.to_json``, checked field by field.
+
+    NaN, Infinity and numbers too large for a float read as null (what the writers write for
+    them).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The report's file.
+
+    Returns
+    -------
+    Run
+
+    Raises
+    ------
+    InvalidArgument
+        When the file cannot be read, is not JSON, nests too deep, or is not a report (naming
+        the first malformed field, see ``Run.from_dict``).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from gradcheck_kit.report import Entry, Run, load, write_atomic
+    >>> run = Run([Entry.skipped("conv2d", "cupy", "float32", "cupy is not installed")], seed=0)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = write_atomic(Path(folder) / "report.json", run.to_json())
+    ...     print(load(path).entries[0].reason)
+    cupy is not installed
+    """
     return Run.from_dict(schema.read_json(path))
 
 
@@ -447,8 +620,30 @@ def load(path: str | os.PathLike[str]) -> Run:
 
 
 def result_dict(result: Any) -> dict[str, Any]:
-    """``result.to_dict()`` with the element maps (error, failing) of each failing input of the
-    element-wise check added, for pictures of where the error sits; non-finite numbers null."""
+    """``result.to_dict()`` plus the element maps of each failing input, for pictures.
+
+    The ``error_map`` and ``failing_map`` of each failing input of the element-wise check (a
+    property run's minimal case) are added, for inputs of at most 65,536 elements; non-finite
+    numbers are null.
+
+    Parameters
+    ----------
+    result : CheckResult or PropertyResult
+        The result.
+
+    Returns
+    -------
+    dict
+        Its JSON form.
+
+    Examples
+    --------
+    >>> import numpy as np, gradcheck_kit as gk
+    >>> from gradcheck_kit.report import result_dict
+    >>> result = gk.check(np.tanh, lambda dy, x: (dy,), (np.linspace(-1.0, 1.0, 3),))
+    >>> result_dict(result)["inputs"][0]["failing_map"]
+    [True, False, True]
+    """
     data = jsonable(result.to_dict())
     check = getattr(result, "check", None) if "examples" in data else result
     target = data.get("check") if "examples" in data else data

@@ -38,7 +38,35 @@ _STANDARD = {"/dev/stdout": 1, "/dev/stderr": 2}
 
 @dataclass
 class Output:
-    """One destination: ``path`` as given, its format, and how it is written."""
+    """One destination of a report: ``path`` as given, its format, and how it is written.
+
+    Made by ``output``, which sets exactly one of ``target``, ``device`` and ``fd``.
+
+    Attributes
+    ----------
+    path : str
+        The path as given (``--output``).
+    fmt : str
+        The format written into it: ``text``, ``json``, ``markdown`` or ``html``.
+    target : pathlib.Path or None
+        A regular file (or a new one), absolute, symlinks followed: replaced atomically.
+    device : pathlib.Path or None
+        A FIFO or a character device (``/dev/null``): opened and written through.
+    fd : int or None
+        A file descriptor (``/dev/stdout``, ``/dev/fd/3``), duplicated when the output was
+        checked: written through.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from gradcheck_kit.report import output
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     out = output(str(Path(folder) / "report.md"), "markdown")
+    ...     out.write("# passed")
+    ...     print(out.fmt, out.streamed, out.target.read_text())
+    markdown False # passed
+    """
 
     path: str
     fmt: str
@@ -48,10 +76,31 @@ class Output:
 
     @property
     def streamed(self) -> bool:
-        """Written once, at the end (a stream cannot be rewritten)."""
+        """Whether the output is written once, at the end (a stream cannot be rewritten).
+
+        Returns
+        -------
+        bool
+            True for a FIFO, a device or a file descriptor (``ReportWriter`` writes it only at
+            ``finish``); False for a regular file, replaced at every update.
+        """
         return self.target is None
 
     def write(self, text: str, *, durable: bool = False) -> None:
+        """Write ``text`` to the destination: a regular file atomically, a stream through.
+
+        Parameters
+        ----------
+        text : str
+            The rendered report (UTF-8).
+        durable : bool, default False
+            Wait until a regular file is on the disk (``fsync``; see ``write_atomic``).
+
+        Raises
+        ------
+        OSError
+            When the destination cannot be written.
+        """
         if self.target is not None:
             write_atomic(self.target, text, durable=durable)
         elif self.device is not None:
@@ -65,8 +114,49 @@ class Output:
 
 
 def output(path: str, fmt: str) -> Output:
-    """``path`` resolved and checked for writing ``fmt`` reports into; ``gk.InvalidArgument``
-    naming it and the rule it breaks."""
+    """``path`` resolved and checked, before a run starts, for writing ``fmt`` reports into.
+
+    A relative path is made absolute against the working directory now, ``~`` expanded and a
+    symlink followed to its target; missing folders are created, and the folder must take a new
+    file. ``/dev/stdout``, ``/dev/stderr``, ``/dev/fd/N`` and ``/proc/self/fd/N`` name file
+    descriptors (duplicated now); a FIFO or a character device is written through.
+
+    Parameters
+    ----------
+    path : str
+        The destination, as given (``--output``).
+    fmt : str
+        The format it will hold: ``text``, ``json``, ``markdown`` or ``html``.
+
+    Returns
+    -------
+    Output
+        With ``target`` (a regular file), ``device`` (a FIFO or a device) or ``fd`` set.
+
+    Raises
+    ------
+    InvalidArgument
+        Naming ``path`` and the rule it breaks: a directory; a FIFO or device that is not
+        writable; neither a file, a FIFO nor a device; a folder that cannot take a new file; a
+        file descriptor that is not open; a path that cannot be used (a file where a folder
+        should be, a loop of symlinks).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from gradcheck_kit import InvalidArgument
+    >>> from gradcheck_kit.report import output
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     out = output(str(Path(folder) / "new" / "report.json"), "json")
+    ...     print(out.fmt, out.streamed, out.target.parent.is_dir())
+    ...     try:
+    ...         output(folder, "json")
+    ...     except InvalidArgument as exc:
+    ...         print(exc)
+    json False True
+    --output=... is a directory; accepted: a file path
+    """
     fd = _descriptor(path)
     if fd is not None:
         return Output(path, fmt, fd=fd)
@@ -123,9 +213,40 @@ def _write_fd(fd: int, data: bytes) -> None:
 
 
 def write_atomic(path: str | os.PathLike[str], text: str, *, durable: bool = True) -> Path:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``:
-    a reader sees the old file or the whole new one, never half of it. The file gets the mode
-    the umask gives new files; ``durable`` also waits for the disk (``fsync``)."""
+    """Write ``text`` to ``path`` atomically: a reader sees the old file or the whole new one.
+
+    The text goes to a temporary file in the same folder, which ``os.replace`` then moves over
+    ``path``; missing folders are created, and the file gets the mode the umask gives new files.
+    If anything fails, the temporary file is removed and ``path`` is left as it was.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to write.
+    text : str
+        Its new content (UTF-8).
+    durable : bool, default True
+        Wait until the text is on the disk (``fsync``) before replacing ``path``.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    OSError
+        When the folder cannot be made or the file cannot be written or replaced.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from gradcheck_kit.report import write_atomic
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     print(write_atomic(Path(folder) / "out" / "report.md", "# passed").read_text())
+    # passed
+    """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
@@ -158,7 +279,30 @@ def new_file_mode() -> int:
 
 
 def render(run: Any, fmt: str) -> str:
-    """The run as ``text``, ``json``, ``markdown`` or ``html``."""
+    """The run rendered in one format.
+
+    Parameters
+    ----------
+    run : Run
+        The run (live, or read back with ``load``).
+    fmt : {"text", "json", "markdown", "html"}
+        The format: ``run.to_json()``, ``render_markdown``, ``render_html``, or (for any other
+        value) ``render_text``.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> import json
+    >>> from gradcheck_kit.report import Entry, Run, render
+    >>> run = Run([Entry.skipped("conv2d", "cupy", "float32", "cupy is not installed")], seed=0)
+    >>> print(render(run, "text").splitlines()[-1])
+    PASSED: 1 skipped in 0.0 s
+    >>> json.loads(render(run, "json"))["counts"]["skipped"]
+    1
+    """
     from .html import render_html
     from .markdown import render_markdown
     from .text import render_text
@@ -171,11 +315,38 @@ def render(run: Any, fmt: str) -> str:
 
 
 class ReportWriter:
-    """Writes ``outputs`` (rendered by ``render(run, fmt)``) as a run goes: ``update`` after
-    each entry, ``finish`` once at the end (streams are written only then). Updates spend at
-    most a fifth of the run's time writing: one that comes sooner after the last than four times
-    what writing took is left to the next (a run of thousands of entries rewrites its reports
-    less often than every entry)."""
+    """Writes a run's reports as it goes, so that a run that is killed leaves what it found.
+
+    ``update`` after each entry, ``finish`` once at the end (streams are written only then).
+    Updates spend at most a fifth of the run's time writing: one that comes sooner after the
+    last than four times what writing took is left to the next (a run of thousands of entries
+    rewrites its reports less often than every entry), and HTML, which draws pictures, is
+    rewritten at most every ``HTML_SECONDS``.
+
+    Parameters
+    ----------
+    outputs : sequence of Output
+        Where the reports go (``output`` checks each before the run).
+    render : callable, default render
+        ``render(run, fmt)``: the text of each output.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from gradcheck_kit.report import Entry, ReportWriter, Run, load, output
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     writer = ReportWriter([output(str(Path(folder) / "report.json"), "json")])
+    ...     run = Run(state="incomplete", not_run=[{"layer": "conv2d", "backend": "cupy", "dtype": None}])
+    ...     writer.update(run)
+    ...     print(load(Path(folder) / "report.json").summary())
+    ...     run.entries.append(Entry.skipped("conv2d", "cupy", None, "cupy is not installed"))
+    ...     run.state, run.not_run = "complete", []
+    ...     written = writer.finish(run)
+    ...     print(load(written[0].target).summary())
+    no entries, 1 not run (incomplete) in 0.0 s
+    1 skipped in 0.0 s
+    """
 
     def __init__(self, outputs: Sequence[Output], render: Callable[[Any, str], str] = render) -> None:
         self.outputs, self.render = list(outputs), render
@@ -183,6 +354,17 @@ class ReportWriter:
         self.warned = False
 
     def update(self, run: Any) -> None:
+        """Rewrite the regular-file outputs with the run so far, unless it is too soon.
+
+        Streams wait for ``finish``; HTML is left out until ``HTML_SECONDS`` have passed since
+        it was last written. An output that cannot be written is warned about once, on stderr,
+        and not raised: the final write says it again, and fails the run.
+
+        Parameters
+        ----------
+        run : Run
+            The run so far (its ``state`` incomplete until it ends).
+        """
         started = time.monotonic()
         if started - self.last < 4 * self.cost:
             return
@@ -200,7 +382,25 @@ class ReportWriter:
             self.last_html = self.last
 
     def finish(self, run: Any) -> list[Output]:
-        """Write every output; the OSError of the first that fails propagates."""
+        """Write every output, streams included, once the run has ended.
+
+        Each is written durably (``fsync``), whatever the updates skipped.
+
+        Parameters
+        ----------
+        run : Run
+            The finished (or interrupted) run.
+
+        Returns
+        -------
+        list of Output
+            The outputs, all written.
+
+        Raises
+        ------
+        OSError
+            The first output that cannot be written (those after it are not written).
+        """
         for out in self.outputs:
             out.write(self.render(run, out.fmt), durable=True)
         return self.outputs

@@ -256,3 +256,58 @@ def test_a_fixed_sequence_of_cases_is_sampled():
     spec = gk.register("square", lambda x: x * x, lambda dy, x: 2 * x * dy, cases=cases, into=reg)
     assert gk.property_check(spec, max_examples=5, database=False).passed
     assert isinstance(gk.layer_cases(spec), st.SearchStrategy)
+
+
+REPLAYED_MODULE = """
+import numpy as np
+import gradcheck_kit as gk
+
+X = np.linspace(-1.0, 1.0, 12).reshape(3, 4)
+gk.register("replayed_tanh", np.tanh, lambda dy, x: (dy * np.tanh(x),), cases=[gk.Case((X,))])
+"""
+
+
+def test_the_replay_line_names_the_module_that_registered_the_layer_and_runs_in_a_fresh_interpreter(
+    tmp_path, monkeypatch
+):
+    import subprocess
+    import sys
+
+    (tmp_path / "replayed_layers.py").write_text(REPLAYED_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import replayed_layers  # noqa: F401
+
+    try:
+        result = gk.property_check("replayed_tanh", max_examples=3, database=False)
+        assert result.replay.startswith("gk.property_check('replayed_layers:replayed_tanh', backend='numpy'")
+        assert f"    {result.replay}" in result.message
+        script = f"import gradcheck_kit as gk\nr = {result.replay}\nprint(r.passed, r.examples)"
+        done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.split() == ["False", "1"]
+    finally:
+        gk.registry.remove("replayed_tanh")
+        sys.modules.pop("replayed_layers", None)
+
+
+def test_a_module_or_file_target_is_imported_before_its_layer_is_looked_up(tmp_path):
+    import sys
+
+    path = tmp_path / "file_layers.py"
+    path.write_text(REPLAYED_MODULE.replace("replayed_tanh", "file_tanh"))
+    try:
+        result = gk.property_check(f"{path}:file_tanh", max_examples=3, database=False)
+        assert not result.passed and result.layer == "file_tanh"
+    finally:
+        gk.registry.remove("file_tanh")
+        sys.modules.pop("file_layers", None)
+    with pytest.raises(gk.InvalidArgument, match=r"layer='no_such_module:x': importing 'no_such_module'"):
+        gk.property_check("no_such_module:x")
+    with pytest.raises(gk.InvalidArgument, match=r"layer=3 is not a layer; accepted: a gk.LayerSpec"):
+        gk.property_check(3)
+
+
+def test_a_layer_registered_in_a_private_registry_replays_by_spec_name():
+    spec = planted.get("conv2d_stride")
+    result = gk.property_check(spec, max_examples=20, database=False)
+    assert result.replay.startswith("gk.property_check('conv2d_stride', ")

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
         from_cache_style,
         from_layer_object,
     )
+    from ._adapters.jax_functions import from_custom_jvp, from_custom_vjp
     from ._checks.stages import check, check_case
     from ._property.cases import layer_cases
     from ._property.result import PropertyResult
@@ -32,6 +33,7 @@ _LAZY = {
         ("LayerFunctions", "from_autograd_function", "from_cache_style", "from_layer_object"),
         "._adapters.functions",
     ),
+    **dict.fromkeys(("from_custom_jvp", "from_custom_vjp"), "._adapters.jax_functions"),
     **dict.fromkeys(("check", "check_case"), "._checks.stages"),
     **dict.fromkeys(("given_layer", "property_check"), "._property.run"),
     "layer_cases": "._property.cases",
@@ -76,6 +78,8 @@ __all__ = [
     "check_case",
     "from_autograd_function",
     "from_cache_style",
+    "from_custom_jvp",
+    "from_custom_vjp",
     "from_layer_object",
     "given_layer",
     "layer_cases",

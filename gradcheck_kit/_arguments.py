@@ -106,9 +106,9 @@ def _check_parser(check: argparse.ArgumentParser) -> None:
         "--backend",
         action="append",
         metavar="NAME",
-        help="numpy, torch, torch:cuda, cupy; repeat or comma-separate for several (default: each layer's "
-        "own: torch for a torch.autograd.Function or cases of torch tensors, else numpy; a layer that "
-        "cannot run on a backend asked for is skipped there, saying why)",
+        help="numpy, torch, torch:cuda, cupy, jax; repeat or comma-separate for several (default: each "
+        "layer's own: torch for a torch.autograd.Function or cases of torch tensors, else numpy; a layer "
+        "that cannot run on a backend asked for is skipped there, saying why)",
     )
     check.add_argument(
         "--dtype",

@@ -1,8 +1,12 @@
 """The array namespace, parameter validation and sliding windows shared by the layers.
 
 Layers find ``xp`` with array-api-compat and use it for everything the array API has. Sliding
-windows need ``as_strided`` from the array's own library (NumPy or CuPy); that library is looked
-up in ``sys.modules`` through array-api-compat's helpers, so CuPy is never imported here.
+windows use ``as_strided`` from the array's own library where it has one (NumPy or CuPy; looked
+up in ``sys.modules`` through array-api-compat's helpers, so CuPy is never imported here), and
+one strided slice per kernel tap elsewhere (JAX, torch).
+
+JAX arrays are immutable: writes into part of an array go through ``set_at`` and ``add_at``,
+in place where the library allows it (the NumPy path is unchanged) and JAX's ``.at`` otherwise.
 """
 
 from __future__ import annotations
@@ -15,9 +19,9 @@ from types import ModuleType
 from typing import Any
 
 import numpy as np
-from array_api_compat import array_namespace, is_cupy_array, is_numpy_array
+from array_api_compat import array_namespace, is_cupy_array, is_jax_array, is_numpy_array
 
-Array = Any  # a NumPy or CuPy array
+Array = Any  # a NumPy, CuPy, torch or JAX array
 
 
 def namespace(*arrays: Array | None) -> Any:
@@ -32,6 +36,23 @@ def library(x: Array) -> ModuleType:
     if is_numpy_array(x):
         return np
     raise TypeError(f"{type(x).__name__} is not a NumPy or CuPy array; reference layers accept those")
+
+
+def set_at(a: Array, index: Any, values: Any) -> Array:
+    """``a[index] = values``: in ``a`` itself, or a new array for an immutable one (JAX)."""
+    if is_jax_array(a):
+        return a.at[index].set(values)
+    a[index] = values
+    return a
+
+
+def add_at(a: Array, index: Any, values: Any) -> Array:
+    """``a[index] += values`` (a basic index: no repeated elements), in ``a`` itself where the
+    library allows it, else a new array (JAX)."""
+    if is_jax_array(a):
+        return a.at[index].add(values)
+    a[index] += values
+    return a
 
 
 # -- parameters ---------------------------------------------------------------------------------
@@ -85,8 +106,7 @@ def pad(xp: Any, x: Array, padding: Sequence[int], value: float = 0.0) -> Array:
     nd = len(padding)
     size = tuple(n + 2 * p for n, p in zip(x.shape[-nd:], padding))
     out = xp.full((*x.shape[:-nd], *size), value, dtype=x.dtype)
-    out[last_axes(crop_slices(x.shape[-nd:], padding))] = x
-    return out
+    return set_at(out, last_axes(crop_slices(x.shape[-nd:], padding)), x)
 
 
 def last_axes(index: Sequence[Any]) -> tuple[Any, ...]:
@@ -115,9 +135,12 @@ def windows(x: Array, kernel: Sequence[int], stride: Sequence[int], dilation: Se
     """A read-only view of ``x`` (..., *size) as (..., *kernel, *out):
     ``view[..., k, o] = x[..., o * stride + k * dilation]`` along each of the last len(kernel) axes.
 
-    Taps come before output positions so that one tap is one strided slice (see ``scatter``)."""
+    Taps come before output positions so that one tap is one strided slice (see ``scatter``).
+    A library without ``as_strided`` (JAX, torch) gets a copy: the taps' slices stacked."""
     nd = len(kernel)
     out = output_size(x.shape[-nd:], kernel, stride, dilation)
+    if not (is_numpy_array(x) or is_cupy_array(x)):
+        return _stacked_windows(x, kernel, out, stride, dilation)
     steps = x.strides[-nd:]
     strides = (
         *x.strides[:-nd],
@@ -126,6 +149,16 @@ def windows(x: Array, kernel: Sequence[int], stride: Sequence[int], dilation: Se
     )
     shape = (*x.shape[:-nd], *kernel, *out)
     return library(x).lib.stride_tricks.as_strided(x, shape=shape, strides=strides)
+
+
+def _stacked_windows(
+    x: Array, kernel: Sequence[int], out: Sequence[int], stride: Sequence[int], dilation: Sequence[int]
+) -> Array:
+    nd = len(kernel)
+    taps = itertools.product(*(range(k) for k in kernel))
+    slices = [x[last_axes(tap_slices(tap, out, stride, dilation))] for tap in taps]
+    stacked = namespace(x).stack(slices, axis=x.ndim - nd)  # (..., prod(kernel), *out)
+    return namespace(x).reshape(stacked, (*x.shape[:-nd], *kernel, *out))
 
 
 def tap_slices(
@@ -150,7 +183,6 @@ def scatter(
     lead = columns.shape[: -2 * nd]
     dx = xp.zeros((*lead, *size), dtype=columns.dtype)
     for tap in itertools.product(*(range(k) for k in kernel)):
-        dx[last_axes(tap_slices(tap, out, stride, dilation))] += columns[
-            last_axes((*tap, *(slice(None),) * nd))
-        ]
+        tap_columns = columns[last_axes((*tap, *(slice(None),) * nd))]
+        dx = add_at(dx, last_axes(tap_slices(tap, out, stride, dilation)), tap_columns)
     return dx

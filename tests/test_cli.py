@@ -218,7 +218,7 @@ def test_a_threshold_on_the_relative_error_fails_a_layer_that_passes_otherwise(l
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["check", "{good}", "--backend", "jax"], "backend='jax' is unknown; accepted: numpy, torch"),
+        (["check", "{good}", "--backend", "mlx"], "backend='mlx' is unknown; accepted: numpy, torch"),
         (["check", "{good}", "--dtype", "float8"], "--dtype='float8' is unknown; accepted: float64, float32"),
         (["check", "{good}:nope"], "layer 'nope' is not registered; known: "),
         (["check", "no_such_module_xyz"], "no module named 'no_such_module_xyz'; accepted: package.module"),

@@ -317,8 +317,15 @@ def test_every_top_level_example_is_collected_as_a_doctest():
     assert set(TOP_LEVEL) - set(DOCTESTS) == set()
 
 
+OPTIONAL = ("jax",)  # extras CI does not install: examples that import them skip without them
+
+
 @pytest.mark.parametrize("path", sorted(DOCTESTS))
 def test_every_example_in_the_docstrings_runs(path):
+    source = "\n".join(example.source for example in DOCTESTS[path].examples)
+    for name in OPTIONAL:
+        if re.search(rf"^import {name}\b", source, re.MULTILINE):
+            pytest.importorskip(name, reason=f"{path}'s example needs {name} (an optional extra)")
     runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     report: list[str] = []
     runner.run(DOCTESTS[path], out=report.append)

@@ -37,6 +37,9 @@ class Extras:
     vmap_backward: Callable[..., Any] | None = None
     vmap_rule: str | None = None  # how the layer supports vmap, in words
     undefined_grads: bool = False  # backward takes None for a grad_output nobody used
+    # whether order=None checks the second order where there is a double backward (JAX's
+    # rules: only when asked for, order=2)
+    second_order_by_default: bool = True
     origin: str = "layer"  # what offers them, for messages ("torch.autograd.Function Foo")
 
     def replace(self, **changes: Any) -> Extras:

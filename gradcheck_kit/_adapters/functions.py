@@ -52,7 +52,8 @@ def _named(
     """Give a ``*args`` wrapper a real signature so reports name the inputs."""
     P = inspect.Parameter
     params = [P(n, P.POSITIONAL_OR_KEYWORD) for n in ((["grad_output"] if grad_first else []) + list(names))]
-    fn.__signature__ = inspect.Signature([*params, P("params", P.VAR_KEYWORD)])  # type: ignore[attr-defined]
+    rest = next(n for n in ("params", "options", "keywords", "_params") if n not in names)  # JAX's params
+    fn.__signature__ = inspect.Signature([*params, P(rest, P.VAR_KEYWORD)])  # type: ignore[attr-defined]
     fn.__qualname__ = fn.__name__ = label
     return fn
 

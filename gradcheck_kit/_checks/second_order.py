@@ -37,6 +37,11 @@ INTERMEDIATES = (
     "its dependence on the inputs; recompute it in backward from saved inputs, or return it as an output"
 )
 
+RESIDUALS = (
+    "often a residual that fwd computes under jax.lax.stop_gradient or outside JAX (NumPy, "
+    "pure_callback): JAX differentiates the rules through it as a constant"
+)
+
 
 @dataclass
 class SecondOrder:
@@ -58,6 +63,7 @@ def layer(context: Context) -> SecondOrder | CheckPart | None:
         plan.order == 1
         or extras is None
         or (extras.double_backward is None and not extras.not_twice_differentiable)
+        or (plan.order is None and not extras.second_order_by_default)
     ):
         return None
     if extras.double_backward is None:
@@ -191,6 +197,7 @@ def part(second: SecondOrder, nested: CheckResult, context: Context) -> CheckPar
     names = ", ".join(r.name for r in nested.inputs)
     modes = sorted({r.mode for r in nested.inputs})
     how = "autograd through backward" if second.origin.startswith("torch") else "double_backward="
+    how = "jax.vjp through the rules" if second.origin.startswith(("custom_", "JAX")) else how
     what = (
         f"double backward ({how}) w.r.t. {names} against finite differences of backward ({', '.join(modes)})"
     )
@@ -204,4 +211,6 @@ def part(second: SecondOrder, nested: CheckResult, context: Context) -> CheckPar
         cause = f"backward checked as a layer: {nested.cause}"
     if wrong and second.origin.startswith("torch.autograd.Function"):
         cause += f"; {INTERMEDIATES}"
+    elif wrong and second.origin.startswith("custom_vjp"):
+        cause += f"; {RESIDUALS}"
     return CheckPart(NAME, FAILED, what, cause=cause, calls=calls, seconds=seconds, result=nested)

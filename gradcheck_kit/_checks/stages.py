@@ -76,13 +76,14 @@ def check(
         ``backward(grad_output, *inputs, **params)`` returning one gradient per input (None for
         an input that is not differentiated); with several outputs ``grad_output`` is a tuple.
     inputs : array or sequence of arrays
-        NumPy arrays, CuPy arrays or torch tensors (one library per call), any memory layout;
-        integer inputs (labels) are passed through and never differentiated.
+        NumPy arrays, CuPy arrays, torch tensors or JAX arrays (one library per call), any
+        memory layout; JAX inputs may be pytrees (each leaf an input named by its path).
+        Integer inputs (labels) are passed through and never differentiated.
     params : mapping, optional
         Static keyword arguments (stride, padding, ...) given to both callables.
     wrt : int, str or sequence of them, optional
         The inputs to differentiate, by index or name (default: every floating input).
-    backend : {"numpy", "cupy", "torch"}, optional
+    backend : {"numpy", "cupy", "torch", "jax"}, optional
         The library the inputs must belong to (default: whichever they do).
     reference : callable, optional
         A torch function of the same math with forward's signature: forward's values are
@@ -138,6 +139,7 @@ def check(
     >>> gk.check(np.tanh, lambda dy, x: (dy * (1 - np.tanh(x) ** 2),), (x,)).passed
     True
     """
+
     def planned(complex_outputs: bool = False) -> Plan:
         return make_plan(
             forward=forward,

@@ -3,6 +3,7 @@ the offending value, the rule, and what is accepted."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +15,7 @@ from .._ground.backends import Backend, backend_of, dtype_name, is_array, is_flo
 from .._ground.vocabulary import MODES
 from ..errors import InvalidArgument
 from ..registry import Case, positional_names
+from . import jaxview
 from .realview import RealView, complex_positions
 
 ORDERS = (1, 2)
@@ -39,6 +41,7 @@ class Plan:
     extras: Extras | None = None  # what the layer offers beyond backward (jvp, double backward, vmap)
     order: int | None = None  # 1: first order only, 2: second order too, None: where it can be
     view: RealView | None = None  # complex inputs or outputs, checked through their real view
+    jax: jaxview.JaxView | None = None  # a JAX layer, checked through host arrays
 
 
 def make_plan(
@@ -69,14 +72,25 @@ def make_plan(
             raise InvalidArgument(f"{role}={fn!r} must be callable (or None)")
     if order is not None and (isinstance(order, bool) or order not in ORDERS):
         raise InvalidArgument(f"order={order!r} must be 1 (first order), 2 (second order too) or None")
+    values = dict(params or {})
+    original, jax = forward, None
+    if jaxview.applies(inputs):
+        if backend not in (None, "jax"):
+            raise InvalidArgument(f"backend={backend!r} but the inputs are jax arrays")
+        jax, inputs = jaxview.build(inputs, [n for n in positional_names(forward) if n not in values])
+        forward, backward = jax.forward(forward), jax.backward(backward)
+        wrt, backend = jax.selected(wrt), None
     arrays = _normalize_inputs(inputs)
     chosen = backend_of([x for x in arrays if is_array(x)], requested=backend)
     arrays = [chosen.from_numpy(x) if isinstance(x, _Scalar) else x for x in arrays]
-    values = dict(params or {})
-    names = _input_names(forward, len(arrays), values)
+    names = jax.names if jax is not None else _input_names(forward, len(arrays), values)
+    if jax is not None:
+        chosen = dataclasses.replace(chosen, shown=jax.label)
     if mode not in MODES:
         raise InvalidArgument(f"mode={mode!r} is unknown; accepted: {', '.join(MODES)}")
-    extras = _extras(extras_of(forward), jvp, double_backward)
+    extras = _extras(extras_of(original), jvp, double_backward)
+    if jax is not None:
+        extras = jax.extras(extras)
     if order == 2 and (extras is None or not (extras.double_backward or extras.not_twice_differentiable)):
         raise InvalidArgument(
             "order=2 needs a double backward: pass double_backward=, or check a torch.autograd.Function "
@@ -106,6 +120,7 @@ def make_plan(
         extras=extras,
         order=order,
         view=view,
+        jax=jax,
     )
 
 

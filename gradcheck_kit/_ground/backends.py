@@ -1,8 +1,10 @@
-"""NumPy, CuPy and torch behind one small interface.
+"""NumPy, CuPy and torch behind one small interface (and JAX at the boundary).
 
 The engine is written once against these helpers and the array namespace ``xp`` that
 array-api-compat gives for the caller's arrays, so finite differences run on the array's own
-device. Detection looks in ``sys.modules`` and never imports CuPy or torch itself.
+device. Detection looks in ``sys.modules`` and never imports CuPy, torch or JAX itself. JAX
+arrays are immutable: a JAX layer is checked on NumPy arrays that are handed to it as JAX
+arrays (``jaxarrays``); the ``jax`` backend here only makes a case's arrays.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import numpy as np
 from array_api_compat import array_namespace
 
 from ..errors import InvalidArgument
+from .jaxarrays import device_label, device_of, from_host, is_jax, to_host
 from .vocabulary import BACKEND_NAMES, BACKEND_PATTERN, BACKENDS_ACCEPTED, EPS, FLOAT_DTYPES, LIBRARIES
 
 
@@ -32,8 +35,8 @@ def _is_cupy(x: Any) -> bool:
 
 
 def is_array(x: Any) -> bool:
-    """True for NumPy arrays (and scalars), CuPy arrays and torch tensors."""
-    return isinstance(x, (np.ndarray, np.generic)) or _is_torch(x) or _is_cupy(x)
+    """True for NumPy arrays (and scalars), CuPy arrays, torch tensors and JAX arrays."""
+    return isinstance(x, (np.ndarray, np.generic)) or _is_torch(x) or _is_cupy(x) or is_jax(x)
 
 
 def backend_name(x: Any) -> str:
@@ -43,9 +46,23 @@ def backend_name(x: Any) -> str:
         return "cupy"
     if isinstance(x, (np.ndarray, np.generic)):
         return "numpy"
+    if is_jax(x):
+        return "jax"
     raise InvalidArgument(
-        f"{type(x).__name__} is not an array; accepted: numpy.ndarray, cupy.ndarray, torch.Tensor"
+        f"{type(x).__name__} is not an array; accepted: numpy.ndarray, cupy.ndarray, torch.Tensor, jax.Array"
     )
+
+
+def numpy_dtype(name: str) -> Any:
+    """The NumPy dtype named ``name``; ``bfloat16`` is ml_dtypes' (what JAX's bfloat16 arrays
+    become on the host), where it is installed."""
+    if name == "bfloat16":
+        try:
+            import ml_dtypes
+        except ImportError:
+            raise TypeError("bfloat16 NumPy arrays need ml_dtypes (it comes with JAX)") from None
+        return np.dtype(ml_dtypes.bfloat16)
+    return np.dtype(name)
 
 
 _DTYPE_NAMES: dict[Any, str] = {}
@@ -87,13 +104,19 @@ def float_rank(x: Any) -> int:
 
 @dataclass(frozen=True)
 class Backend:
-    """One array library plus the device the caller's arrays live on."""
+    """One array library plus the device the caller's arrays live on. ``shown``: the library
+    the layer itself sees, where the engine checks it through another's arrays (JAX's)."""
 
     name: str
     device: Any = "cpu"
     xp: Any = field(default=None, compare=False, repr=False)
+    shown: str | None = None
 
     def label(self) -> str:
+        if self.shown is not None:
+            return self.shown
+        if self.name == "jax":
+            return "jax" if self.device == "default" else f"jax:{device_label(self.device)}"
         device = str(self.device)
         return self.name if device in ("None", "cpu") else f"{self.name}:{device}"
 
@@ -102,6 +125,8 @@ class Backend:
         a = np.asarray(a, order="C")  # (np.ascontiguousarray would turn 0-d into 1-d)
         if self.name == "numpy":
             return a
+        if self.name == "jax":
+            return from_host(a, None if self.device == "default" else self.device)
         if self.name == "torch":
             torch = sys.modules["torch"]
             return torch.as_tensor(a, device=self.device)
@@ -115,8 +140,9 @@ class Backend:
         if self.name == "torch":
             torch = sys.modules["torch"]
             return x.detach().to(dtype=getattr(torch, name), copy=True).contiguous()
-        xp = sys.modules["cupy"] if self.name == "cupy" else np
-        return xp.array(x, dtype=name, copy=True, order="C")
+        if self.name == "cupy":
+            return sys.modules["cupy"].array(x, dtype=name, copy=True, order="C")
+        return np.array(x, dtype=numpy_dtype(name), copy=True, order="C")
 
     def copy(self, x: Any) -> Any:
         return self.astype(x, x.dtype)
@@ -186,12 +212,16 @@ def to_numpy(x: Any) -> np.ndarray:
         return np.array(t.cpu().numpy(), copy=True)
     if _is_cupy(x):
         return np.array(x.get(), copy=True)
+    if is_jax(x):
+        host = to_host(x)
+        return host.astype(np.float32) if dtype_name(host) == "bfloat16" else host
     return np.asarray(x)
 
 
 def backend_for(name: str) -> Backend:
-    """The ``Backend`` named ``numpy``, ``torch``, ``torch:cuda`` or ``cupy`` (``cupy:1`` …);
-    raises ``gk.InvalidArgument`` saying why when it cannot run here."""
+    """The ``Backend`` named ``numpy``, ``torch``, ``torch:cuda``, ``cupy`` (``cupy:1`` …) or
+    ``jax`` (JAX's default device; ``jax:cpu``, ``jax:gpu:0``); raises ``gk.InvalidArgument``
+    saying why when it cannot run here."""
     if not isinstance(name, str):
         raise InvalidArgument(f"backend={name!r} must be one of {', '.join(BACKEND_NAMES)}")
     if not re.fullmatch(BACKEND_PATTERN, name):  # before importing anything: torch:meta, cupy:x
@@ -203,6 +233,8 @@ def backend_for(name: str) -> Backend:
         return _torch_backend(name, device or "cpu")
     if library == "cupy":
         return _cupy_backend(name, device or "0")
+    if library == "jax":
+        return _jax_backend(name, device)
     raise InvalidArgument(f"backend={name!r} is unknown; accepted: {', '.join(BACKEND_NAMES)}")
 
 
@@ -232,6 +264,24 @@ def _cupy_backend(name: str, device: str) -> Backend:
     return Backend("cupy", int(device))
 
 
+def _jax_backend(name: str, device: str) -> Backend:
+    """JAX's default device, or the one named (``cpu``, ``gpu:1``)."""
+    try:
+        import jax
+    except ImportError as exc:
+        raise InvalidArgument(f"backend={name!r} needs JAX, which cannot be imported: {exc}") from None
+    if not device:
+        return Backend("jax", "default")
+    platform, _, index = device.partition(":")
+    try:
+        found = jax.devices(platform)
+    except RuntimeError as exc:
+        raise InvalidArgument(f"backend={name!r} is unavailable here: {exc}") from None
+    if int(index or 0) >= len(found):
+        raise InvalidArgument(f"backend={name!r}: JAX device {device} does not exist ({len(found)} found)")
+    return Backend("jax", found[int(index or 0)])
+
+
 def backend_of(arrays: Sequence[Any], *, requested: str | None = None) -> Backend:
     """The one backend all ``arrays`` share; mixing libraries or devices is an error."""
     if requested is not None and requested not in LIBRARIES:
@@ -255,6 +305,8 @@ def _device(x: Any) -> Any:
         return x.device
     if _is_cupy(x):
         return x.device.id
+    if is_jax(x):
+        return device_label(device_of(x))
     return "cpu"
 
 

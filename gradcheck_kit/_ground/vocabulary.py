@@ -15,12 +15,14 @@ CASE_DTYPES = (*NUMPY_FLOATS, "bfloat16")
 DEFAULT_DTYPES = ("float64", "float32")
 BFLOAT16_LIBRARIES = ("torch",)
 
-LIBRARIES = ("numpy", "cupy", "torch")  # array libraries a check runs on
-BACKEND_NAMES = ("numpy", "torch", "torch:cuda", "cupy")  # as named on the command line
-# ... with devices (cupy:1, torch:cuda:0); ASCII digits only, whatever the regex flags
-BACKEND_PATTERN = r"numpy|torch(:cpu|:cuda(:[0-9]+)?)?|cupy(:[0-9]+)?"
-GPU_BACKEND_PATTERN = r"cupy(:[0-9]+)?|torch:cuda(:[0-9]+)?"
-BACKENDS_ACCEPTED = "numpy, torch, torch:cpu, torch:cuda[:N], cupy[:N]"
+LIBRARIES = ("numpy", "cupy", "torch", "jax")  # array libraries a check runs on
+BACKEND_NAMES = ("numpy", "torch", "torch:cuda", "cupy", "jax")  # as named on the command line
+# ... with devices (cupy:1, torch:cuda:0, jax:gpu:0); ASCII digits only, whatever the regex flags
+BACKEND_PATTERN = (
+    r"numpy|torch(:cpu|:cuda(:[0-9]+)?)?|cupy(:[0-9]+)?|jax(:cpu|:(gpu|cuda|rocm|tpu)(:[0-9]+)?)?"
+)
+GPU_BACKEND_PATTERN = r"cupy(:[0-9]+)?|torch:cuda(:[0-9]+)?|jax:(gpu|cuda|rocm|tpu)(:[0-9]+)?"
+BACKENDS_ACCEPTED = "numpy, torch, torch:cpu, torch:cuda[:N], cupy[:N], jax, jax:cpu, jax:gpu[:N]"
 DEFAULT_BACKENDS = ("numpy",)
 
 MODES = ("auto", "elementwise", "projection")

@@ -110,7 +110,7 @@ class GradcheckItem(pytest.Item):
         self.entry: dict[str, Any] | None = None  # the JSON entry of the check
         self.seed_key = self.nodeid  # the node id as collected (a plugin may rewrite it later)
         self.add_marker("gradcheck")
-        if backend.startswith(("cupy", "torch:cuda")):
+        if backend.startswith(("cupy", "torch:cuda", "jax:gpu", "jax:cuda", "jax:rocm", "jax:tpu")):
             self.add_marker("gpu")
 
     @property

@@ -40,7 +40,7 @@ OPTIONS = (
         "backends",
         "gradcheck_backends",
         "comma-separated backends: numpy, torch, torch:cuda, cupy, "
-        "cupy:1 ... (default: each layer's own: torch for a torch.autograd.Function or cases of torch "
+        "cupy:1, jax ... (default: each layer's own: torch for a torch.autograd.Function or cases of torch "
         "tensors, else numpy); an unavailable one, or one a layer cannot run on, gives skipped items",
     ),
     (

@@ -157,7 +157,7 @@ def layer_cases(
     layer : LayerSpec, str or class
         A spec, a registered layer's name or a class decorated with ``gk.register``.
     backend : str, default "numpy"
-        ``numpy``, ``torch``, ``torch:cuda`` or ``cupy``: where the inputs are moved.
+        ``numpy``, ``torch``, ``torch:cuda``, ``cupy`` or ``jax``: where the inputs are moved.
     dtypes : sequence of str, optional
         Floating dtypes (``float64``, ``float32``, ``float16``, and ``bfloat16`` on torch) to
         cast every floating input to, one drawn per case, shrinking towards the first (default:

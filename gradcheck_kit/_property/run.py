@@ -107,7 +107,7 @@ def property_check(
         (the module is imported first, which registers the layer: what a failure's ``replay``
         line names) or a class decorated with ``gk.register``.
     backend : str, default "numpy"
-        ``numpy``, ``torch``, ``torch:cuda`` or ``cupy``.
+        ``numpy``, ``torch``, ``torch:cuda``, ``cupy`` or ``jax``.
     max_examples : int, optional
         Cases to draw (default: the profile's: 20, 50 or 500).
     profile : {"dev", "ci", "thorough"}, optional
@@ -370,7 +370,7 @@ def given_layer(
     layer : LayerSpec, str or class
         A spec, a registered layer's name or a class decorated with ``gk.register``.
     backend : str, default "numpy"
-        ``numpy``, ``torch``, ``torch:cuda`` or ``cupy``.
+        ``numpy``, ``torch``, ``torch:cuda``, ``cupy`` or ``jax``.
     dtypes : sequence of str, optional
         Cast every drawn case to one of these floating dtypes (see ``gk.layer_cases``).
     max_examples : int, optional

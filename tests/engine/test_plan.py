@@ -31,7 +31,7 @@ def bwd(dy, x):
         (dict(wrt=("y",)), "'y' is not an input"),
         (dict(wrt=5), "5 is not an input"),
         (dict(inputs=(np.arange(3),), wrt=0), "only floating inputs are differentiated"),
-        (dict(backend="jax"), "backend='jax' is unknown; accepted: numpy, cupy, torch"),
+        (dict(backend="mlx"), "backend='mlx' is unknown; accepted: numpy, cupy, torch"),
         (dict(backend="torch"), "backend='torch' but the inputs are numpy arrays"),
         (dict(mode="fast"), "mode='fast' is unknown; accepted: auto, elementwise, projection"),
         (dict(rtol=-1.0), "rtol=-1.0 must be a finite number >= 0"),

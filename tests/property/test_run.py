@@ -154,7 +154,7 @@ def test_a_layer_is_given_as_a_spec_a_registered_name_or_a_decorated_class():
         (lambda: gk.property_check("relu", max_examples=0), "max_examples=0 must be a positive int"),
         (lambda: gk.property_check("relu", seed=-1), "seed=-1 must be a non-negative int"),
         (lambda: gk.property_check("relu", profile="fast"), "profile='fast' is unknown"),
-        (lambda: gk.property_check("relu", backend="jax"), "backend='jax' is unknown"),
+        (lambda: gk.property_check("relu", backend="mlx"), "backend='mlx' is unknown"),
         (lambda: gk.property_check("relu", backend="cupy"), "backend='cupy' is unavailable here"),
         (lambda: gk.given_layer("relu", max_examples=-2), "max_examples=-2 must be a positive int"),
         (lambda: gk.property_check("relu", dtypes=("int8",)), "dtypes=('int8',) must be a sequence of"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ..registry import NATIVE_BACKEND_ATTRIBUTE
 from .extras import EXTRAS_ATTRIBUTE, Extras
 from .functions import LayerFunctions, _named
 
@@ -24,7 +25,8 @@ def _pair(f: Any, adapter: str, inputs: Sequence[str] | None, *, forward_mode: b
         return jaxrules.vjp(f, grad_output, args, params)
 
     forward = _named(fwd, names, grad_first=False, label=label)
-    kind = jaxrules.rule_kind(f) or "JAX function"
+    rule = jaxrules.rule_kind(f)
+    kind = f"jax.{rule}" if rule else "JAX function"
     extras = Extras(
         double_backward=lambda gg, dy, *args, **params: jaxrules.double_vjp(f, gg, dy, args, params),
         second_order_by_default=False,
@@ -34,6 +36,7 @@ def _pair(f: Any, adapter: str, inputs: Sequence[str] | None, *, forward_mode: b
         jvp: Callable[..., Any] = lambda tangents, *args, **params: jaxrules.jvp(f, tangents, args, params)  # noqa: E731
         extras = extras.replace(jvp=jvp)
     setattr(forward, EXTRAS_ATTRIBUTE, extras)
+    setattr(forward, NATIVE_BACKEND_ATTRIBUTE, "jax")  # the CLI and the plugin check it on jax by default
     return LayerFunctions(forward, _named(bwd, names, grad_first=True, label=f"{label}.backward"))
 
 

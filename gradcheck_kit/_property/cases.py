@@ -103,14 +103,21 @@ def backend_mismatch(spec: LayerSpec, backend: str) -> str | None:
     why = (
         f"registered with backend={spec.backend!r}"
         if spec.backend is not None
-        else "its cases hold torch tensors"
+        else f"its cases hold {native.split(':')[0]} arrays"
         if spec.native_backend is None or spec.native_backend != native
-        else "a torch.autograd.Function"
+        else _adapted_from(spec)
     )
     return (
         f"layer {spec.name!r} runs on {native} ({why}), not on backend {backend!r}; accepted: "
         f"--backend {native} (or no --backend: each layer's own)"
     )
+
+
+def _adapted_from(spec: LayerSpec) -> str:
+    extras = getattr(spec.forward, "gradcheck_extras", None)
+    origin = getattr(extras, "origin", None)  # 'torch.autograd.Function MyConv', 'jax.custom_vjp f'
+    kind = origin.rsplit(" ", 1)[0] if isinstance(origin, str) and " " in origin else None
+    return f"a {kind}" if kind is not None else f"a {spec.native_backend} layer"
 
 
 def to_backend(case: Case, backend: str | Backend) -> Case:

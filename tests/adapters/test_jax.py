@@ -310,3 +310,53 @@ def test_outputs_may_be_pytrees_and_grad_output_comes_back_in_their_structure():
     assert gk.check(*gk.from_custom_vjp(lambda x: (jnp.sin(x),)), (x,)).passed  # a 1-tuple
     wrong = gk.check(forward, lambda dy, x: (dy["sin"] * jnp.cos(x) + dy["pair"][0] * x,), (x,))
     assert not wrong.passed and wrong.cause.startswith("x: ")
+
+
+JAX_LAYERS = """
+import jax, jax.numpy as jnp, numpy as np
+import gradcheck_kit as gk
+
+
+@jax.custom_vjp
+def x_sin(x):
+    return jnp.sin(x) * x
+
+
+def x_sin_fwd(x):
+    return x_sin(x), x
+
+
+def x_sin_bwd(x, g):
+    return (g * (jnp.cos(x) * x + jnp.sin(x)),)
+
+
+x_sin.defvjp(x_sin_fwd, x_sin_bwd)
+gk.register("jax_x_sin", *gk.from_custom_vjp(x_sin), cases=[gk.Case((np.linspace(-1.0, 1.0, 8),))])
+"""
+
+
+def test_a_custom_vjp_layer_runs_on_jax_without_backend_and_is_skipped_on_numpy(tmp_path, capsys):
+    from gradcheck_kit.cli import main
+
+    path = tmp_path / "jax_layers.py"
+    path.write_text(JAX_LAYERS)
+    args = [
+        "check",
+        str(path),
+        "--dtype",
+        "float64",
+        "--max-examples",
+        "2",
+        "--database",
+        "none",
+        "--no-isolation",
+    ]
+    assert main(args) == 0
+    assert any(
+        line.split()[:4] == ["jax_x_sin", "jax", "float64", "all"]
+        for line in capsys.readouterr().out.splitlines()
+    )
+
+    assert main([*args, "--backend", "numpy"]) == 0
+    out = capsys.readouterr().out
+    assert "SKIPPED" in out and "runs on jax (a jax.custom_vjp), not on backend 'numpy'" in out

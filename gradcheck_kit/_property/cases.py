@@ -103,7 +103,7 @@ def backend_mismatch(spec: LayerSpec, backend: str) -> str | None:
     why = (
         f"registered with backend={spec.backend!r}"
         if spec.backend is not None
-        else f"its cases hold {native.split(':')[0]} arrays"
+        else f"its cases hold {_arrays_of(native)}"
         if spec.native_backend is None or spec.native_backend != native
         else _adapted_from(spec)
     )
@@ -111,6 +111,11 @@ def backend_mismatch(spec: LayerSpec, backend: str) -> str | None:
         f"layer {spec.name!r} runs on {native} ({why}), not on backend {backend!r}; accepted: "
         f"--backend {native} (or no --backend: each layer's own)"
     )
+
+
+def _arrays_of(backend: str) -> str:
+    library = backend.split(":")[0]
+    return "torch tensors" if library == "torch" else f"{library} arrays"
 
 
 def _adapted_from(spec: LayerSpec) -> str:

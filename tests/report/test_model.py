@@ -176,12 +176,12 @@ def test_markdown_escapes_user_text_and_keeps_one_table_row_per_line(run):
     assert md.count("<details>") == 2 and md.count("</pre>") == 2
 
 
-def test_the_readme_documents_every_key_of_the_run_and_of_an_entry(run):
+def test_the_docs_document_every_key_of_the_run_and_of_an_entry(run):
     import re
     from pathlib import Path
 
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    schema = readme.split("## JSON report schema", 1)[1].split("```text", 1)[1].split("```", 1)[0]
+    page = (Path(__file__).resolve().parents[2] / "docs" / "json-schema.md").read_text()
+    schema = page.split("# The JSON report schema", 1)[1].split("```text", 1)[1].split("```", 1)[0]
     top, entry = schema.split("ENTRY = {", 1)
     assert set(re.findall(r'"(\w+)":', entry)) == set(run.to_dict()["entries"][0])
     assert set(re.findall(r'"(\w+)":', top)) >= set(run.to_dict()) - {"entries"}

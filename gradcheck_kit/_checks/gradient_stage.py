@@ -21,7 +21,7 @@ from .._engine.calls import LayerCalls, Observed
 from .._engine.elementwise import elementwise_report
 from .._engine.evaluation import Evaluation, build_setup, evaluation_point, regrid, rounded_inside
 from .._engine.precision import low_precision_verdicts, precision_findings
-from .._engine.projection import projection_reports
+from .._engine.projection import JointVerdict, joint_verdict, projection_reports
 from .._engine.setup import Setup
 from .._engine.tolerances import ANALYTIC_ULPS, step_fraction, summation_factor
 from .._ground.backends import dtype_name, eps, to_numpy
@@ -50,11 +50,8 @@ def judge_gradients(
     evaluation = evaluation_point(calls, observed)
     verdict = GradientVerdict(evaluation, [])
     mode = _mode(calls, observed, verdict, forward_seconds)
-    setup, reports = _judge(evaluation, mode)
-    coarser = _coarser(evaluation, [r.index for r in reports if not r.passed])
-    if coarser is not None:  # the layer computes coarser than it looks: judge it at that precision
-        evaluation = verdict.evaluation = coarser
-        setup, reports = _judge(evaluation, mode)
+    setup, reports, evaluation = _judge(evaluation, mode)
+    verdict.evaluation = evaluation
     for report in reports:
         ties.amend(setup, report)
         report.dtype = dtype_name(calls.plan.inputs[report.index])
@@ -69,22 +66,56 @@ def judge_gradients(
     return verdict
 
 
-def _judge(evaluation: Evaluation, mode: str) -> tuple[Setup, list[InputReport]]:
+def _judge(evaluation: Evaluation, mode: str) -> tuple[Setup, list[InputReport], Evaluation]:
     """Reports per usable input: every element probed ("elementwise"); projections, a failure
     localized on its worst block ("projection"); or projections, a failing input then probed
-    element by element for its full error map ("auto", on small problems)."""
-    setup = build_setup(evaluation)
-    usable = evaluation.usable
+    element by element for its full error map ("auto", on small problems). Where the layer
+    computes coarser than it looks (``_coarser``), it is judged at that precision instead, and
+    the evaluation it was judged at is returned too."""
     if mode == "elementwise":
-        return setup, [elementwise_report(setup, i) for i in usable]
-    # One random direction misses a bug only if <error, d> falls under the tolerance: with
-    # float64 differences that is ~1e-7 of the signal, so one direction suffices; rounding
-    # to a float32 grid leaves ~1e-3, and a second direction squares the miss probability.
-    exact = all(setup.objective.grid[i] == "float64" for i in usable)
-    reports = projection_reports(setup, usable, 1 if exact else 2)
+        setup, reports = _elementwise(evaluation)
+        coarser = _coarser(evaluation, [r.index for r in reports if not r.passed])
+        if coarser is None:
+            return setup, reports, evaluation
+        return (*_elementwise(coarser), coarser)
+    setup, joint = _joint(evaluation)
+    coarser = None if joint.passed else _coarser(evaluation, evaluation.usable)
+    if coarser is not None:  # found before localizing anything (the costly part of a failure)
+        evaluation = coarser
+        setup, joint = _joint(evaluation)
+    setup, reports = _projected(evaluation, mode, setup, joint)
+    if coarser is None:  # a joint pass can still fail on the zeros and ties probed alone
+        coarser = _coarser(evaluation, [r.index for r in reports if not r.passed])
+        if coarser is not None:
+            evaluation = coarser
+            setup, reports = _projected(evaluation, mode, *_joint(evaluation))
+    return setup, reports, evaluation
+
+
+def _projected(
+    evaluation: Evaluation, mode: str, setup: Setup, joint: JointVerdict
+) -> tuple[Setup, list[InputReport]]:
+    reports = projection_reports(setup, evaluation.usable, _directions(setup, evaluation.usable), joint)
     if mode == "auto":  # the exact verdict where a projection failed, and the map to diagnose
         reports = [r if r.passed else elementwise_report(setup, r.index) for r in reports]
     return setup, reports
+
+
+def _elementwise(evaluation: Evaluation) -> tuple[Setup, list[InputReport]]:
+    setup = build_setup(evaluation)
+    return setup, [elementwise_report(setup, i) for i in evaluation.usable]
+
+
+def _directions(setup: Setup, usable: list[int]) -> int:
+    # One random direction misses a bug only if <error, d> falls under the tolerance: with
+    # float64 differences that is ~1e-7 of the signal, so one direction suffices; rounding
+    # to a float32 grid leaves ~1e-3, and a second direction squares the miss probability.
+    return 1 if all(setup.objective.grid[i] == "float64" for i in usable) else 2
+
+
+def _joint(evaluation: Evaluation) -> tuple[Setup, JointVerdict]:
+    setup = build_setup(evaluation)
+    return setup, joint_verdict(setup, evaluation.usable, _directions(setup, evaluation.usable))
 
 
 def _coarser(evaluation: Evaluation, failing: list[int]) -> Evaluation | None:

@@ -29,7 +29,20 @@ SPECIAL_ELEMENTS = 128  # exact zeros and ties checked one by one in projection 
 SPECIAL_DIRECT = 8  # ... straight away up to this many, else after a direction over them fails
 
 
-def projection_reports(setup: Setup, inputs: list[int], directions: int) -> list[InputReport]:
+@dataclass
+class JointVerdict:
+    """Every input at once, along ``directions`` joint directions: enough to pass them all; a
+    failure is then told apart input by input (``projection_reports``)."""
+
+    verdict: Judgement
+    specials: dict[int, np.ndarray]
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.verdict.passed.all())
+
+
+def joint_verdict(setup: Setup, inputs: list[int], directions: int) -> JointVerdict:
     specials = {i: _specials(setup, i, exhaustive=False) for i in inputs}
     joint = [joint_direction(setup, inputs, specials) for _ in range(directions)]
     verdict = judge_directions(setup, joint, inputs)
@@ -38,8 +51,17 @@ def projection_reports(setup: Setup, inputs: list[int], directions: int) -> list
         specials = {i: _specials(setup, i, exhaustive=True) for i in inputs}
         joint = [joint_direction(setup, inputs, specials) for _ in range(directions)]
         verdict = judge_directions(setup, joint, inputs)
-    if verdict.passed.all():
-        return [_projection_pass(setup, i, specials[i], verdict) for i in inputs]
+    return JointVerdict(verdict, specials)
+
+
+def projection_reports(
+    setup: Setup, inputs: list[int], directions: int, joint: JointVerdict | None = None
+) -> list[InputReport]:
+    """A report per input: the joint verdict's pass, or each input judged alone, a failing one
+    localized on its worst block (``joint``: the joint verdict already reached, if any)."""
+    joint = joint if joint is not None else joint_verdict(setup, inputs, directions)
+    if joint.passed:
+        return [_projection_pass(setup, i, joint.specials[i], joint.verdict) for i in inputs]
     return [_per_input(setup, i, _specials(setup, i, exhaustive=True)) for i in inputs]
 
 

@@ -82,9 +82,10 @@ REFERENCE_RUNS = [
 
 
 @pytest.mark.parametrize(("name", "dtype"), REFERENCE_RUNS)
-def test_every_reference_layer_passes_200_examples_on_numpy_with_no_false_alarm(name, dtype):
-    examples = max(200, settings.default.max_examples)  # the thorough profile runs more
-    result = gk.property_check(name, max_examples=examples, dtypes=(dtype,), database=False)
+def test_every_reference_layer_passes_every_example_of_the_profile_on_numpy_with_no_false_alarm(name, dtype):
+    # ci: 50 examples on another seed than the plugin's items over the same layers; thorough: 500
+    examples = settings.default.max_examples
+    result = gk.property_check(name, max_examples=examples, dtypes=(dtype,), seed=1, database=False)
     assert result.passed, result.message
     assert result.examples == examples
 

@@ -63,7 +63,8 @@ def softmax_cross_entropy(logits: Array, labels: Array) -> Array:
     """Mean over the batch of -log softmax(logits)[label]; a 0-d array."""
     xp = namespace(logits, labels)
     _check(xp, logits, labels)
-    return xp.asarray(xp.sum(_Terms(xp, logits, labels).losses()) / logits.shape[0])
+    # in the logits' dtype: NumPy 1.x promotes a float32 scalar divided by an int to float64
+    return xp.asarray(xp.sum(_Terms(xp, logits, labels).losses()) / logits.shape[0], dtype=logits.dtype)
 
 
 def softmax_cross_entropy_backward(dy: Array, logits: Array, labels: Array) -> tuple[Array, None]:

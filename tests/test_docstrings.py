@@ -317,7 +317,7 @@ def test_every_top_level_example_is_collected_as_a_doctest():
     assert set(TOP_LEVEL) - set(DOCTESTS) == set()
 
 
-OPTIONAL = ("jax",)  # extras CI does not install: examples that import them skip without them
+OPTIONAL = ("jax", "torch")  # optional extras: examples that import them skip without them
 
 
 @pytest.mark.parametrize("path", sorted(DOCTESTS))

@@ -314,7 +314,9 @@ def test_the_fixture_checks_with_the_runs_settings_and_fails_with_the_minimal_ca
 def test_a_project_that_does_not_use_the_plugin_sees_nothing_of_it(pytester, monkeypatch):
     monkeypatch.setattr("gradcheck_kit._plugin.settings.entry_points", lambda group: [])
     pytester.makepyfile(test_a="def test_a():\n    pass\n")
-    result = pytester.runpytest("-p", "no:cacheprovider")
+    # (pytest's own note that an in-process session cannot rewrite an imported package is not ours)
+    quiet = ("-W", "ignore::pytest.PytestAssertRewriteWarning")
+    result = pytester.runpytest("-p", "no:cacheprovider", *quiet)
 
     result.assert_outcomes(passed=1)
     lines = [line for line in result.outlines if "gradcheck" in line]

@@ -197,7 +197,7 @@ def part(second: SecondOrder, nested: CheckResult, context: Context) -> CheckPar
     names = ", ".join(r.name for r in nested.inputs)
     modes = sorted({r.mode for r in nested.inputs})
     how = "autograd through backward" if second.origin.startswith("torch") else "double_backward="
-    how = "jax.vjp through the rules" if second.origin.startswith(("custom_", "JAX")) else how
+    how = "jax.vjp through the rules" if second.origin.startswith(("jax.", "JAX")) else how
     what = (
         f"double backward ({how}) w.r.t. {names} against finite differences of backward ({', '.join(modes)})"
     )
@@ -211,6 +211,6 @@ def part(second: SecondOrder, nested: CheckResult, context: Context) -> CheckPar
         cause = f"backward checked as a layer: {nested.cause}"
     if wrong and second.origin.startswith("torch.autograd.Function"):
         cause += f"; {INTERMEDIATES}"
-    elif wrong and second.origin.startswith("custom_vjp"):
+    elif wrong and second.origin.startswith("jax.custom_vjp"):
         cause += f"; {RESIDUALS}"
     return CheckPart(NAME, FAILED, what, cause=cause, calls=calls, seconds=seconds, result=nested)

@@ -83,7 +83,7 @@ def make_plan(
     arrays = _normalize_inputs(inputs)
     chosen = backend_of([x for x in arrays if is_array(x)], requested=backend)
     arrays = [chosen.from_numpy(x) if isinstance(x, _Scalar) else x for x in arrays]
-    names = jax.names if jax is not None else _input_names(forward, len(arrays), values)
+    names = jax.names if jax is not None else _input_names(forward, backward, len(arrays), values)
     if jax is not None:
         chosen = dataclasses.replace(chosen, shown=jax.label)
     if mode not in MODES:
@@ -155,12 +155,14 @@ def _normalize_inputs(inputs: Any) -> list[Any]:
     return out
 
 
-def _input_names(forward: Any, n: int, params: dict[str, Any]) -> list[str]:
+def _input_names(forward: Any, backward: Any, n: int, params: dict[str, Any]) -> list[str]:
     """Forward's parameter names, without those given as params (an adapter places params by
-    name: ``forward(ctx, x, k, w)`` has inputs x and w when k is a param)."""
-    names = [name for name in positional_names(forward) if name not in params]
-    if len(names) >= n and len(set(names[:n])) == n:
-        return names[:n]
+    name: ``forward(ctx, x, k, w)`` has inputs x and w when k is a param); else backward's after
+    grad_output (a NumPy ufunc forward such as ``np.tanh`` has no signature before NumPy 2.3)."""
+    for names, skip in ((positional_names(forward), 0), (positional_names(backward), 1)):
+        names = [name for name in names[skip:] if name not in params]
+        if len(names) >= n and len(set(names[:n])) == n:
+            return names[:n]
     return [f"input{k}" for k in range(n)]
 
 

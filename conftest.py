@@ -4,23 +4,25 @@
 
 from __future__ import annotations
 
+import pytest
+
 from gradcheck_kit import profiles
 
 profiles.load_profile()
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(items: list) -> None:
-    """Under pytest-xdist's ``--dist loadgroup`` (the README's test command), tests that share
-    a module-scoped fixture run on one worker, so its setup (a CLI run over the hostile zoo, a
-    pytest session) is paid once, not once per worker."""
-    import pytest
-
+    """Under pytest-xdist's ``--dist loadgroup`` (the README's test command), a file's tests that
+    use its module-scoped fixtures run on one worker, so each fixture's setup (a CLI run over the
+    hostile zoo, a pytest session) is paid once, not once per worker."""
     for item in items:
         info = getattr(item, "_fixtureinfo", None)
         if info is None:
             continue
-        for name in info.names_closure:
-            definitions = info.name2fixturedefs.get(name) or ()
-            if definitions and definitions[-1].scope == "module":
-                item.add_marker(pytest.mark.xdist_group(f"{item.nodeid.split('::')[0]}:{name}"))
-                break
+        if any(
+            (info.name2fixturedefs.get(name) or (None,))[-1] is not None
+            and info.name2fixturedefs[name][-1].scope == "module"
+            for name in info.names_closure
+        ):
+            item.add_marker(pytest.mark.xdist_group(f"{item.nodeid.split('::')[0]}:module-fixtures"))

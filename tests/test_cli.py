@@ -16,6 +16,10 @@ import pytest
 
 from gradcheck_kit.cli import main
 
+# under pytest-xdist's --dist loadgroup (the README's test command) this file runs on one
+# worker: its module-scoped fixtures (CLI runs, pytest sessions) are set up once, not per worker
+pytestmark = pytest.mark.xdist_group("tests/test_cli.py")
+
 ROOT = Path(__file__).resolve().parents[1]
 HOSTILE = ROOT / "tests" / "support" / "hostile_layers.py"
 SCRIPT_NAME = "<script>alert(1)</script>"

@@ -31,10 +31,15 @@ ARGS = (
 )
 RAW = ("\x1b", "\x07", "\x00", "\u202e")
 
+# under pytest-xdist's --dist loadgroup (the README's test command) this file runs on one
+# worker: its module-scoped fixtures (CLI runs, pytest sessions) are set up once, not per worker
+pytestmark = pytest.mark.xdist_group("tests/test_plugin_robustness.py")
+
 LAYERS = """
 import os
 import numpy as np
 import gradcheck_kit as gk
+
 
 X = np.linspace(-1.0, 1.0, 6)
 

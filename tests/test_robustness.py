@@ -36,6 +36,10 @@ import gradcheck_kit as gk
 from gradcheck_kit.cli import main
 from tests.support import hostile_layers
 
+# under pytest-xdist's --dist loadgroup (the README's test command) this file runs on one
+# worker: its module-scoped fixtures (CLI runs, pytest sessions) are set up once, not per worker
+pytestmark = pytest.mark.xdist_group("tests/test_robustness.py")
+
 HOSTILE = sorted(hostile_layers.HOSTILE)
 FAULTS = hostile_layers.PROCESS_FAULTS
 ROOT = Path(__file__).resolve().parents[1]
@@ -469,6 +473,7 @@ def test_every_json_writer_refuses_nan_so_non_finite_numbers_are_null_everywhere
 SQRT_LAYERS = """
 import numpy as np
 import gradcheck_kit as gk
+
 X = np.array([1e-12, 1e-10, 4.0])
 gk.register("sqrt_near_0", np.sqrt, lambda dy, x: (dy * 0.5 / np.sqrt(x),), cases=[gk.Case((X,))])
 gk.register("raises", lambda x: 1 / 0, lambda dy, x: (dy,), cases=[gk.Case((X,))])

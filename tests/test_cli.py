@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from gradcheck_kit.cli import main
+from tests.support.torch_sources import CUBE
 
 # under pytest-xdist's --dist loadgroup (the README's test command) this file runs on one
 # worker: its module-scoped fixtures (CLI runs, pytest sessions) are set up once, not per worker
@@ -394,23 +395,12 @@ def test_every_reference_layer_description_is_one_plain_sentence_without_seed_re
         assert words.endswith(".") and words.count(". ") == 0 and "seed" not in words, words
 
 
-TORCH_LAYERS = """
+TORCH_LAYERS = (
+    CUBE
+    + """
 import numpy as np
-import torch
 from hypothesis import strategies as st
 import gradcheck_kit as gk
-
-
-class Cube(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return x**3
-
-    @staticmethod
-    def backward(ctx, grad):
-        (x,) = ctx.saved_tensors
-        return 3 * x**2 * grad
 
 
 def square(x):
@@ -426,6 +416,7 @@ gk.register("cube_function", *gk.from_autograd_function(Cube), cases=[gk.Case((X
 gk.register("torch_cases", square, square_backward, cases=st.just(gk.Case((X,))))
 gk.register("numpy_tanh", np.tanh, lambda dy, x: (dy * (1 - np.tanh(x) ** 2),), cases=[gk.Case((X.numpy(),))])
 """
+)
 
 
 @pytest.fixture

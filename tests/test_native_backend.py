@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 import gradcheck_kit as gk
 from gradcheck_kit._property.cases import backend_mismatch, native_backend
 from gradcheck_kit.registry import EXTRAS_ATTRIBUTE
+from tests.support.torch_sources import cube_function
 
 X = np.linspace(-1.0, 1.0, 4)
 
@@ -33,17 +34,7 @@ def test_a_layer_registered_with_a_backend_runs_there_and_an_unknown_one_is_refu
 
 def test_a_torch_function_and_torch_cases_run_on_torch_and_numpy_is_a_mismatch_with_the_reason():
     torch = pytest.importorskip("torch")
-
-    class Cube(torch.autograd.Function):
-        @staticmethod
-        def forward(ctx, x):
-            ctx.save_for_backward(x)
-            return x**3
-
-        @staticmethod
-        def backward(ctx, grad):
-            (x,) = ctx.saved_tensors
-            return 3 * x**2 * grad
+    Cube = cube_function()
 
     pair = gk.from_autograd_function(Cube)
     assert getattr(pair.forward, EXTRAS_ATTRIBUTE).native_backend == "torch"

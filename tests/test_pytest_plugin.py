@@ -16,6 +16,7 @@ import pytest
 
 import gradcheck_kit as gk
 import gradcheck_kit._checks.stages
+from tests.support.torch_sources import CUBE
 
 pytest_plugins = ["pytester"]
 
@@ -383,26 +384,16 @@ def test_the_ini_keys_are_registered_by_a_plugin_that_loads_nothing_else(pyteste
     assert 'gradcheck_kit_ini = "gradcheck_kit._plugin.ini"' in pyproject
 
 
-TORCH_LAYERS = """
-import torch
+TORCH_LAYERS = (
+    CUBE
+    + """
 import gradcheck_kit as gk
-
-
-class Cube(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return x**3
-
-    @staticmethod
-    def backward(ctx, grad):
-        (x,) = ctx.saved_tensors
-        return 3 * x**2 * grad
 
 
 X = torch.linspace(-1, 1, 5, dtype=torch.float64)
 gk.register("tp_cube", *gk.from_autograd_function(Cube), cases=[gk.Case((X,))])
 """
+)
 
 
 def test_a_torch_function_is_collected_on_torch_by_default_and_skipped_with_the_reason_on_numpy(pytester):

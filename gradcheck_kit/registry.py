@@ -173,12 +173,15 @@ class LayerSpec:
     def input_names(self) -> tuple[str, ...]:
         """The names of forward's positional parameters: the layer's inputs.
 
+        Where forward has no inspectable signature (a NumPy ufunc before NumPy 2.3, a builtin),
+        backward's parameters after grad_output.
+
         Returns
         -------
         tuple of str
-            Empty when forward has no inspectable signature (a ufunc, a builtin).
+            Empty when neither has an inspectable signature.
         """
-        return positional_names(self.forward)
+        return positional_names(self.forward) or positional_names(self.backward)[1:]
 
 
 def cases_backend(case: Case) -> str | None:

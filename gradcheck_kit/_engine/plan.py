@@ -115,7 +115,7 @@ def make_plan(
         rtol=_tolerance("rtol", rtol),
         atol=_tolerance("atol", atol),
         mode=mode,
-        name=name or getattr(forward, "__qualname__", None) or "layer",
+        name=name or getattr(forward, "__qualname__", None) or getattr(forward, "__name__", None) or "layer",
         case=case,
         extras=extras,
         order=order,

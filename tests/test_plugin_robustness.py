@@ -15,8 +15,8 @@ import hypothesis  # noqa: F401 - loaded before pytester snapshots sys.modules (
 import numpy  # noqa: F401
 import pytest
 
-import gradcheck_kit as gk
 from tests.support import hostile_layers
+from tests.support.registry import registry_restored  # noqa: F401 (autouse)
 
 pytest_plugins = ["pytester"]
 
@@ -78,14 +78,6 @@ FAULTY = {
 def _this_checkout(monkeypatch: pytest.MonkeyPatch) -> None:
     """pytest in a subprocess loads the plugin of this checkout, not of an installed copy."""
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
-
-
-@pytest.fixture(autouse=True)
-def _registry_restored() -> object:
-    before = set(gk.registry.names())
-    yield
-    for name in set(gk.registry.names()) - before:
-        gk.registry.remove(name)
 
 
 def project(pytester: pytest.Pytester, *faults: str, ini: str = "") -> pytest.Pytester:

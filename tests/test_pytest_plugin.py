@@ -16,6 +16,7 @@ import pytest
 
 import gradcheck_kit as gk
 import gradcheck_kit._checks.stages
+from tests.support.registry import registry_restored  # noqa: F401 (autouse)
 from tests.support.torch_sources import CUBE
 
 pytest_plugins = ["pytester"]
@@ -67,15 +68,6 @@ PYPROJECT = """
 gradcheck_modules = ["tp_layers.py"]
 gradcheck_entry_points = false
 """
-
-
-@pytest.fixture(autouse=True)
-def _registry_restored() -> object:
-    """In-process runs register the throwaway layers in the global registry: take them out."""
-    before = set(gk.registry.names())
-    yield
-    for name in set(gk.registry.names()) - before:
-        gk.registry.remove(name)
 
 
 @pytest.fixture

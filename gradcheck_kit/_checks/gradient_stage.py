@@ -9,6 +9,7 @@ compare a low-precision gradient with the layer's own float64 one.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -212,7 +213,7 @@ def _mode(calls: LayerCalls, observed: Observed, verdict: GradientVerdict, forwa
     """The mode asked for ("auto": projections, and element by element where one fails up to
     ELEMENTWISE_LIMIT elements), unless element-wise would cost too much (~4 forward calls per
     element): then projections."""
-    total = sum(int(np.prod(tuple(observed.originals[i].shape))) for i in observed.usable)
+    total = sum(math.prod(observed.originals[i].shape) for i in observed.usable)
     mode = calls.plan.mode
     if mode == "auto" and total > ELEMENTWISE_LIMIT:
         mode = "projection"

@@ -17,6 +17,7 @@ Whatever the layer raises becomes a finding with its traceback; the harness neve
 from __future__ import annotations
 
 import importlib.util
+import math
 import sys
 import time
 import traceback
@@ -432,7 +433,7 @@ class _Session:
 
 
 def _bytes(arrays: Sequence[Any]) -> int:
-    return sum(int(np.prod(tuple(a.shape))) * a.dtype.itemsize for a in arrays if is_array(a))
+    return sum(math.prod(a.shape) * a.dtype.itemsize for a in arrays if is_array(a))
 
 
 def _complex_labels(plan: Plan, reports: list[Any]) -> None:

@@ -3,6 +3,7 @@ steering clear of exact zeros and ties (kinks a projection cannot judge)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -15,25 +16,32 @@ TIE_SAMPLE = 1 << 16
 RARE_TIES = 0.01  # ties in under 1% of a sample: coincidences, not quantized data
 
 
-def special_elements(values: np.ndarray, *, exhaustive: bool, near_zero: float = 0.0) -> np.ndarray:
+def special_elements(
+    values: np.ndarray,
+    *,
+    exhaustive: bool,
+    near_zero: float = 0.0,
+    ordered: Callable[[], np.ndarray] | None = None,
+) -> np.ndarray:
     """Flat indices of zeros (|x| <= ``near_zero``: ReLU's, abs's kink) and of values that occur
     more than once (ties).
 
     Sorting a large input costs a good part of a forward pass, so unless ``exhaustive`` ties are
     first looked for in a sample: continuous data skips the full sort, float32 data included,
     whose ~n^2 / 2^25 chance coincidences among n values are rarely in one pooling window. A
-    kink showing up later brings the exhaustive search after all."""
+    kink showing up later brings the exhaustive search after all. ``ordered``: the values sorted
+    (flat), where the caller keeps them for the tie search too."""
     flat = values.reshape(-1)
     special = np.abs(flat) <= near_zero
     if not exhaustive and flat.size > 4 * TIE_SAMPLE:
         sample = np.sort(flat[:: flat.size // TIE_SAMPLE])  # evenly strided: no random draw to pay
         if np.count_nonzero(sample[1:] == sample[:-1]) < RARE_TIES * sample.size:
             return np.flatnonzero(special)
-    ordered = np.sort(flat)
-    tied = ordered[1:] == ordered[:-1]
+    ordered_flat = np.sort(flat) if ordered is None else ordered()
+    tied = ordered_flat[1:] == ordered_flat[:-1]
     if not exhaustive and np.count_nonzero(tied) < RARE_TIES * tied.size:
         return np.flatnonzero(special)
-    repeated = ordered[1:][tied]
+    repeated = ordered_flat[1:][tied]
     if repeated.size:
         special |= np.isin(flat, repeated)
     return np.flatnonzero(special)
@@ -41,6 +49,11 @@ def special_elements(values: np.ndarray, *, exhaustive: bool, near_zero: float =
 
 def unit_coordinates(setup: Setup, mask: np.ndarray) -> np.ndarray:
     return signed_magnitudes(setup.rng, mask.size) * mask
+
+
+def sorted_values(setup: Setup, i: int) -> np.ndarray:
+    """Input i's values sorted (flat), sorted once per check: zeros, ties and tie groups read it."""
+    return setup.memo(("sorted", i), lambda: np.sort(setup.host_values[i].reshape(-1)))
 
 
 def element_scales(setup: Setup, i: int) -> np.ndarray:

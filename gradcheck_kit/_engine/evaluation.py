@@ -17,6 +17,7 @@ residual from linearity in grad_output, and their jitter under ulp-level nudges.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -405,7 +406,7 @@ def build_setup(
         objective.base_outputs = [
             _ours(b, ev, y) if d is not None else None for y, d in zip(ev.outputs, dy64)
         ]
-        if sum(int(np.prod(tuple(ev.base[i].shape))) for i in usable) <= TERMS_LIMIT:
+        if sum(math.prod(ev.base[i].shape) for i in usable) <= TERMS_LIMIT:
             objective.measure_terms(np.random.default_rng([plan.seed, 3]))
     noise_eps = objective_noise(ev.noise_eps)
     # gradients are copied once: a layer may hand back a buffer its next backward call reuses

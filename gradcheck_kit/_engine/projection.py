@@ -5,8 +5,10 @@ element-wise on the worst block, to say which input and which element is wrong.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -14,7 +16,7 @@ import numpy as np
 from .._oracles.finite_diff import Judgement, direction_differences, direction_pair, judge, merge, subset
 from .._oracles.taylor import taylor_test
 from .._result import InputReport
-from .directions import joint_direction, masked_direction, special_elements
+from .directions import joint_direction, masked_direction, sorted_values, special_elements
 from .elementwise import BORDERLINE, REFINEMENTS, adopt, judge_elements
 from .setup import Setup
 from .tolerances import input_scale
@@ -72,7 +74,8 @@ def _specials(setup: Setup, i: int, *, exhaustive: bool) -> np.ndarray:
 
     def find() -> np.ndarray:
         near_zero = setup.fractions[i] * input_scale(values) / DEEPEST
-        return special_elements(values, exhaustive=exhaustive, near_zero=near_zero)
+        ordered = partial(sorted_values, setup, i)  # sorted once, for the tie search too
+        return special_elements(values, exhaustive=exhaustive, near_zero=near_zero, ordered=ordered)
 
     return setup.memo(("specials", i, exhaustive), find)
 
@@ -231,7 +234,7 @@ def _direction_atol(setup: Setup, dirs: list[dict[int, Any]], inputs: list[int])
 def _projection_pass(setup: Setup, i: int, special: np.ndarray, verdict: Judgement) -> InputReport:
     shape = setup.host_values[i].shape
     report = InputReport(
-        setup.names[i], i, shape, "", "projection", True, checked=int(np.prod(shape)) - special.size
+        setup.names[i], i, shape, "", "projection", True, checked=math.prod(shape) - special.size
     )
     fill_worst(report, verdict, None, shape)
     if special.size:
@@ -305,7 +308,7 @@ def block_shape(block: list[slice]) -> tuple[int, ...]:
 def _worst_block(setup: Setup, i: int, shape: tuple[int, ...]) -> list[slice]:
     """Halve the largest axis, keeping the half whose projection error is larger."""
     block = [slice(0, n) for n in shape]
-    while int(np.prod(block_shape(block))) > LOCALIZE_ELEMENTS:
+    while math.prod(block_shape(block)) > LOCALIZE_ELEMENTS:
         axis = int(np.argmax(block_shape(block)))
         s = block[axis]
         mid = (s.start + s.stop) // 2

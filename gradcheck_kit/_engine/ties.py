@@ -13,14 +13,16 @@ a kink (ReLU's zeros: each tied element has its own kink), it proves nothing and
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
 
 from .._oracles.finite_diff import Judgement
 from .._result import InputReport
-from .directions import RARE_TIES, TIE_SAMPLE, element_scales, on_device
+from .directions import RARE_TIES, TIE_SAMPLE, element_scales, on_device, sorted_values
 from .projection import judge_directions
 from .setup import Setup
 from .verdicts import relative_error
@@ -49,17 +51,17 @@ class TieFailure:
         }
 
 
-def tie_groups(values: np.ndarray) -> list[np.ndarray]:
+def tie_groups(values: np.ndarray, ordered: Callable[[], np.ndarray] | None = None) -> list[np.ndarray]:
     """Flat indices of each value that occurs more than once, largest groups first. Large inputs
     whose strided sample shows only chance coincidences (float32 data) are skipped, as in
-    ``directions.special_elements``."""
+    ``directions.special_elements`` (``ordered``: the values sorted, as there)."""
     flat = values.reshape(-1)
     if flat.size > 4 * TIE_SAMPLE:
         sample = np.sort(flat[:: flat.size // TIE_SAMPLE])
         if np.count_nonzero(sample[1:] == sample[:-1]) < RARE_TIES * sample.size:
             return []
-    ordered = np.sort(flat)
-    if not np.any(ordered[1:] == ordered[:-1]):
+    ordered_flat = np.sort(flat) if ordered is None else ordered()
+    if not np.any(ordered_flat[1:] == ordered_flat[:-1]):
         return []  # the usual case, told by one sort (np.unique's bookkeeping costs ten)
     _, inverse, counts = np.unique(flat, return_inverse=True, return_counts=True)
     tied = np.flatnonzero(counts > 1)
@@ -77,7 +79,9 @@ def judge_ties(setup: Setup, i: int) -> list[TieFailure]:
     Judged with |grad_output| where the backward gives it: a tie gradient given to each of k_w
     tied maxima of window w sums to sum_w k_w |dy_w| against the true sum_w |dy_w|, an excess
     that mixed signs could cancel; the ratio then also says which way the gradient is off."""
-    groups = setup.memo(("ties", i), lambda: tie_groups(setup.host_values[i]))
+    groups = setup.memo(
+        ("ties", i), lambda: tie_groups(setup.host_values[i], partial(sorted_values, setup, i))
+    )
     if not groups:
         return []
     setup = setup.convex() or setup

@@ -320,6 +320,8 @@ def same_values(a: Any, b: Any) -> bool:
         if np.array_equal(a, b):
             return True
         return np.issubdtype(a.dtype, np.inexact) and bool(np.array_equal(a, b, equal_nan=True))
+    if _is_torch(a) and _is_torch(b) and sys.modules["torch"].equal(a, b):  # one call, no temporaries
+        return True
     xp = array_namespace(a, b)
     equal = a == b
     if is_floating(a):

@@ -11,8 +11,5 @@ def signed_magnitudes(rng: np.random.Generator, shape: int | tuple[int, ...]) ->
     u = rng.random(shape)
     u *= 2.0
     u -= 1.0  # uniform in [-1, 1)
-    negative = u < 0
-    np.abs(u, out=u)
-    u += 0.5
-    np.negative(u, out=u, where=negative)
+    u += np.copysign(0.5, u)  # u + 0.5 or u - 0.5: the magnitude moves away from 0 by a half
     return u

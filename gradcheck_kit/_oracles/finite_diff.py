@@ -22,6 +22,7 @@ per operation.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -49,7 +50,7 @@ BLOCK = 1 << 18  # elements (2 MiB of float64): reductions over larger outputs g
 
 def blocks(*arrays: Any) -> list[list[Any]]:
     """The same-shaped ``arrays`` as flat blocks of ``BLOCK`` elements (whole when small)."""
-    count = int(np.prod(tuple(arrays[0].shape)))
+    count = math.prod(arrays[0].shape)
     if count <= 2 * BLOCK:
         return [list(arrays)]
     flat = [a.reshape(-1) for a in arrays]
@@ -131,7 +132,7 @@ class Objective:
                 (
                     self.backend.scalar(xp.max(xp.abs(d) * s))
                     for dy, size in zip(self.dy, self.sizes())
-                    if dy is not None and int(np.prod(tuple(size.shape)))
+                    if dy is not None and math.prod(size.shape)
                     for d, s in blocks(dy, size)
                 ),
                 default=0.0,
@@ -172,9 +173,9 @@ class Objective:
     def _size(self, y: Any, measured: Any) -> Any:
         b = self.backend
         size = b.xp.abs(y)
-        count = int(np.prod(tuple(y.shape)))
+        count = math.prod(y.shape)
         floor = float(np.sqrt(b.dot(y, y) / count)) if count else 0.0  # the RMS
-        if measured is not None and int(np.prod(tuple(measured.shape))):
+        if measured is not None and math.prod(measured.shape):
             size = b.raise_to(size, measured)
             floor = max(floor, 0.1 * b.scalar(b.xp.max(measured)))
         return b.raise_to(size, floor)
@@ -190,7 +191,7 @@ class Objective:
                 for d, s in blocks(dy, size):
                     terms = d * s  # squared next: no abs needed
                     squares += self.backend.dot(terms, terms)
-                count += int(np.prod(tuple(dy.shape)))
+                count += math.prod(dy.shape)
             self._spread = float(np.sqrt(squares)) * 2.0 * float(np.sqrt(max(1.0, np.log2(max(count, 2)))))
         return self._spread
 

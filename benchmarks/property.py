@@ -1,6 +1,8 @@
 """Property-testing throughput: examples per second of ``gk.property_check`` for every registered
 reference layer on NumPy, measured side by side in one run, with the share of the time spent
-inside ``gk.check`` (the rest is hypothesis drawing and building the cases).
+inside ``gk.check`` (the rest is hypothesis drawing and building the cases), and the ceiling:
+the examples/s of the same hypothesis run over the same cases strategy with an empty test body
+(hypothesis' own per-example work plus drawing the case; no check can make a run faster).
 
     python benchmarks/property.py [--examples 200] [--dtype float64] [--reference]
                                   [--hotspots conv2d] [--target 200]
@@ -16,6 +18,13 @@ import cProfile
 import io
 import pstats
 import sys
+import time
+from pathlib import Path
+
+from hypothesis import Phase, given, settings
+from hypothesis import seed as hypothesis_seed
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout, not an installed one
 
 import gradcheck_kit as gk
 
@@ -26,7 +35,21 @@ def measure(name: str, examples: int, dtype: str, reference: bool) -> gk.Propert
     return gk.property_check(name, max_examples=examples, **options)
 
 
-def row(result: gk.PropertyResult, target: float) -> str:
+def ceiling(name: str, examples: int, dtype: str) -> float:
+    """Examples/s of hypothesis alone: the layer's cases drawn, nothing checked (the same
+    settings as ``property_check``'s: no deadline, no database, generation only)."""
+    strategy = gk.layer_cases(name, dtypes=(dtype,))
+    drawn = []
+    quiet = settings(max_examples=examples, database=None, deadline=None, phases=[Phase.generate])
+    test = quiet(hypothesis_seed(0)(given(case=strategy)(drawn.append)))
+    test()  # warm-up
+    drawn.clear()
+    start = time.perf_counter()
+    test()
+    return len(drawn) / (time.perf_counter() - start)
+
+
+def row(result: gk.PropertyResult, target: float, alone: float) -> str:
     rate = result.examples_per_second
     per_check = 1e3 * result.check_seconds / max(result.examples, 1)
     share = result.check_seconds / result.seconds if result.seconds else 0.0
@@ -34,7 +57,7 @@ def row(result: gk.PropertyResult, target: float) -> str:
     passed = "passed" if result.passed else "FAILED"
     return (
         f"{result.layer:28} {result.examples:8} {result.seconds:8.2f} {rate:10.0f} {per_check:10.2f} "
-        f"{share:8.0%}  {verdict:4}  {passed}"
+        f"{share:8.0%} {alone:10.0f}  {verdict:4}  {passed}"
     )
 
 
@@ -66,14 +89,18 @@ def main(argv: list[str] | None = None) -> int:
     print(f"property_check on numpy, {setup}")
     header = (
         f"{'layer':28} {'examples':>8} {'seconds':>8} {'examples/s':>10} {'check ms':>10} {'in check':>8}"
+        f" {'hyp. alone':>10}"
     )
     print(header + "  target")
     results = [measure(spec.name, args.examples, args.dtype, args.reference) for spec in gk.registry]
-    for result in results:
-        print(row(result, args.target))
+    alone = [ceiling(spec.name, args.examples, args.dtype) for spec in gk.registry]
+    for result, rate in zip(results, alone):
+        print(row(result, args.target, rate))
     total = sum(r.examples for r in results) / sum(r.seconds for r in results)
+    cap = len(alone) / sum(1 / rate for rate in alone)  # the same examples per layer: harmonic mean
     slow = [r.layer for r in results if r.examples_per_second < args.target]
     print(f"overall {total:.0f} examples/s; below {args.target:.0f}/s: {', '.join(slow) or 'none'}")
+    print(f"hypothesis alone (empty test body, same strategies): {cap:.0f} examples/s overall")
     return 0
 
 

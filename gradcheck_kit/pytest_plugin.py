@@ -33,7 +33,6 @@ from ._plugin import outcomes as _outcomes
 from ._plugin import settings as _settings
 from ._plugin import state as _state
 from ._plugin.collect import GradcheckFile, GradcheckItem, new_collector
-from ._plugin.settings import has_layers_to_collect
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -125,7 +124,7 @@ def _collects_automatically(session: pytest.Session) -> bool:
     config = session.config
     if config.inipath is not None and session.isinitpath(config.inipath):
         return False
-    if not has_layers_to_collect(_state.settings(config)):
+    if not _state.has_layers(config):
         return False
     if config.args_source != pytest.Config.ArgsSource.ARGS:
         return True

@@ -26,6 +26,7 @@ class State:
     entries: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (node id, entry JSON)
     registered: set[str] = field(default_factory=set)  # layers the collection added to gk.registry
     engaged: bool | None = None
+    has_layers: bool | None = None  # gradcheck_modules or an installed package's layers (asked once)
     gpus: tuple[str, ...] | None = None
     pool: Any = None  # the WorkerPool that checks this process's items (started on first use)
     expected: dict[str, dict[str, Any]] = field(default_factory=dict)  # item node id -> what it checks
@@ -54,8 +55,17 @@ def engaged(config: pytest.Config) -> bool:
     or an installed package advertising layers. Otherwise the plugin prints and writes nothing."""
     state = get(config)
     if state.engaged is None:
-        state.engaged = state.settings.explicit or has_layers_to_collect(state.settings)
+        state.engaged = state.settings.explicit or has_layers(config)
     return state.engaged
+
+
+def has_layers(config: pytest.Config) -> bool:
+    """Whether the run has layers to collect; the entry points are read once per run (a scan of
+    every installed distribution: ~10-20 ms, paid by projects that do not use the plugin too)."""
+    state = get(config)
+    if state.has_layers is None:
+        state.has_layers = has_layers_to_collect(state.settings)
+    return state.has_layers
 
 
 def backend_problem(config: pytest.Config, backend: str) -> str | None:

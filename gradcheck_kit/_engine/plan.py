@@ -159,8 +159,8 @@ def _input_names(forward: Any, backward: Any, n: int, params: dict[str, Any]) ->
     """Forward's parameter names, without those given as params (an adapter places params by
     name: ``forward(ctx, x, k, w)`` has inputs x and w when k is a param); else backward's after
     grad_output (a NumPy ufunc forward such as ``np.tanh`` has no signature before NumPy 2.3)."""
-    for names, skip in ((positional_names(forward), 0), (positional_names(backward), 1)):
-        names = [name for name in names[skip:] if name not in params]
+    for signature, skip in ((positional_names(forward), 0), (positional_names(backward), 1)):
+        names = [name for name in signature[skip:] if name not in params]
         if len(names) >= n and len(set(names[:n])) == n:
             return names[:n]
     return [f"input{k}" for k in range(n)]

@@ -8,7 +8,7 @@ caption names what was left out. Only the layer name and the cause wrap (on word
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from .._ground.formatting import visible
 from .model import Run
@@ -79,7 +79,7 @@ def _grid(run: Run, table: list[dict[str, str]], width: int) -> Any:
     grid = Table(title=escape(visible(run.header())), title_justify="left", caption=caption)
     for column in columns:
         header = SHORT_HEADERS.get(column, column) if short else column
-        justify = "right" if column in NUMERIC else "left"
+        justify: Literal["right", "left"] = "right" if column in NUMERIC else "left"
         grid.add_column(header, justify=justify, no_wrap=column in UNBROKEN, overflow="fold")
     styles = {"ok": "green", "FAILED": "bold red", "ERROR": "bold magenta", "SKIPPED": "yellow"}
     styles |= {"CRASHED": "bold red", "TIMEOUT": "bold red"}

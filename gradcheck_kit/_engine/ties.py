@@ -89,24 +89,41 @@ def judge_ties(setup: Setup, i: int) -> list[TieFailure]:
     joint = judge_directions(setup, [_direction(setup, i, groups, coefficients)], [i])
     if joint.passed.all():
         return []
-    failures = []
+    failures, intervals = [], []
     for group, c in list(zip(groups, coefficients))[:TIE_GROUPS]:
         verdict = judge_directions(setup, [_direction(setup, i, [group], [c])], [i])
+        intervals.append(_interval(verdict))
         if _beyond_both_sides(verdict):
             failures.append(_failure(setup, i, group, c, verdict.numeric[0], verdict.analytic[0]))
-    if not failures and _beyond_both_sides(joint):  # wrong jointly, yet no group alone is
-        elements = np.concatenate(groups)
+    if len(groups) <= TIE_GROUPS:
+        # the joint direction is the sum of the groups' own: its valid slopes are the sum of
+        # their intervals, wider than its one-sided slopes where kinks of opposite curvature
+        # meet (a clamp at both bounds), equal to them where all kinks bend one way (max-pool)
+        low, high = (sum(bounds) for bounds in zip(*intervals))
+        intervals = [(low, high)]
+    else:
+        intervals = [_interval(joint)]  # groups not judged alone: the joint direction's own slopes
+    if not failures and not joint.passed[0] and _outside(joint.analytic[0], *intervals[0]):
+        elements = np.concatenate(groups)  # wrong jointly, yet no group alone is
         failures.append(TieFailure(elements, float("nan"), float(joint.numeric[0]), float(joint.analytic[0])))
     return failures
+
+
+def _interval(verdict: Judgement) -> tuple[float, float]:
+    """The slopes a gradient may have along the verdict's direction: between the one-sided ones
+    (any value between them is a subgradient's), widened by the tolerance."""
+    plus, minus, slack = verdict.one_sided[0][0], verdict.one_sided[1][0], verdict.tolerance[0]
+    return float(min(plus, minus) - slack), float(max(plus, minus) + slack)
+
+
+def _outside(analytic: float, low: float, high: float) -> bool:
+    return not low <= analytic <= high
 
 
 def _beyond_both_sides(verdict: Judgement) -> bool:
     """Failed, and outside even the interval between the one-sided slopes: no kink along the
     direction explains it (where float32 noise hides a kink, the verdict alone would not say)."""
-    plus, minus = verdict.one_sided[0][0], verdict.one_sided[1][0]
-    analytic, slack = verdict.analytic[0], verdict.tolerance[0]
-    inside = min(plus, minus) - slack <= analytic <= max(plus, minus) + slack
-    return not verdict.passed[0] and not inside
+    return not verdict.passed[0] and _outside(verdict.analytic[0], *_interval(verdict))
 
 
 def _coefficient(setup: Setup) -> float:

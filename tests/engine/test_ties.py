@@ -121,6 +121,27 @@ def test_a_stable_sort_with_ties_passes():
 
 
 @pytest.mark.parametrize("mode", ["elementwise", "projection"])
+def test_a_clamp_at_both_bounds_passes_either_convention_and_fails_a_doubled_gradient(mode):
+    # equal values at +1 (a concave kink) and at -1 (a convex one): moved together, the kinks'
+    # one-sided slopes cancel, so only the sum of each group's own interval bounds the gradient
+    x = np.random.default_rng(0).normal(scale=1.5, size=(4, 6))
+    x.reshape(-1)[::3] = np.tile([1.0, -1.0], 4)
+
+    def clamp(x):
+        return np.clip(x, -1.0, 1.0)
+
+    for inside in (lambda x: (x > -1) & (x < 1), lambda x: (x >= -1) & (x <= 1)):
+        backward = lambda dy, x, inside=inside: (dy * inside(x),)  # noqa: E731
+        result = gk.check(clamp, backward, (x,), mode=mode)
+        assert result.passed, str(result)
+
+    def doubled(dy, x):  # 2 dy at the bounds: outside [0, dy] whichever side
+        return (dy * np.where(np.abs(x) == 1, 2.0, np.abs(x) < 1),)
+
+    assert not gk.check(clamp, doubled, (x,), mode=mode).passed
+
+
+@pytest.mark.parametrize("mode", ["elementwise", "projection"])
 def test_relu_and_abs_at_many_tied_zeros_pass_whatever_the_convention(mode):
     x = quantized(3, (5, 8))
     x[:, ::2] = 0.0

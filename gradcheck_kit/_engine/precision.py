@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .._ground.backends import dtype_name, eps, to_numpy
+from .._ground.backends import dtype_name, eps, is_floating, to_numpy
 from .._result import Finding
 from . import lowprec
 from .evaluation import Evaluation
@@ -64,27 +64,38 @@ def _cancellation(ev: Evaluation, i: int, epsilon: float) -> np.ndarray | float:
     return ROUNDING_ULPS * (moved + 0.1 * float(np.max(moved))) * epsilon / eps("float64")
 
 
+def _run_dtype(ev: Evaluation, low: Any) -> str:
+    """The precision the low-precision run may round to: the coarsest of its gradient's dtype and
+    the floating inputs it was fed (a float32 input's gradient handed back in float64 may carry
+    float32 rounding: the layer computed part of it in float32)."""
+    dtypes = [dtype_name(low), *(dtype_name(x) for x in ev.calls.plan.inputs if is_floating(x))]
+    return max(dtypes, key=eps)
+
+
 def _compare(ev: Evaluation, i: int, low: Any, high: Any) -> Finding | None:
     low_np, high_np = to_numpy(low).astype(np.float64), to_numpy(high).astype(np.float64)
     if low_np.shape != high_np.shape or low_np.size == 0:
         return None
-    allowed = precision_tolerance(max(eps(low), ev.forward_eps), high_np, smallest_normal(dtype_name(low)))
+    run = _run_dtype(ev, low)
+    epsilon = eps(run)
+    allowed = precision_tolerance(max(epsilon, ev.forward_eps), high_np, smallest_normal(run))
     excess = np.abs(low_np - high_np) - allowed
     if (excess > 0).any():  # the same algorithm rounds ~eps(low)/eps(float64) times worse
-        allowed = allowed + ROUNDING_ULPS * ev.rounding_scale(i) * eps(low) / eps("float64")
+        allowed = allowed + ROUNDING_ULPS * ev.rounding_scale(i) * epsilon / eps("float64")
         excess = np.abs(low_np - high_np) - allowed
     if (excess > 0).any():
-        allowed = allowed + _cancellation(ev, i, eps(low))
+        allowed = allowed + _cancellation(ev, i, epsilon)
         excess = np.abs(low_np - high_np) - allowed
     if not (excess > 0).any():
         return None
     k = np.unravel_index(int(np.argmax(excess)), excess.shape)
     where = tuple(int(v) for v in k)
     name = ev.names[i]
+    label = dtype_name(low) if dtype_name(low) == run else f"{dtype_name(low)} (from {run} inputs)"
     return Finding(
         "precision",
-        f"{dtype_name(low)} gradient for {name} differs from the same layer's float64 gradient "
-        f"beyond {dtype_name(low)} rounding at {list(where)}: {low_np[k]:.6g} vs "
+        f"{label} gradient for {name} differs from the same layer's float64 gradient "
+        f"beyond {run} rounding at {list(where)}: {low_np[k]:.6g} vs "
         f"{high_np[k]:.6g} (allowed ±{allowed[k]:.3g}); look for a low-precision "
         "accumulator or a dtype-specific branch",
         input=name,

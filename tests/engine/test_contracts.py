@@ -211,6 +211,30 @@ def test_a_float32_only_branch_accumulating_in_float16_is_a_precision_finding():
     assert result.finding("precision").input == "w"
 
 
+def test_a_float32_input_whose_float64_gradient_rounds_like_float32_passes_but_a_float16_one_fails():
+    # NumPy 2 keeps np.tanh of a float32 array in float32 and upcasts it times the float64 dy:
+    # the float64 gradient of a float32 input carries float32 rounding, which is no bug
+    x = np.random.default_rng(0).standard_normal((4, 6)).astype(np.float32)
+
+    def forward(x):
+        return np.tanh(x.astype(np.float64))
+
+    def backward(dy, x):
+        return (dy * (1 - np.tanh(x) ** 2),)
+
+    result = gk.check(forward, backward, (x,))
+    assert result.passed, str(result)
+    assert result.finding("dtype") is not None  # the upcast gradient is still a warning
+
+    def float16_backward(dy, x):  # a float16 path taken for float32 inputs only
+        t = np.tanh(x.astype(np.float16) if x.dtype == np.float32 else x)
+        return (dy * (1 - t.astype(np.float64) ** 2),)
+
+    failed = gk.check(forward, float16_backward, (x,))
+    assert {f.kind for f in failed.errors} == {"precision"}
+    assert "float64 (from float32 inputs) gradient for x" in failed.finding("precision").message
+
+
 def test_a_float32_batch_norm_over_two_values_is_not_blamed_for_its_cancellation():
     # two values per channel with var >> eps: dx cancels to ~1e-2 of its terms, and the float32
     # algorithm's rounding is that much larger than its float64 twin's; nudges moving both

@@ -109,7 +109,8 @@ def _factor(ev: Evidence) -> list[Pattern]:
             Pattern("sign_flipped", f"sign flipped: analytic = -numeric (fit {pct(residual)})", 1 - residual)
         ]
     ratio = _fraction(c, ev.fit)
-    words = f"{c:.6g}" + (f" ≈ {ratio}" if ratio else "")
+    digits = _digits(c)
+    words = digits + (f" ≈ {ratio}" if ratio and ratio not in ("1", digits) else "")
     return [
         Pattern(
             "constant_factor",
@@ -126,6 +127,15 @@ def _distinct(values: np.ndarray) -> int:
     if not magnitudes.size:
         return 0
     return int(np.unique(np.round(np.log(magnitudes) / 1e-6)).size)
+
+
+def _digits(c: float) -> str:
+    """``c`` to 6 significant digits, or as many more as tell it from 1 (1.000003, not 1)."""
+    for digits in range(6, 17):
+        words = f"{c:.{digits}g}"
+        if float(words) != 1.0:
+            return words
+    return repr(c)
 
 
 def _fraction(c: float, fit: float = FIT) -> str | None:
@@ -326,7 +336,8 @@ def _overwrite(ev: Evidence) -> list[Pattern]:
         Pattern(
             "overwrite_not_accumulate",
             "overwrite instead of accumulate: only elements feeding several outputs (overlapping "
-            f"windows) are wrong ({int(ev.failing.sum())} of {int(shared.sum())} such elements)",
+            "windows, a value used at several steps) are wrong "
+            f"({int(ev.failing.sum())} of {int(shared.sum())} such elements)",
             share,
         )
     ]

@@ -41,6 +41,16 @@ def test_a_constant_factor_is_reported_with_its_value_and_fraction():
     assert pattern["details"]["fraction"] == "4" and "4 × numeric" in result.cause  # batch of 4
 
 
+NEAR_ONE = [(1 + 3e-6, "1.000003 × numeric"), (1 + 5e-5, "1.00005 × numeric")]
+
+
+@pytest.mark.parametrize(("factor", "words"), NEAR_ONE)
+def test_a_factor_near_one_is_written_with_the_digits_that_tell_it_from_one(factor, words):
+    x = np.random.default_rng(0).standard_normal((4, 5))
+    result = gk.check(np.tanh, lambda dy, x: (factor * dy * (1 - np.tanh(x) ** 2),), (x,))
+    assert words in result.cause and "≈ 1 ×" not in result.cause
+
+
 def test_the_failure_cause_line_names_the_input_and_the_pattern():
     s = by_name("conv2d-dw-flipped")
     result = gk.check(s.forward, s.backward, s.inputs(), s.params)

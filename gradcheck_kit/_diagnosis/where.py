@@ -34,8 +34,14 @@ def describe(
 
 
 def _axis_name(axis: int, ndim: int, first_input: bool) -> str:
-    if ndim >= 3:
-        return ("batch items", "channels")[axis] if first_input else ("filters", "channels")[axis]
+    """The axis in words where the layout says it: (N, C, ...) data, (F, C, k...) 4-d+ weights.
+    A 3-d weight may be a conv1d's (F, C, k) or a depthwise conv's (C, kh, kw): numbered."""
+    if ndim >= 3 and first_input:
+        return ("batch items", "channels")[axis]
+    if ndim >= 4:
+        return ("filters", "channels")[axis]
+    if ndim == 3:
+        return f"indices of axis {axis}"
     return ("rows", "columns")[axis]
 
 

@@ -51,6 +51,21 @@ def test_a_factor_near_one_is_written_with_the_digits_that_tell_it_from_one(fact
     assert words in result.cause and "≈ 1 ×" not in result.cause
 
 
+def test_a_3d_weights_failing_axis_is_numbered_not_named_channels():
+    # a (C, kh, kw) depthwise weight is not an (F, C, k) one: its axis 1 holds kernel rows
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((3, 4, 5)), rng.standard_normal((3, 4, 5))
+
+    def backward(dy, x, w):
+        dw = dy * x
+        dw[:, :2] *= 1.5  # wrong in kernel rows 0 and 1 of every channel
+        return dy * w, dw
+
+    result = gk.check(lambda x, w: x * w, backward, (x, w))
+    where = result.input("w").evidence["where"]
+    assert "indices of axis 1 [0, 1]" in where and "channels" not in where
+
+
 def test_the_failure_cause_line_names_the_input_and_the_pattern():
     s = by_name("conv2d-dw-flipped")
     result = gk.check(s.forward, s.backward, s.inputs(), s.params)

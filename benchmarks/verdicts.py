@@ -2,7 +2,7 @@
 false pass a buggy one that passes; the script prints a table per battery and exits 1 if any
 verdict was wrong.
 
-    python benchmarks/verdicts.py [--battery all|realistic|zoo|kinks|precision] [--quick]
+    python benchmarks/verdicts.py [--battery all|realistic|zoo|kinks|precision|unseen] [--quick]
                                   [--seeds N] [--examples N] [--only SUBSTRING] [--all-rows]
 
 - ``realistic``: tests/support/realistic (CS231n cache-style functions, mytorch classes, float32
@@ -16,8 +16,17 @@ verdict was wrong.
   documented behaviour, not counted as wrong).
 - ``precision``: float32 property checks of five reference layers over seeds (5); any failure
   is a false alarm.
+- ``unseen``: tests/support/unseen (134 layers written apart from gradcheck-kit's tests) x each
+  specimen's dtypes x its own seeds (two; one for the slowest; ``--seeds N`` keeps the first N),
+  auto mode, and element-wise too where marked. Each case is labelled by a ground truth that
+  never asks gradcheck-kit (torch float64 autograd of a re-implementation of the forward, or a
+  subgradient test at kinks): ``correct`` and ``buggy`` by what it measures, ``contract`` (a
+  right gradient from a layer that writes into its input or dy) scored as buggy, ``hazard`` (no
+  verdict is right) reported only. A specimen whose cases measure differently gets a row per
+  label. Skipped without torch.
 
-``--quick`` shrinks seeds and examples (about a minute on 2 cores; the full run about 4).
+``--quick`` shrinks seeds and examples, and runs unseen at one seed (under two minutes on 2
+cores; the full run about 4.5).
 """
 
 from __future__ import annotations
@@ -37,7 +46,7 @@ import numpy as np  # noqa: E402
 
 import gradcheck_kit as gk  # noqa: E402
 
-BATTERIES = ("realistic", "zoo", "kinks", "precision")
+BATTERIES = ("realistic", "zoo", "kinks", "precision", "unseen")
 MODES = ("auto", "projection")
 
 # -- tallies -------------------------------------------------------------------------------------
@@ -73,6 +82,7 @@ class Tally:
     rows: dict[str, Row] = field(default_factory=dict)
     seconds: float = 0.0
     unit: str = "specimens"  # what a row is, for the summary
+    skipped: str | None = None  # why the battery did not run
 
     def row(self, name: str, buggy: bool, **extra: Any) -> Row:
         if name not in self.rows:
@@ -95,6 +105,9 @@ class Tally:
 
 
 def print_tally(tally: Tally, *, all_rows: bool) -> None:
+    if tally.skipped:
+        print(f"\n== {tally.title}: skipped, {tally.skipped}")
+        return
     print(f"\n== {tally.title} ({tally.seconds:.1f} s)")
     shown = [r for r in tally.rows.values() if all_rows or r.wrong or not r.judged]
     if shown:
@@ -262,6 +275,40 @@ def battery_precision(seeds: int, examples: int) -> Tally:
     return tally
 
 
+def battery_unseen(seeds: int | None, only: str | None) -> Tally:
+    """Each case's label comes from ``truth.label`` (torch autograd, never gradcheck-kit), the
+    verdict from ``check``. ``seeds`` caps each specimen's own seeds (None: all of them)."""
+    try:
+        from tests.support.unseen import specimens
+        from tests.support.unseen.check import check
+        from tests.support.unseen.truth import build, label
+    except ModuleNotFoundError as exc:
+        if exc.name != "torch":
+            raise
+        return Tally("unseen", skipped="torch is not installed (the ground truth is torch autograd)")
+
+    title = "unseen: tests/support/unseen x dtypes x seeds, auto (+ elementwise where marked)"
+    tally = Tally(title, unit="specimen rows")
+    labels: dict[str, int] = dict.fromkeys(("correct", "buggy", "contract", "hazard"), 0)
+    for specimen in _selected(specimens(), only):
+        cases = [build(specimen, d, s) for d in specimen.dtypes for s in specimen.seeds[:seeds]]
+        truths = [label(case) for case in cases]
+        mixed = len({t.label for t in truths}) > 1
+        for case, truth in zip(cases, truths):
+            labels[truth.label] += 1
+            name = f"{specimen.name} [{truth.label}]" if mixed else specimen.name
+            style = truth.label if truth.label in ("contract", "hazard") else specimen.style
+            row = tally.row(name, truth.buggy, style=style, judged=truth.judged)
+            for mode in ("auto", "elementwise") if specimen.elementwise else ("auto",):
+                result = check(case, mode)
+                config = f"{case.dtype} {mode} seed {case.seed} (true error {truth.error:.2g})"
+                row.record(result.passed, config, _cause(result))
+    counts = ", ".join(f"{n} {kind}" for kind, n in labels.items())
+    checks = sum(r.checks for r in tally.rows.values())
+    tally.title += f" ({sum(labels.values())} cases: {counts}; {checks} checks)"
+    return tally
+
+
 def _selected(items: Iterable[Any], only: str | None) -> list[Any]:
     return [s for s in items if only is None or only in s.name]
 
@@ -273,12 +320,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--battery", choices=("all", *BATTERIES), default="all")
     parser.add_argument(
-        "--quick", action="store_true", help="fewer seeds and examples (about a minute on 2 cores)"
+        "--quick", action="store_true", help="fewer seeds and examples (under two minutes on 2 cores)"
     )
     parser.add_argument("--seeds", type=int, help="seeds per configuration (default: the battery's)")
     parser.add_argument("--examples", type=int, help="examples per property check (precision)")
-    parser.add_argument("--only", help="realistic/zoo: only specimens whose name contains this")
-    parser.add_argument("--all-rows", action="store_true", help="zoo: print every row, not only wrong ones")
+    parser.add_argument("--only", help="realistic/zoo/unseen: only specimens whose name contains this")
+    parser.add_argument(
+        "--all-rows", action="store_true", help="zoo/unseen: print every row, not only wrong or unscored ones"
+    )
     args = parser.parse_args(argv)
     chosen = BATTERIES if args.battery == "all" else (args.battery,)
     print(f"gradcheck_kit {gk.__file__}; numpy {np.__version__}")
@@ -291,15 +340,20 @@ def main(argv: list[str] | None = None) -> int:
         "zoo": lambda: battery_zoo(seeds(5, 2), args.only),
         "kinks": lambda: battery_kinks(seeds(20, 10)),
         "precision": lambda: battery_precision(seeds(5, 2), args.examples or (100 if args.quick else 200)),
+        "unseen": lambda: battery_unseen(args.seeds or (1 if args.quick else None), args.only),
     }
     wrong = 0
+    ran: list[str] = []
+    skipped: list[str] = []
     for name in chosen:
         start = time.perf_counter()
         tally = runners[name]()
         tally.seconds = time.perf_counter() - start
-        print_tally(tally, all_rows=args.all_rows or name != "zoo")
+        print_tally(tally, all_rows=args.all_rows or name not in ("zoo", "unseen"))
         wrong += tally.wrong
-    print(f"\n{'OK' if not wrong else 'WRONG'}: {wrong} wrong verdicts in {', '.join(chosen)}")
+        (skipped if tally.skipped else ran).append(name)
+    summary = f"{'OK' if not wrong else 'WRONG'}: {wrong} wrong verdicts in {', '.join(ran) or 'nothing'}"
+    print(f"\n{summary}" + (f" (skipped: {', '.join(skipped)})" if skipped else ""))
     return 1 if wrong else 0
 
 

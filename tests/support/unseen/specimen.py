@@ -1,0 +1,102 @@
+"""What an unseen specimen is: a layer (a hand-written backward, correct or with one planted bug),
+how to draw its inputs, and a float64 torch re-implementation of its forward that the ground
+truth differentiates. No label: ``truth.label`` measures each case.
+
+Three styles, as layers are written in the wild:
+
+- ``plain``: ``forward(*inputs, **params)`` and ``backward(dy, *inputs, **params)`` returning one
+  gradient per input;
+- ``cache``: CS231n's ``forward(*inputs, **params) -> (out, cache)`` and
+  ``backward(dout, cache)``;
+- ``layer``: an 11-785 "mytorch" object, ``forward(*inputs)`` and ``backward(delta)``
+  accumulating into gradient buffers named by ``weights`` (weight path -> gradient path).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+Array = np.ndarray
+Maker = Callable[[np.random.Generator, Any], Array]
+Inputs = Callable[[np.random.Generator, Any], tuple[Any, ...]]
+# (inputs, gradients, dy) -> (within the subdifferential?, how far outside it)
+Subgradient = Callable[[list[Array], list[Any], Array], tuple[bool, float]]
+
+BOTH = ("float64", "float32")
+FLOAT64 = ("float64",)
+
+
+@dataclass(frozen=True)
+class Specimen:
+    """One layer of the battery. ``reference`` is torch float64 math of the forward with its
+    signature (inputs, weights appended for a layer, then ``params``); ``subgradient``, where
+    set, replaces autograd for the first input (kinks and ties, where autograd picks one
+    subgradient of many); ``expect`` is ``"contract"`` (must fail whatever the gradient: it
+    breaks the caller's contract) or ``"hazard"`` (no verdict is right: reported only)."""
+
+    name: str  # "family/variant"
+    style: str  # "plain" | "cache" | "layer"
+    make: Inputs
+    reference: Callable[..., Any]
+    forward: Callable[..., Any] | None = None
+    backward: Callable[..., Any] | None = None
+    layer: Callable[[np.random.Generator, Any], Any] | None = None  # (rng, dtype) -> object
+    weights: tuple[tuple[str, str], ...] = ()  # (weight path, gradient path), as the layer names them
+    params: dict[str, Any] = field(default_factory=dict)
+    subgradient: Subgradient | None = None
+    expect: str | None = None
+    dtypes: tuple[str, ...] = BOTH
+    seeds: tuple[int, ...] = (0, 1)
+    elementwise: bool = False  # also checked in mode="elementwise"
+
+
+def plain(
+    family: str,
+    forward: Callable[..., Any],
+    backward: Callable[..., Any],
+    make: Inputs,
+    reference: Any,
+    **kw: Any,
+) -> Specimen:
+    """A plain pair, named after its family and its backward."""
+    return Specimen(f"{family}/{backward.__name__}", "plain", make, reference, forward, backward, **kw)
+
+
+def cache(
+    family: str,
+    forward: Callable[..., Any],
+    backward: Callable[..., Any],
+    make: Inputs,
+    reference: Any,
+    **kw: Any,
+) -> Specimen:
+    """A CS231n (out, cache) pair, named after its family and its backward."""
+    return Specimen(f"{family}/{backward.__name__}", "cache", make, reference, forward, backward, **kw)
+
+
+def layer(
+    family: str, cls: type, make: Inputs, reference: Any, weights: list[tuple[str, str]], **kw: Any
+) -> Specimen:
+    """A stateful layer built as ``cls(rng, dtype)``, named after its family and its class."""
+    return Specimen(
+        f"{family}/{cls.__name__}", "layer", make, reference, layer=cls, weights=tuple(weights), **kw
+    )
+
+
+# -- input makers: (rng, dtype) -> array, drawn in the order given ----------------------------------
+
+
+def normal(*shape: int, scale: float = 1.0) -> Maker:
+    return lambda rng, dtype: (scale * rng.normal(size=shape)).astype(dtype)
+
+
+def inputs(*makers: Maker) -> Inputs:
+    return lambda rng, dtype: tuple(make(rng, dtype) for make in makers)
+
+
+def sigmoid(x: Array) -> Array:
+    return 1.0 / (1.0 + np.exp(-x))

@@ -54,28 +54,22 @@ class Specimen:
     elementwise: bool = False  # also checked in mode="elementwise"
 
 
-def plain(
-    family: str,
-    forward: Callable[..., Any],
-    backward: Callable[..., Any],
-    make: Inputs,
-    reference: Any,
-    **kw: Any,
-) -> Specimen:
-    """A plain pair, named after its family and its backward."""
-    return Specimen(f"{family}/{backward.__name__}", "plain", make, reference, forward, backward, **kw)
+def _pair(style: str) -> Callable[..., Specimen]:
+    def build(
+        family: str,
+        forward: Callable[..., Any],
+        backward: Callable[..., Any],
+        make: Inputs,
+        reference: Any,
+        **kw: Any,
+    ) -> Specimen:
+        return Specimen(f"{family}/{backward.__name__}", style, make, reference, forward, backward, **kw)
+
+    return build
 
 
-def cache(
-    family: str,
-    forward: Callable[..., Any],
-    backward: Callable[..., Any],
-    make: Inputs,
-    reference: Any,
-    **kw: Any,
-) -> Specimen:
-    """A CS231n (out, cache) pair, named after its family and its backward."""
-    return Specimen(f"{family}/{backward.__name__}", "cache", make, reference, forward, backward, **kw)
+plain = _pair("plain")  # a plain (forward, backward) pair, named after its family and its backward
+cache = _pair("cache")  # a CS231n (out, cache) pair, named the same way
 
 
 def layer(

@@ -275,12 +275,21 @@ def _specials_together(setup: Setup, i: int, special: np.ndarray) -> Judgement:
     return judge_directions(setup, [direction], [i])
 
 
-def _per_input(setup: Setup, i: int, special: np.ndarray) -> InputReport:
+KINK_RETRIES = 3  # projections judged again without the kinks a localization found
+
+
+def _per_input(setup: Setup, i: int, special: np.ndarray, retries: int = KINK_RETRIES) -> InputReport:
     direction = joint_direction(setup, [i], {i: special})
     verdict = judge_directions(setup, [direction], [i])
     if verdict.passed.all():
         return _projection_pass(setup, i, special, verdict)
-    return localize(setup, i, verdict)
+    report = localize(setup, i, verdict)
+    kinked = report.evidence.pop("localized_kinks", None)
+    if kinked is None or retries == 0 or np.isin(kinked, special).all():
+        return report
+    # the worst block held kinks and nothing wrong: a kink off zero and off any tie (relu(x - c)
+    # at x == c) that the direction crossed; judged again without those elements
+    return _per_input(setup, i, np.union1d(special, kinked), retries - 1)
 
 
 def localize(setup: Setup, i: int, projection: Judgement) -> InputReport:
@@ -293,6 +302,8 @@ def localize(setup: Setup, i: int, projection: Judgement) -> InputReport:
     verdict = judge_elements(setup, i, index)
     report = input_report(setup.names[i], i, "projection", index, verdict, setup.host_gradients[i])
     report.block = tuple(block)
+    if report.passed and verdict.kink.any():  # kinks in the block: the caller looks again
+        report.evidence["localized_kinks"] = index[verdict.kink]
     if report.passed:  # the block looked fine: the projection's evidence still stands
         report.passed = False
         fill_worst(report, projection, None, shape)

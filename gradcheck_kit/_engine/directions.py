@@ -33,10 +33,8 @@ def special_elements(
     (flat), where the caller keeps them for the tie search too."""
     flat = values.reshape(-1)
     special = np.abs(flat) <= near_zero
-    if not exhaustive and flat.size > 4 * TIE_SAMPLE:
-        sample = np.sort(flat[:: flat.size // TIE_SAMPLE])  # evenly strided: no random draw to pay
-        if np.count_nonzero(sample[1:] == sample[:-1]) < RARE_TIES * sample.size:
-            return np.flatnonzero(special)
+    if not exhaustive and chance_ties_only(flat):
+        return np.flatnonzero(special)
     ordered_flat = np.sort(flat) if ordered is None else ordered()
     tied = ordered_flat[1:] == ordered_flat[:-1]
     if not exhaustive and np.count_nonzero(tied) < RARE_TIES * tied.size:
@@ -45,6 +43,15 @@ def special_elements(
     if repeated.size:
         special |= np.isin(flat, repeated)
     return np.flatnonzero(special)
+
+
+def chance_ties_only(flat: np.ndarray) -> bool:
+    """A large input whose evenly strided sample (no random draw to pay) holds ties in under
+    RARE_TIES of it: coincidences, not quantized data, told without sorting it all."""
+    if flat.size <= 4 * TIE_SAMPLE:
+        return False
+    sample = np.sort(flat[:: flat.size // TIE_SAMPLE])
+    return bool(np.count_nonzero(sample[1:] == sample[:-1]) < RARE_TIES * sample.size)
 
 
 def unit_coordinates(setup: Setup, mask: np.ndarray) -> np.ndarray:

@@ -283,17 +283,17 @@ def _per_input(setup: Setup, i: int, special: np.ndarray, retries: int = KINK_RE
     verdict = judge_directions(setup, [direction], [i])
     if verdict.passed.all():
         return _projection_pass(setup, i, special, verdict)
-    report = localize(setup, i, verdict)
-    kinked = report.evidence.pop("localized_kinks", None)
-    if kinked is None or retries == 0 or np.isin(kinked, special).all():
+    report, kinked = localize(setup, i, verdict)
+    if not kinked.size or retries == 0 or np.isin(kinked, special).all():
         return report
     # the worst block held kinks and nothing wrong: a kink off zero and off any tie (relu(x - c)
     # at x == c) that the direction crossed; judged again without those elements
     return _per_input(setup, i, np.union1d(special, kinked), retries - 1)
 
 
-def localize(setup: Setup, i: int, projection: Judgement) -> InputReport:
-    """Confirm a failed projection element-wise on the worst block of input i."""
+def localize(setup: Setup, i: int, projection: Judgement) -> tuple[InputReport, np.ndarray]:
+    """Confirm a failed projection element-wise on the worst block of input i; with the report,
+    the kinks (flat indices) of a block that is otherwise right, which may explain the failure."""
     shape = setup.host_values[i].shape
     block = _worst_block(setup, i, shape)
     inside = np.zeros(shape, dtype=bool)
@@ -302,14 +302,13 @@ def localize(setup: Setup, i: int, projection: Judgement) -> InputReport:
     verdict = judge_elements(setup, i, index)
     report = input_report(setup.names[i], i, "projection", index, verdict, setup.host_gradients[i])
     report.block = tuple(block)
-    if report.passed and verdict.kink.any():  # kinks in the block: the caller looks again
-        report.evidence["localized_kinks"] = index[verdict.kink]
+    kinked = index[verdict.kink] if report.passed else index[:0]
     if report.passed:  # the block looked fine: the projection's evidence still stands
         report.passed = False
         fill_worst(report, projection, None, shape)
     report.evidence["projection_error"] = float(projection.error.max())
     report.evidence["projection_tolerance"] = float(projection.tolerance.max())
-    return report
+    return report, kinked
 
 
 def block_shape(block: list[slice]) -> tuple[int, ...]:

@@ -22,7 +22,7 @@ import numpy as np
 
 from .._oracles.finite_diff import Judgement
 from .._result import InputReport
-from .directions import RARE_TIES, TIE_SAMPLE, element_scales, on_device, sorted_values
+from .directions import RARE_TIES, chance_ties_only, element_scales, on_device, sorted_values
 from .projection import judge_directions
 from .setup import Setup
 from .verdicts import relative_error
@@ -56,10 +56,8 @@ def tie_groups(values: np.ndarray, ordered: Callable[[], np.ndarray] | None = No
     whose strided sample shows only chance coincidences (float32 data) are skipped, as in
     ``directions.special_elements`` (``ordered``: the values sorted, as there)."""
     flat = values.reshape(-1)
-    if flat.size > 4 * TIE_SAMPLE:
-        sample = np.sort(flat[:: flat.size // TIE_SAMPLE])
-        if np.count_nonzero(sample[1:] == sample[:-1]) < RARE_TIES * sample.size:
-            return []
+    if chance_ties_only(flat):
+        return []
     ordered_flat = np.sort(flat) if ordered is None else ordered()
     if not np.any(ordered_flat[1:] == ordered_flat[:-1]):
         return []  # the usual case, told by one sort (np.unique's bookkeeping costs ten)
@@ -95,15 +93,13 @@ def judge_ties(setup: Setup, i: int) -> list[TieFailure]:
         intervals.append(_interval(verdict))
         if _beyond_both_sides(verdict):
             failures.append(_failure(setup, i, group, c, verdict.numeric[0], verdict.analytic[0]))
-    if len(groups) <= TIE_GROUPS:
-        # the joint direction is the sum of the groups' own: its valid slopes are the sum of
-        # their intervals, wider than its one-sided slopes where kinks of opposite curvature
-        # meet (a clamp at both bounds), equal to them where all kinks bend one way (max-pool)
-        low, high = (sum(bounds) for bounds in zip(*intervals))
-        intervals = [(low, high)]
-    else:
-        intervals = [_interval(joint)]  # groups not judged alone: the joint direction's own slopes
-    if not failures and not joint.passed[0] and _outside(joint.analytic[0], *intervals[0]):
+    # the joint direction is the sum of the groups' own: its valid slopes are the sum of their
+    # intervals, wider than its one-sided slopes where kinks of opposite curvature meet (a clamp
+    # at both bounds), equal to them where all kinks bend one way (max-pool); where some groups
+    # were not judged alone, the joint direction's own slopes are all there is
+    summed = tuple(sum(side) for side in zip(*intervals))
+    low, high = summed if len(groups) <= TIE_GROUPS else _interval(joint)
+    if not failures and not joint.passed[0] and _outside(joint.analytic[0], low, high):
         elements = np.concatenate(groups)  # wrong jointly, yet no group alone is
         failures.append(TieFailure(elements, float("nan"), float(joint.numeric[0]), float(joint.analytic[0])))
     return failures

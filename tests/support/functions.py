@@ -125,6 +125,35 @@ class SavedIntermediate(torch.autograd.Function):
         return grad * torch.full_like(grad, 3) * ctx.temp / ctx.inp
 
 
+class ReluCube(torch.autograd.Function):
+    """relu(x) + x^3: a kink at 0, where backward itself jumps (its second order is 6x)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return torch.relu(x) + x**3
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad * ((x > 0).to(x.dtype) + 3 * x**2)
+
+
+class ReluCubeSaved(ReluCube):
+    """pytorch#76185 again, at a kink: 3x^2 kept on ctx has no graph (double backward misses 6x)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        ctx.square = 3 * x.detach() ** 2
+        return torch.relu(x) + x**3
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad * ((x > 0).to(x.dtype) + ctx.square)
+
+
 class SinCos(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x):

@@ -25,8 +25,9 @@ from typing import Any
 import numpy as np
 
 from .._adapters.autograd import NO_GRAPH, ONCE
+from .._engine.directions import special_elements
 from .._engine.tolerances import input_scale
-from .._ground.backends import to_numpy
+from .._ground.backends import dtype_name, to_numpy
 from .._ground.draws import signed_magnitudes
 from .._ground.invoke import LayerCallError, call, gradients_of
 from .._result import FAILED, PASSED, SKIPPED, CheckPart, CheckResult
@@ -187,15 +188,18 @@ class Judged:
     discarded: dict[str, int] = dataclasses.field(default_factory=dict)
 
 
-def judged(second: SecondOrder, run: Callable[[SecondOrder], CheckResult]) -> Judged:
+def judged(second: SecondOrder, run: Callable[[SecondOrder], CheckResult], kinks: int) -> Judged:
     """The nested check of ``second`` (``run``), and a note where it was judged off the kinks:
-    a gradient mismatch at the check's point is judged again at a point moved OFF_KINKS off it
-    (no contract failed: those are findings wherever the point is). A double backward wrong
-    anywhere but exactly on the kinks is wrong at the moved point too; one right wherever backward
-    is differentiable passes there, and the moved point's verdict is the one kept."""
+    a gradient mismatch at the check's point where backward may jump (``kinks`` found by the
+    first order, or exact zeros or ties in a float32/float64 input) is judged again at a point
+    moved OFF_KINKS off it (no contract failed: those are findings wherever the point is). A
+    double backward wrong anywhere but exactly on the kinks is wrong at the moved point too; one
+    right wherever backward is differentiable passes there, and that verdict is kept. Float16
+    and bfloat16 inputs are never moved: their data is all ties, and their finite differences
+    too coarse for a second run to be more than a second chance."""
     nested = run(second)
     wrong = [r for r in nested.inputs if not r.passed]
-    if nested.passed or not wrong or nested.errors:
+    if nested.passed or not wrong or nested.errors or not _may_jump(second, kinks):
         return Judged(nested)
     moved = run(_moved_off(second))
     if not moved.passed:
@@ -204,6 +208,13 @@ def judged(second: SecondOrder, run: Callable[[SecondOrder], CheckResult]) -> Ju
     elements = "element" if failing == 1 else "elements"
     note = MOVED_OFF.format(fraction=OFF_KINKS, failing=failing, elements=elements)
     return Judged(moved, note, nested.calls)
+
+
+def _may_jump(second: SecondOrder, kinks: int) -> bool:
+    inputs = [second.inputs[i] for i in second.layer_inputs]
+    if not inputs or any(dtype_name(x) not in ("float32", "float64") for x in inputs):
+        return False
+    return kinks > 0 or any(special_elements(to_numpy(x), exhaustive=True).size for x in inputs)
 
 
 def _moved_off(second: SecondOrder) -> SecondOrder:

@@ -308,7 +308,9 @@ class _Session:
             def nested_check(s: second_order.SecondOrder) -> CheckResult:
                 return check(s.forward, s.backward, s.inputs, params, **s.options)
 
-            second = second_order.part(second, second_order.judged(second, nested_check), context)
+            second = second_order.part(
+                second, second_order.judged(second, nested_check, self.result.kinks), context
+            )
         if second is not None:
             self.result.checks[second_order.NAME] = second
         self.result.checks.update(parts.others(context))

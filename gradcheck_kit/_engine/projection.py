@@ -64,7 +64,12 @@ def projection_reports(
     joint = joint if joint is not None else joint_verdict(setup, inputs, directions)
     if joint.passed:
         return [_projection_pass(setup, i, joint.specials[i], joint.verdict) for i in inputs]
-    return [_per_input(setup, i, _specials(setup, i, exhaustive=True)) for i in inputs]
+    specials = {i: _specials(setup, i, exhaustive=True) for i in inputs}
+    if len(inputs) == 1 and np.array_equal(specials[inputs[0]], joint.specials[inputs[0]]):
+        # the joint directions were this input's own: their failure stands (fresh directions
+        # could pass by a cancellation, a kink at the base point against the error)
+        return [_per_input(setup, inputs[0], specials[inputs[0]], directions, verdict=joint.verdict)]
+    return [_per_input(setup, i, specials[i], directions) for i in inputs]
 
 
 def _specials(setup: Setup, i: int, *, exhaustive: bool) -> np.ndarray:
@@ -278,31 +283,50 @@ def _specials_together(setup: Setup, i: int, special: np.ndarray) -> Judgement:
 KINK_RETRIES = 3  # projections judged again without the kinks a localization found
 
 
-def _per_input(setup: Setup, i: int, special: np.ndarray, retries: int = KINK_RETRIES) -> InputReport:
-    direction = joint_direction(setup, [i], {i: special})
-    verdict = judge_directions(setup, [direction], [i])
+def _per_input(
+    setup: Setup,
+    i: int,
+    special: np.ndarray,
+    directions: int,
+    retries: int = KINK_RETRIES,
+    verdict: Judgement | None = None,
+) -> InputReport:
+    """Input i judged alone along ``directions`` directions of its own (``verdict``: already
+    judged along them), a failure localized; kinks a localization finds are left out and the
+    input judged again, up to ``retries`` times."""
+    if verdict is None:
+        own = [joint_direction(setup, [i], {i: special}) for _ in range(directions)]
+        verdict = judge_directions(setup, own, [i])
     if verdict.passed.all():
         return _projection_pass(setup, i, special, verdict)
     report, kinked = localize(setup, i, verdict)
-    if not kinked.size or retries == 0 or np.isin(kinked, special).all():
+    if kinked is not None and not kinked.size and retries:
+        # the worst block is right and holds no kink: a kink at the base point passes its own
+        # half of the direction (its error counts as 0), so the halves are ranked again
+        # nonsmooth first, down to the block holding it
+        kinked = localize(setup, i, verdict, seek_kinks=True)[1]
+    if kinked is None or not kinked.size or retries == 0 or np.isin(kinked, special).all():
         return report
     # the worst block held kinks and nothing wrong: a kink off zero and off any tie (relu(x - c)
     # at x == c) that the direction crossed; judged again without those elements
-    return _per_input(setup, i, np.union1d(special, kinked), retries - 1)
+    return _per_input(setup, i, np.union1d(special, kinked), directions, retries - 1)
 
 
-def localize(setup: Setup, i: int, projection: Judgement) -> tuple[InputReport, np.ndarray]:
-    """Confirm a failed projection element-wise on the worst block of input i; with the report,
-    the kinks (flat indices) of a block that is otherwise right, which may explain the failure."""
+def localize(
+    setup: Setup, i: int, projection: Judgement, *, seek_kinks: bool = False
+) -> tuple[InputReport, np.ndarray | None]:
+    """Confirm a failed projection element-wise on the worst block of input i (``seek_kinks``:
+    a nonsmooth half before a worse one); with the report, the kinks (flat indices) of a block
+    that is otherwise right, which may explain the failure (None where the block is wrong)."""
     shape = setup.host_values[i].shape
-    block = _worst_block(setup, i, shape)
+    block = _worst_block(setup, i, shape, seek_kinks)
     inside = np.zeros(shape, dtype=bool)
     inside[tuple(block)] = True
     index = np.flatnonzero(inside)
     verdict = judge_elements(setup, i, index)
     report = input_report(setup.names[i], i, "projection", index, verdict, setup.host_gradients[i])
     report.block = tuple(block)
-    kinked = index[verdict.kink] if report.passed else index[:0]
+    kinked = index[verdict.kink] if report.passed else None
     if report.passed:  # the block looked fine: the projection's evidence still stands
         report.passed = False
         fill_worst(report, projection, None, shape)
@@ -315,22 +339,24 @@ def block_shape(block: list[slice]) -> tuple[int, ...]:
     return tuple(s.stop - s.start for s in block)
 
 
-def _worst_block(setup: Setup, i: int, shape: tuple[int, ...]) -> list[slice]:
-    """Halve the largest axis, keeping the half whose projection error is larger."""
+def _worst_block(setup: Setup, i: int, shape: tuple[int, ...], seek_kinks: bool = False) -> list[slice]:
+    """Halve the largest axis, keeping the half whose projection error is larger (``seek_kinks``:
+    a half whose direction is nonsmooth first)."""
     block = [slice(0, n) for n in shape]
     while math.prod(block_shape(block)) > LOCALIZE_ELEMENTS:
         axis = int(np.argmax(block_shape(block)))
         s = block[axis]
         mid = (s.start + s.stop) // 2
         halves = [slice(s.start, mid), slice(mid, s.stop)]
-        scores = [_block_score(setup, i, [*block[:axis], h, *block[axis + 1 :]]) for h in halves]
-        block[axis] = halves[int(np.argmax(scores))]
+        scores = [_block_score(setup, i, [*block[:axis], h, *block[axis + 1 :]], seek_kinks) for h in halves]
+        block[axis] = halves[max(range(2), key=lambda k: scores[k])]
     return block
 
 
-def _block_score(setup: Setup, i: int, block: list[slice]) -> float:
+def _block_score(setup: Setup, i: int, block: list[slice], seek_kinks: bool) -> tuple[bool, float]:
+    """(nonsmooth, where kinks are sought; error / tolerance) of the block's own direction."""
     mask = np.zeros(setup.host_values[i].shape)
     mask[tuple(block)] = 1.0
     direction = masked_direction(setup, i, mask.reshape(-1))
     verdict = judge_directions(setup, [direction], [i], quick=True)
-    return float(_ratio(verdict)[0])
+    return seek_kinks and bool(verdict.nonsmooth[0]), float(_ratio(verdict)[0])

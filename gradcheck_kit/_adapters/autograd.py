@@ -65,6 +65,12 @@ class FunctionCalls:
         self.label = getattr(function, "__name__", "Function")
         self.parameters = forward_parameters(function)
         self.dirty: frozenset[int] | None = None  # positions in apply's arguments, once learnt
+        self.differentiated: frozenset[int] | None = None  # inputs requiring grad (None: all floating)
+
+    def differentiate(self, inputs: frozenset[int]) -> None:
+        """Only ``inputs`` (indices among the check's inputs) require grad from now on: the
+        Function's ``ctx.needs_input_grad`` is False for the others, as in real use."""
+        self.differentiated = inputs
 
     # -- arguments ------------------------------------------------------------------------------
     def arguments(self, inputs: Sequence[Any], params: Mapping[str, Any]) -> tuple[list[Any], list[int]]:
@@ -115,9 +121,10 @@ class FunctionCalls:
         values, positions = self.arguments(inputs, params)
         if self.dirty is None:
             self._learn(values, positions)
-        for k in positions:
+        for j, k in enumerate(positions):
             if isinstance(values[k], torch.Tensor):
-                values[k] = values[k].detach().requires_grad_(is_differentiable(values[k]))
+                wanted = self.differentiated is None or j in self.differentiated
+                values[k] = values[k].detach().requires_grad_(wanted and is_differentiable(values[k]))
         with torch.enable_grad():
             out = self.function.apply(*self._fresh(values))
         return [values[k] for k in positions], out if isinstance(out, tuple) else (out,)
@@ -297,6 +304,7 @@ def function_extras(function: Any, calls: FunctionCalls) -> Extras:
         vmap_backward=_bound(vmap_vjp, calls) if rule else None,
         vmap_rule=rule,
         undefined_grads=True,
+        differentiate=calls.differentiate,
         origin=label,
     )
 

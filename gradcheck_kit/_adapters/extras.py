@@ -12,7 +12,10 @@ works on the layer's own arrays:
 * ``vmap_forward(inputs, batched, **params)``: forward under a vectorizing map over the leading
   axis of the inputs flagged in ``batched``;
 * ``vmap_backward(grad_outputs, *inputs, **params)``: backward under a vectorizing map over the
-  leading axis of every grad_output (one gradient per input, batched).
+  leading axis of every grad_output (one gradient per input, batched);
+* ``differentiate(positions)``: told, as each check is planned, which inputs it differentiates
+  (``wrt``): a torch.autograd.Function sees the others as not requiring grad, so that
+  ``ctx.needs_input_grad`` says what real use would.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ class Extras:
     vmap_backward: Callable[..., Any] | None = None
     vmap_rule: str | None = None  # how the layer supports vmap, in words
     undefined_grads: bool = False  # backward takes None for a grad_output nobody used
+    differentiate: Callable[[frozenset[int]], None] | None = None  # the inputs a check differentiates
     # whether order=None checks the second order where there is a double backward (JAX's
     # rules: only when asked for, order=2)
     second_order_by_default: bool = True

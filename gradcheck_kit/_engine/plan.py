@@ -103,6 +103,9 @@ def make_plan(
         view = RealView(complex_inputs, {k: dtype_name(arrays[k]) for k in complex_inputs})
         forward, backward, extras = view.forward(forward), view.backward(backward), view.extras(extras)
         arrays = view.real_inputs(arrays)
+    diff = _differentiable(arrays, names, wrt)
+    if extras is not None and extras.differentiate is not None:
+        extras.differentiate(frozenset(diff))
     return Plan(
         forward=forward,
         backward=backward,
@@ -110,7 +113,7 @@ def make_plan(
         params=values,
         backend=chosen,
         names=names,
-        diff=_differentiable(arrays, names, wrt),
+        diff=diff,
         seed=_nonnegative_int("seed", seed),
         rtol=_tolerance("rtol", rtol),
         atol=_tolerance("atol", atol),

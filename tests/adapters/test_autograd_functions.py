@@ -78,3 +78,42 @@ def test_setup_context_functions_name_their_inputs_without_ctx():
 def test_anything_but_a_function_class_is_refused_naming_it():
     with pytest.raises(gk.InvalidArgument, match=r"is not a torch\.autograd\.Function subclass"):
         gk.from_autograd_function(fz.Cube.apply)
+
+
+class _LinearFlags(torch.autograd.Function):
+    """y = x w^T + b, each gradient computed only where ctx.needs_input_grad asks for it."""
+
+    flag_for_w = 1
+
+    @staticmethod
+    def forward(ctx, x, w, b):
+        ctx.save_for_backward(x, w)
+        return x @ w.T + b
+
+    @classmethod
+    def backward(cls, ctx, grad):
+        x, w = ctx.saved_tensors
+        dx = grad @ w if ctx.needs_input_grad[0] else None
+        dw = grad.T @ x if ctx.needs_input_grad[cls.flag_for_w] else None
+        db = grad.sum(0) if ctx.needs_input_grad[2] else None
+        return dx, dw, db
+
+
+class _LinearWrongFlag(_LinearFlags):
+    flag_for_w = 2  # the bias's flag guards dW: invisible while every input requires grad
+
+
+LINEAR = (
+    torch.linspace(-1.0, 1.0, 12, dtype=torch.float64).reshape(3, 4),
+    torch.linspace(0.5, 2.0, 8, dtype=torch.float64).reshape(2, 4),
+    torch.tensor([0.1, -0.2], dtype=torch.float64),
+)
+
+
+def test_inputs_left_out_by_wrt_do_not_require_grad_so_needs_input_grad_is_as_in_real_use():
+    right = gk.check(*gk.from_autograd_function(_LinearFlags), LINEAR, wrt=["x", "w"], order=1)
+    assert right.passed, str(right)
+    wrong = gk.check(*gk.from_autograd_function(_LinearWrongFlag), LINEAR, wrt=["x", "w"], order=1)
+    assert not wrong.passed and "gradient for w is None" in str(wrong)
+    every = gk.check(*gk.from_autograd_function(_LinearWrongFlag), LINEAR, order=1)
+    assert every.passed  # every flag True: the wrong flag is never consulted

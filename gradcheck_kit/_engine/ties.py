@@ -93,12 +93,16 @@ def judge_ties(setup: Setup, i: int) -> list[TieFailure]:
         intervals.append(_interval(verdict))
         if _beyond_both_sides(verdict):
             failures.append(_failure(setup, i, group, c, verdict.numeric[0], verdict.analytic[0]))
-    # the joint direction is the sum of the groups' own: its valid slopes are the sum of their
-    # intervals, wider than its one-sided slopes where kinks of opposite curvature meet (a clamp
-    # at both bounds), equal to them where all kinks bend one way (max-pool); where some groups
-    # were not judged alone, the joint direction's own slopes are all there is
-    summed = tuple(sum(side) for side in zip(*intervals))
-    low, high = summed if len(groups) <= TIE_GROUPS else _interval(joint)
+    if len(groups) > TIE_GROUPS:  # the smaller groups moved together: one direction of their own
+        rest = judge_directions(
+            setup, [_direction(setup, i, groups[TIE_GROUPS:], coefficients[TIE_GROUPS:])], [i]
+        )
+        intervals.append(_interval(rest))
+    # the joint direction is the sum of the groups' own (and of the rest's): its valid slopes are
+    # the sum of their intervals, wider than its one-sided slopes where kinks of opposite
+    # curvature meet (a clamp at both bounds), equal to them where all kinks bend one way
+    # (max-pool)
+    low, high = tuple(sum(side) for side in zip(*intervals))
     if not failures and not joint.passed[0] and _outside(joint.analytic[0], low, high):
         elements = np.concatenate(groups)  # wrong jointly, yet no group alone is
         failures.append(TieFailure(elements, float("nan"), float(joint.numeric[0]), float(joint.analytic[0])))

@@ -14,9 +14,7 @@ the pair (kinks, the error model, float32 handling, diagnosis): it is an ordinar
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,9 +23,6 @@ from typing import Any
 import numpy as np
 
 from .._adapters.autograd import NO_GRAPH, ONCE
-from .._engine.directions import special_elements
-from .._engine.tolerances import input_scale
-from .._ground.backends import dtype_name, to_numpy
 from .._ground.draws import signed_magnitudes
 from .._ground.invoke import LayerCallError, call, gradients_of
 from .._result import FAILED, PASSED, SKIPPED, CheckPart, CheckResult
@@ -40,15 +35,6 @@ INTERMEDIATES = (
     "often a tensor computed in forward and kept on ctx (ctx.foo = ..., or save_for_backward of an "
     "intermediate) that the backward uses: autograd sees it as a constant, so double backward misses "
     "its dependence on the inputs; recompute it in backward from saved inputs, or return it as an output"
-)
-
-# Where the layer sits on a kink or a tie (relu at 0, max over equal values), backward itself
-# jumps, and no double backward matches finite differences across the jump: the second order
-# is then judged again at a point this far (relative) off the check's, where backward is smooth.
-OFF_KINKS = 1e-2
-MOVED_OFF = (
-    "judged at a point moved {fraction:.0%} off the check's: at the check's own point backward is not "
-    "differentiable ({failing} {elements} disagreed; the layer sits on kinks or ties there)"
 )
 
 RESIDUALS = (
@@ -67,7 +53,6 @@ class SecondOrder:
     options: dict[str, Any]
     origin: str
     started: float
-    layer_inputs: tuple[int, ...] = ()  # positions of the layer's differentiated inputs in ``inputs``
 
 
 def layer(context: Context) -> SecondOrder | CheckPart | None:
@@ -175,72 +160,7 @@ def _build(context: Context, started: float) -> SecondOrder:
         "order": 1,
     }
     origin = plan.extras.origin if plan.extras is not None else "layer"
-    return SecondOrder(forward2, backward2, inputs, options, origin, started, tuple(plan.diff))
-
-
-@dataclass
-class Judged:
-    """The nested check kept, a note where it was judged off the check's point, and the calls
-    of a first run that was not kept."""
-
-    result: CheckResult
-    note: str | None = None
-    discarded: dict[str, int] = dataclasses.field(default_factory=dict)
-
-
-def judged(second: SecondOrder, run: Callable[[SecondOrder], CheckResult], kinks: int) -> Judged:
-    """The nested check of ``second`` (``run``), and a note where it was judged off the kinks:
-    a gradient mismatch at the check's point where backward may jump (``kinks`` found by the
-    first order, or exact zeros or ties in a float32/float64 input) is judged again at a point
-    moved OFF_KINKS off it (no contract failed: those are findings wherever the point is). A
-    double backward wrong anywhere but exactly on the kinks is wrong at the moved point too; one
-    right wherever backward is differentiable passes there, and that verdict is kept. Float16
-    and bfloat16 inputs are never moved: their data is all ties, and their finite differences
-    too coarse for a second run to be more than a second chance."""
-    nested = run(second)
-    wrong = [r for r in nested.inputs if not r.passed]
-    if nested.passed or not wrong or nested.errors or not _may_jump(second, kinks):
-        return Judged(nested)
-    moved = run(_moved_off(second))
-    if not moved.passed:
-        return Judged(nested, discarded=moved.calls)
-    failing = sum(max(r.failing, 1) for r in wrong)
-    elements = "element" if failing == 1 else "elements"
-    note = MOVED_OFF.format(fraction=OFF_KINKS, failing=failing, elements=elements)
-    return Judged(moved, note, nested.calls)
-
-
-def _may_jump(second: SecondOrder, kinks: int) -> bool:
-    inputs = [second.inputs[i] for i in second.layer_inputs]
-    if not inputs or any(dtype_name(x) not in ("float32", "float64") for x in inputs):
-        return False
-    return kinks > 0 or any(special_elements(to_numpy(x), exhaustive=True).size for x in inputs)
-
-
-def _moved_off(second: SecondOrder) -> SecondOrder:
-    """``second`` at inputs whose differentiated elements moved by random signed OFF_KINKS of
-    their magnitude (at least of the input's scale): ties broken, zeros and any other kink left
-    by far more than a finite-difference step. grad_outputs stay: backward is linear in them."""
-    rng = np.random.default_rng([int(second.options.get("seed", 0)), 22])
-    inputs = list(second.inputs)
-    for i in second.layer_inputs:
-        x = inputs[i]
-        host = to_numpy(x).astype(np.float64)
-        offset = signed_magnitudes(rng, host.shape) * OFF_KINKS
-        offset *= np.maximum(np.abs(host), input_scale(host))
-        inputs[i] = _like(x, host + offset)
-    return dataclasses.replace(second, inputs=inputs)
-
-
-def _like(x: Any, values: np.ndarray) -> Any:
-    """``values`` as an array of x's library, dtype and device."""
-    torch = sys.modules.get("torch")
-    if torch is not None and isinstance(x, torch.Tensor):
-        return torch.as_tensor(values, device=x.device).to(x.dtype)
-    module = sys.modules.get(type(x).__module__.split(".")[0])
-    if module is not None and module.__name__ == "cupy":
-        return module.asarray(values, dtype=x.dtype)
-    return np.asarray(values, dtype=x.dtype)
+    return SecondOrder(forward2, backward2, inputs, options, origin, started)
 
 
 def _sign(fn: Callable[..., Any], names: list[str], label: str) -> None:
@@ -261,18 +181,19 @@ def _in_these_terms(report: Any) -> str:
     return f"backward checked as a layer: {report.cause or 'gradient mismatch'}"
 
 
-def part(second: SecondOrder, judgement: Judged, context: Context) -> CheckPart:
+def part(second: SecondOrder, nested: CheckResult, context: Context) -> CheckPart:
     """The nested check as the ``second_order`` part, its calls added to the layer's own count
     (forward2 calls are backward calls, backward2 ones double backward calls)."""
-    nested, note = judgement.result, judgement.note
     timed_out = nested.finding("timeout")
     if timed_out is not None:
         raise CheckTimeout(timed_out.message)
     counter = context.calls.counter
-    spent = {k: nested.calls.get(k, 0) + judgement.discarded.get(k, 0) for k in ("forward", "backward")}
-    counter["backward"] += spent["forward"]
-    counter["double_backward"] += spent["backward"]
-    calls = {"backward": spent["forward"], "double_backward": spent["backward"] + 1}
+    counter["backward"] += nested.calls.get("forward", 0)
+    counter["double_backward"] += nested.calls.get("backward", 0)
+    calls = {
+        "backward": nested.calls.get("forward", 0),
+        "double_backward": nested.calls.get("backward", 0) + 1,
+    }
     names = ", ".join(r.name for r in nested.inputs)
     modes = sorted({r.mode for r in nested.inputs})
     how = "autograd through backward" if second.origin.startswith("torch") else "double_backward="
@@ -281,8 +202,6 @@ def part(second: SecondOrder, judgement: Judged, context: Context) -> CheckPart:
         f"double backward ({how}) w.r.t. {names} against finite differences of backward ({', '.join(modes)})"
     )
     seconds = time.perf_counter() - second.started
-    if note is not None:
-        what = f"{what}; {note}"
     if nested.passed:
         return CheckPart(NAME, PASSED, what, calls=calls, seconds=seconds, result=nested)
     wrong = [r for r in nested.inputs if not r.passed]

@@ -303,14 +303,8 @@ class _Session:
         context = Context(self.plan, self.calls, observed, evaluation, self.result.passed)
         second = second_order.layer(context)
         if isinstance(second, second_order.SecondOrder):
-            params = self.plan.params
-
-            def nested_check(s: second_order.SecondOrder) -> CheckResult:
-                return check(s.forward, s.backward, s.inputs, params, **s.options)
-
-            second = second_order.part(
-                second, second_order.judged(second, nested_check, self.result.kinks), context
-            )
+            nested = check(second.forward, second.backward, second.inputs, self.plan.params, **second.options)
+            second = second_order.part(second, nested, context)
         if second is not None:
             self.result.checks[second_order.NAME] = second
         self.result.checks.update(parts.others(context))

@@ -19,6 +19,10 @@ from .verdicts import input_report, ratio
 
 REFINEMENTS = (8.0, 64.0)  # retry failing probes at t/8 and t/64: kinks and curvature fade
 BORDERLINE = 10.0  # a failure within 10x its tolerance earns a Taylor second opinion
+# A jump: the one-sided change beyond the analytic prediction holds within 2x while the step
+# shrinks 64x (a wrong slope's shrinks with the step, 64x), far above rounding noise
+JUMP_HOLDS = 2.0
+JUMP_NOISE = 16.0
 
 
 def judge_elements(setup: Setup, i: int, flat_index: np.ndarray) -> Judgement:
@@ -33,13 +37,47 @@ def judge_elements(setup: Setup, i: int, flat_index: np.ndarray) -> Judgement:
         return judge(coarse, fine, setup.noise_eps, rtol, atol)
 
     verdict = at(1.0, flat_index, steps)
+    seen = [(np.ones(flat_index.size, dtype=bool), verdict)]  # (probes, their verdicts) per step
     for scale in REFINEMENTS:
         failing = ~verdict.passed
         if not failing.any():
             break
         retry = at(scale, flat_index[failing], steps[failing])
+        seen.append((failing, retry))
         verdict = adopt(verdict, failing, retry)
+    _pass_jumps(verdict, seen)
     return _convex_retry(setup, i, flat_index, verdict)
+
+
+def _pass_jumps(verdict: Judgement, seen: list[tuple[np.ndarray, Judgement]]) -> None:
+    """Failing probes where F itself jumps: not differentiable there, so no gradient can be
+    judged (backward as a function of x, in a second-order check, jumps at forward's kinks: relu
+    at 0). Told by the one-sided change beyond the analytic prediction holding still while the
+    step shrinks 64x, far above rounding, where a wrong slope's shrinks with the step. They pass
+    as kinks (nonsmooth points), counted in the report's kinks."""
+    if len(seen) <= len(REFINEMENTS):
+        return
+    residuals = np.full((len(seen), verdict.passed.size), np.nan)
+    widths = np.full_like(residuals, np.nan)
+    floor = np.zeros(verdict.passed.size)
+    for level, (probes, judged) in enumerate(seen):
+        residuals[level, probes] = judged.residual
+        widths[level, probes] = judged.width
+        floor[probes] = np.maximum(floor[probes], judged.noise)
+    jumps = ~verdict.passed & ~np.isnan(residuals).any(axis=0) & jumped(residuals, widths, floor)
+    verdict.passed[jumps] = True
+    verdict.kink[jumps] = True
+    verdict.error[jumps] = 0.0
+
+
+def jumped(residuals: np.ndarray, widths: np.ndarray, floor: np.ndarray) -> np.ndarray:
+    """Per probe (columns), whether its one-sided residuals over steps shrinking REFINEMENTS[-1]
+    times (rows, first to last) held within JUMP_HOLDS of each other, far above ``floor``."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        holds = np.nanmax(residuals, axis=0) <= JUMP_HOLDS * np.nanmin(residuals, axis=0)
+        shrank = widths[-1] <= widths[0] / (REFINEMENTS[-1] / 4)  # not held up by a grid
+        large = np.nanmin(residuals, axis=0) > JUMP_NOISE * floor
+    return holds & shrank & large
 
 
 def _convex_retry(setup: Setup, i: int, flat_index: np.ndarray, verdict: Judgement) -> Judgement:

@@ -17,7 +17,7 @@ from .._oracles.finite_diff import Judgement, direction_differences, direction_p
 from .._oracles.taylor import taylor_test
 from .._result import InputReport
 from .directions import joint_direction, masked_direction, sorted_values, special_elements
-from .elementwise import BORDERLINE, REFINEMENTS, adopt, judge_elements
+from .elementwise import BORDERLINE, REFINEMENTS, adopt, judge_elements, jumped
 from .setup import Setup
 from .tolerances import input_scale
 from .verdicts import attach_maps, fill_worst, input_report, ratio
@@ -106,6 +106,22 @@ def judge_directions(
     if not quick:
         _second_opinions(setup, directions, verdict, trail)
     return verdict
+
+
+def jumps_along(setup: Setup, directions: list[dict[int, Any]], inputs: list[int]) -> np.ndarray:
+    """Per direction, whether F itself jumps along it at the base point (a relu backward at
+    relu's kink, in a second-order check): the one-sided change beyond the analytic prediction
+    holds while the step shrinks 64x. Such a direction proves nothing about the gradient."""
+    rtol = max(setup.slack(i)[0] for i in inputs)
+    atol = _direction_atol(setup, directions, inputs)
+    seen = []
+    for scale in (1.0, REFINEMENTS[-1]):
+        coarse = direction_differences(setup.objective, directions, 1.0 / scale, setup.gradients64)
+        fine = direction_differences(setup.objective, directions, 0.5 / scale, setup.gradients64)
+        seen.append(judge(coarse, fine, setup.noise_eps, rtol, atol))
+    residuals = np.stack([j.residual for j in seen])
+    widths = np.stack([j.width for j in seen])
+    return jumped(residuals, widths, np.maximum(seen[0].noise, seen[1].noise))
 
 
 @dataclass

@@ -23,7 +23,7 @@ import numpy as np
 from .._oracles.finite_diff import Judgement
 from .._result import InputReport
 from .directions import RARE_TIES, chance_ties_only, element_scales, on_device, sorted_values
-from .projection import judge_directions
+from .projection import judge_directions, jumps_along
 from .setup import Setup
 from .verdicts import relative_error
 
@@ -89,9 +89,10 @@ def judge_ties(setup: Setup, i: int) -> list[TieFailure]:
         return []
     failures, intervals = [], []
     for group, c in list(zip(groups, coefficients))[:TIE_GROUPS]:
-        verdict = judge_directions(setup, [_direction(setup, i, [group], [c])], [i])
+        direction = _direction(setup, i, [group], [c])
+        verdict = judge_directions(setup, [direction], [i])
         intervals.append(_interval(verdict))
-        if _beyond_both_sides(verdict):
+        if _beyond_both_sides(verdict) and not jumps_along(setup, [direction], [i])[0]:
             failures.append(_failure(setup, i, group, c, verdict.numeric[0], verdict.analytic[0]))
     if len(groups) > TIE_GROUPS:  # the smaller groups moved together: one direction of their own
         rest = judge_directions(
@@ -103,7 +104,12 @@ def judge_ties(setup: Setup, i: int) -> list[TieFailure]:
     # curvature meet (a clamp at both bounds), equal to them where all kinks bend one way
     # (max-pool)
     low, high = tuple(sum(side) for side in zip(*intervals))
-    if not failures and not joint.passed[0] and _outside(joint.analytic[0], low, high):
+    if (
+        not failures
+        and not joint.passed[0]
+        and _outside(joint.analytic[0], low, high)
+        and not jumps_along(setup, [_direction(setup, i, groups, coefficients)], [i])[0]
+    ):
         elements = np.concatenate(groups)  # wrong jointly, yet no group alone is
         failures.append(TieFailure(elements, float("nan"), float(joint.numeric[0]), float(joint.analytic[0])))
     return failures

@@ -391,6 +391,9 @@ class Judgement:
     tolerance: np.ndarray
     spread: np.ndarray  # |e(t) - e(t/2)|: the measured finite-difference uncertainty
     moved: np.ndarray  # outputs moved per probe (NaN for projections)
+    residual: np.ndarray  # the larger one-sided |change - analytic prediction| at the finer step
+    noise: np.ndarray  # the rounding noise bound of one such change
+    width: np.ndarray  # the finer step's width (plus and minus)
     one_sided: tuple[np.ndarray, np.ndarray]
 
 
@@ -441,11 +444,27 @@ def _judge(
         tol,
         np.abs(e1 - e2),
         fine.moved if fine.moved is not None else np.full(fine.up.shape, np.nan),
+        np.maximum(np.abs(fine.up - fine.a_plus), np.abs(fine.down + fine.a_minus)),
+        noise,
+        fine.width,
         (s_plus[1], s_minus[1]),
     )
 
 
-FIELDS = ("passed", "kink", "nonsmooth", "numeric", "analytic", "error", "tolerance", "spread", "moved")
+FIELDS = (
+    "passed",
+    "kink",
+    "nonsmooth",
+    "numeric",
+    "analytic",
+    "error",
+    "tolerance",
+    "spread",
+    "moved",
+    "residual",
+    "noise",
+    "width",
+)
 
 
 def subset(j: Judgement, keep: np.ndarray) -> Judgement:

@@ -42,30 +42,21 @@ def test_pytorch_76185s_saved_intermediate_passes_first_order_and_fails_second_o
     part = result.checks["second_order"]
     assert part.status == "failed" and result.cause.startswith("second_order: double backward w.r.t. inp")
     assert "kept on ctx" in part.cause and part.result is not None and part.result.patterns
-    assert "moved" not in part.message  # no zero, tie or kink: judged at the check's point only
 
 
-def test_on_a_kink_backward_jumps_and_the_second_order_is_judged_off_it_saying_so():
-    x = torch.tensor([[-1.0, 0.0, 0.5], [0.0, 1.5, -0.25]], dtype=torch.float64)  # two on relu's kink
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.bfloat16])
+def test_on_a_kink_backward_jumps_there_and_the_second_order_passes_counting_the_jumps(dtype):
+    x = torch.tensor([[-1.0, 0.0, 0.5], [0.0, 1.5, -0.25]], dtype=dtype)  # two on relu's kink
     result = check(fz.ReluCube, (x,))
     part = result.checks["second_order"]
     assert result.passed and part.status == "passed", str(result)
-    assert "moved 1% off the check's" in part.message and "2 elements disagreed" in part.message
-    first_run = part.result.calls["forward"]
-    assert part.calls["backward"] > first_run  # both runs are counted
+    assert part.result.input("x").kinks >= 2  # where backward jumps: not differentiable, not judged
 
 
-def test_a_wrong_double_backward_at_a_kink_still_fails_off_it():
+def test_a_wrong_double_backward_at_a_kink_still_fails():
     x = torch.tensor([[-1.0, 0.0, 0.5], [0.0, 1.5, -0.25]], dtype=torch.float64)
     part = check(fz.ReluCubeSaved, (x,)).checks["second_order"]
     assert part.status == "failed" and "kept on ctx" in part.cause
-    assert "moved" not in part.message
-
-
-def test_off_the_kinks_the_second_order_is_judged_at_the_checks_own_point():
-    x = torch.tensor([[-1.0, 0.3, 0.5], [0.2, 1.5, -0.25]], dtype=torch.float64)
-    part = check(fz.ReluCube, (x,)).checks["second_order"]
-    assert part.status == "passed" and "moved" not in part.message
 
 
 def test_a_once_differentiable_backward_skips_the_second_order_and_order_2_insists():

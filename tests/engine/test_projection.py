@@ -86,3 +86,23 @@ def test_a_single_kink_off_zero_in_a_float32_kernel_passes_and_a_wrong_slope_sti
     assert result.passed, str(result)
     assert result.inputs[0].kinks >= 1
     assert not gk.check(forward, backward_scaled, (x,), {"c": 1.0}).passed
+
+
+@pytest.mark.parametrize("mode", ["elementwise", "auto"])
+def test_where_forward_itself_jumps_nothing_is_judged_and_a_wrong_slope_elsewhere_still_fails(mode):
+    # x + 1 for x > 0: a step of 1 at each exact zero, where no derivative exists
+    def forward(x):
+        return np.where(x > 0, x + 1.0, x)
+
+    x = np.random.default_rng(0).standard_normal((4, 6))
+    x.reshape(-1)[[3, 11]] = 0.0
+    result = gk.check(forward, lambda dy, x: (dy * np.ones_like(x),), (x,), mode=mode)
+    assert result.passed and result.inputs[0].kinks >= 2, str(result)
+    wrong = gk.check(forward, lambda dy, x: (dy * np.where(x < -1, 2.0, 1.0),), (x,), mode=mode)
+    assert not wrong.passed
+
+
+def test_a_wrong_slope_is_no_jump_however_large():
+    x = np.random.default_rng(0).standard_normal(12) * 1e3
+    result = gk.check(np.sin, lambda dy, x: (dy * (np.cos(x) + 1e-3),), (x,), mode="elementwise")
+    assert not result.passed and result.inputs[0].kinks == 0

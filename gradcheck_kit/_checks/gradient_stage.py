@@ -17,7 +17,7 @@ import numpy as np
 
 from .._diagnosis import patterns, where
 from .._diagnosis.explain import explain
-from .._engine import lowprec, ties
+from .._engine import lowprec, shared_kinks, ties
 from .._engine.calls import LayerCalls, Observed
 from .._engine.elementwise import elementwise_report
 from .._engine.evaluation import Evaluation, build_setup, evaluation_point, regrid, rounded_inside
@@ -55,6 +55,8 @@ def judge_gradients(
     verdict.evaluation = evaluation
     for report in reports:
         ties.amend(setup, report)
+    shared_kinks.amend(setup, reports)
+    for report in reports:
         report.dtype = dtype_name(calls.plan.inputs[report.index])
         if not report.passed:
             explain(report, setup, first_input=report.index == observed.usable[0], params=calls.plan.params)

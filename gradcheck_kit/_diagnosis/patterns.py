@@ -34,7 +34,7 @@ from .evidence import FIT, Evidence, Pattern, border_width, padded, pct, relativ
 def diagnose(report: InputReport, setup: Setup | None, *, first_input: bool) -> list[Pattern]:
     """Named patterns that fit this failing input, best first (possibly none)."""
     evidence = Evidence.of(report)
-    found: list[Pattern] = _ties(report)
+    found: list[Pattern] = _ties(report) or _shared_kinks(report)
     if not found and setup is not None:
         found = conjugate.conj_missing(setup, report.index)
     if found:
@@ -85,6 +85,28 @@ def _ties(report: InputReport) -> list[Pattern]:
             )
         ]
     return []
+
+
+def _shared_kinks(report: InputReport) -> list[Pattern]:
+    """Every element passed alone on its kink, but the kinks shifted together (where the layer
+    is smooth) disagree with the slope (``shared_kinks``): the per-element conventions at the
+    kinks are not one subgradient."""
+    shared = report.evidence.get("shared_kinks")
+    if not shared:
+        return []
+    return [
+        Pattern(
+            "kinks_inconsistent",
+            f"the gradients at kinks disagree with each other: each of the {shared['elements']} "
+            f"elements on a kink (of {shared['inputs']}) passes alone, but shifted together, where the "
+            f"layer is smooth, their gradients sum to {shared['analytic']:.6g} against the true slope "
+            f"{shared['numeric']:.6g}; use one convention for every term at the kink (where(d >= 0, 1, -1) "
+            "for one input and -sign(d) for the other, or >= in one mask and > in its partner, do not "
+            "add up)",
+            1.0,
+            dict(shared),
+        )
+    ]
 
 
 def _ratio_words(ratios: list[float]) -> str:

@@ -20,9 +20,9 @@ from .verdicts import input_report, ratio
 REFINEMENTS = (8.0, 64.0)  # retry failing probes at t/8 and t/64: kinks and curvature fade
 BORDERLINE = 10.0  # a failure within 10x its tolerance earns a Taylor second opinion
 # A jump: the one-sided change beyond the analytic prediction holds within 2x while the step
-# shrinks 64x (a wrong slope's shrinks with the step, 64x), far above rounding noise
+# shrinks 64x (a wrong slope's shrinks with the step, 64x), above twice the bound on rounding noise
 JUMP_HOLDS = 2.0
-JUMP_NOISE = 16.0
+JUMP_NOISE = 2.0  # times the bound on rounding noise (which does not shrink with the step either)
 
 
 def judge_elements(setup: Setup, i: int, flat_index: np.ndarray) -> Judgement:
@@ -53,8 +53,8 @@ def _pass_jumps(verdict: Judgement, seen: list[tuple[np.ndarray, Judgement]]) ->
     """Failing probes where F itself jumps: not differentiable there, so no gradient can be
     judged (backward as a function of x, in a second-order check, jumps at forward's kinks: relu
     at 0). Told by the one-sided change beyond the analytic prediction holding still while the
-    step shrinks 64x, far above rounding, where a wrong slope's shrinks with the step. They pass
-    as kinks (nonsmooth points), counted in the report's kinks."""
+    step shrinks 64x, above twice the bound on rounding, where a wrong slope's shrinks with the
+    step. They pass as kinks (nonsmooth points), counted in the report's kinks."""
     if len(seen) <= len(REFINEMENTS):
         return
     residuals = np.full((len(seen), verdict.passed.size), np.nan)

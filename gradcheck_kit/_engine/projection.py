@@ -45,12 +45,12 @@ class JointVerdict:
 
 
 def joint_verdict(setup: Setup, inputs: list[int], directions: int) -> JointVerdict:
-    specials = {i: _specials(setup, i, exhaustive=False) for i in inputs}
+    specials = {i: left_out(setup, i, exhaustive=False) for i in inputs}
     joint = [joint_direction(setup, inputs, specials) for _ in range(directions)]
     verdict = judge_directions(setup, joint, inputs)
     if not verdict.passed.all() and verdict.nonsmooth.any():
         # a kink at the base point: look for every tie, not just the sampled ones, and retry
-        specials = {i: _specials(setup, i, exhaustive=True) for i in inputs}
+        specials = {i: left_out(setup, i, exhaustive=True) for i in inputs}
         joint = [joint_direction(setup, inputs, specials) for _ in range(directions)]
         verdict = judge_directions(setup, joint, inputs)
     return JointVerdict(verdict, specials)
@@ -64,7 +64,7 @@ def projection_reports(
     joint = joint if joint is not None else joint_verdict(setup, inputs, directions)
     if joint.passed:
         return [_projection_pass(setup, i, joint.specials[i], joint.verdict) for i in inputs]
-    specials = {i: _specials(setup, i, exhaustive=True) for i in inputs}
+    specials = {i: left_out(setup, i, exhaustive=True) for i in inputs}
     if len(inputs) == 1 and np.array_equal(specials[inputs[0]], joint.specials[inputs[0]]):
         # the joint directions were this input's own: their failure stands (fresh directions
         # could pass by a cancellation, a kink at the base point against the error)
@@ -72,7 +72,7 @@ def projection_reports(
     return [_per_input(setup, i, specials[i], directions) for i in inputs]
 
 
-def _specials(setup: Setup, i: int, *, exhaustive: bool) -> np.ndarray:
+def left_out(setup: Setup, i: int, *, exhaustive: bool) -> np.ndarray:
     """Elements a projection must leave out: ties, and values so close to 0 that even the
     smallest step we take (t / DEEPEST) crosses it: at a kink there for every step we have."""
     values = setup.host_values[i]
@@ -90,22 +90,24 @@ def judge_directions(
 ) -> Judgement:
     """Verdicts along ``directions``; ``quick`` (ranking blocks while localizing) stops after the
     usual refinements and skips the Taylor second opinion, which only flips pass/fail."""
-    rtol = max(setup.slack(i)[0] for i in inputs)
-
-    exact_steps = all(setup.objective.grid[i] == "float64" for i in inputs)
-
-    def at(scale: float, dirs: list[dict[int, Any]]) -> Judgement:
-        if scale == 1.0 and exact_steps:
-            coarse, fine = direction_pair(setup.objective, dirs, 1.0, setup.gradients64)
-        else:
-            coarse = direction_differences(setup.objective, dirs, 1.0 / scale, setup.gradients64)
-            fine = direction_differences(setup.objective, dirs, 0.5 / scale, setup.gradients64)
-        return judge(coarse, fine, setup.noise_eps, rtol, _direction_atol(setup, dirs, inputs))
-
-    verdict, trail = _descend(at, directions, quick)
+    verdict, trail = _descend(partial(judged_at, setup, inputs=inputs), directions, quick)
     if not quick:
         _second_opinions(setup, directions, verdict, trail)
     return verdict
+
+
+def judged_at(
+    setup: Setup, scale: float, directions: list[dict[int, Any]], *, inputs: list[int]
+) -> Judgement:
+    """Verdicts along ``directions`` at the step t / ``scale`` (and half of it): the first look
+    (scale 1) takes three calls on a float64 grid, four elsewhere."""
+    rtol = max(setup.slack(i)[0] for i in inputs)
+    if scale == 1.0 and all(setup.objective.grid[i] == "float64" for i in inputs):
+        coarse, fine = direction_pair(setup.objective, directions, 1.0, setup.gradients64)
+    else:
+        coarse = direction_differences(setup.objective, directions, 1.0 / scale, setup.gradients64)
+        fine = direction_differences(setup.objective, directions, 0.5 / scale, setup.gradients64)
+    return judge(coarse, fine, setup.noise_eps, rtol, _direction_atol(setup, directions, inputs))
 
 
 def jumps_along(setup: Setup, directions: list[dict[int, Any]], inputs: list[int]) -> np.ndarray:
@@ -258,6 +260,7 @@ def _projection_pass(setup: Setup, i: int, special: np.ndarray, verdict: Judgeme
         setup.names[i], i, shape, "", "projection", True, checked=math.prod(shape) - special.size
     )
     fill_worst(report, verdict, None, shape)
+    report.evidence["kink_at_base"] = bool(verdict.kink.any())  # passed only as a kink crossed
     if special.size:
         _check_specials(setup, i, special, report)
     return report

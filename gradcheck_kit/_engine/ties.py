@@ -92,7 +92,7 @@ def judge_ties(setup: Setup, i: int) -> list[TieFailure]:
         direction = _direction(setup, i, [group], [c])
         verdict = judge_directions(setup, [direction], [i])
         intervals.append(_interval(verdict))
-        if _beyond_both_sides(verdict) and not jumps_along(setup, [direction], [i])[0]:
+        if beyond_both_sides(verdict) and not jumps_along(setup, [direction], [i])[0]:
             failures.append(_failure(setup, i, group, c, verdict.numeric[0], verdict.analytic[0]))
     if len(groups) > TIE_GROUPS:  # the smaller groups moved together: one direction of their own
         rest = judge_directions(
@@ -126,7 +126,7 @@ def _outside(analytic: float, low: float, high: float) -> bool:
     return not low <= analytic <= high
 
 
-def _beyond_both_sides(verdict: Judgement) -> bool:
+def beyond_both_sides(verdict: Judgement) -> bool:
     """Failed, and outside even the interval between the one-sided slopes: no kink along the
     direction explains it (where float32 noise hides a kink, the verdict alone would not say)."""
     return not verdict.passed[0] and _outside(verdict.analytic[0], *_interval(verdict))

@@ -7,6 +7,8 @@ is differenced at two step sizes and retried at smaller ones where it fails (``R
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from .._oracles.finite_diff import Judgement, element_differences, judge, merge, subset
@@ -46,7 +48,30 @@ def judge_elements(setup: Setup, i: int, flat_index: np.ndarray) -> Judgement:
         seen.append((failing, retry))
         verdict = adopt(verdict, failing, retry)
     _pass_jumps(verdict, seen)
+    verdict = _own_scale_retry(verdict, flat_index, values[flat_index], steps, setup.fractions[i], at)
     return _convex_retry(setup, i, flat_index, verdict)
+
+
+def _own_scale_retry(
+    verdict: Judgement,
+    flat_index: np.ndarray,
+    values: np.ndarray,
+    steps: np.ndarray,
+    fraction: float,
+    at: Callable[[float, np.ndarray, np.ndarray], Judgement],
+) -> Judgement:
+    """Failing probes of elements far smaller than their input's scale, which sets their step
+    (so that zeros get one): even t / 64 moves a 1e-6 element of a tensor whose RMS is 1e4 by
+    far more than itself (out of log's domain, or across its row's whole normalization). They
+    are differenced once more with a step that is the usual fraction of their own magnitude;
+    its pass is taken where it resolves the error (``adopt``; an error that was NaN counts as
+    unbounded)."""
+    small = ~verdict.passed & (values != 0) & (steps > REFINEMENTS[-1] * fraction * np.abs(values))
+    if not small.any():
+        return verdict
+    retry = at(1.0, flat_index[small], fraction * np.abs(values[small]))
+    before = np.nan_to_num(verdict.error[small], nan=np.inf)
+    return adopt(verdict, small, retry, before)
 
 
 def _pass_jumps(verdict: Judgement, seen: list[tuple[np.ndarray, Judgement]]) -> None:

@@ -16,7 +16,7 @@ verdict was wrong.
   documented behaviour, not counted as wrong).
 - ``precision``: float32 property checks of five reference layers over seeds (5); any failure
   is a false alarm.
-- ``unseen``: tests/support/unseen (134 layers written apart from gradcheck-kit's tests) x each
+- ``unseen``: tests/support/unseen (241 layers written apart from gradcheck-kit's tests) x each
   specimen's dtypes x its own seeds (two; one for the slowest; ``--seeds N`` keeps the first N),
   auto mode, and element-wise too where marked. Each case is labelled by a ground truth that
   never asks gradcheck-kit (torch float64 autograd of a re-implementation of the forward, or a

@@ -1,6 +1,8 @@
-"""The unseen zoo: layers written apart from gradcheck-kit's own tests (losses, reductions, linear
-algebra, convolutions, norms, activations smooth and piecewise-linear, recurrent cells, composite
-objects, contract breaches), each labelled per case by a ground truth that never asks
+"""The unseen zoo: 241 layers written apart from gradcheck-kit's own tests (losses, reductions,
+linear algebra, convolutions, norms, activations smooth and piecewise-linear, recurrent cells,
+composite objects, contract breaches; margin losses at their kinks, likelihoods, mixed scales and
+integer-valued inputs, gathers and scatters, torch.autograd.Functions smooth and at ties), each
+labelled per case by a ground truth that never asks
 gradcheck-kit: torch float64 autograd of a re-implementation of the forward, or a subgradient
 test at kinks and ties (``truth``). ``check`` hands a case to gk.check::
 
@@ -13,12 +15,50 @@ Every module needs torch (the references). The verdict battery is
 
 from __future__ import annotations
 
-from . import contracts, convolution, elementwise, kinks, layers, linalg, losses, norms, recurrent, reductions
+from . import (
+    activations,
+    contracts,
+    convolution,
+    elementwise,
+    function_kinks,
+    functions,
+    indexing,
+    kinks,
+    layers,
+    likelihoods,
+    linalg,
+    losses,
+    margins,
+    networks,
+    norms,
+    recurrent,
+    reductions,
+    scales,
+)
 from .specimen import Specimen
 
 __all__ = ["Specimen", "specimens"]
 
-THEMES = (losses, reductions, linalg, convolution, norms, elementwise, kinks, recurrent, layers, contracts)
+THEMES = (
+    losses,
+    reductions,
+    linalg,
+    convolution,
+    norms,
+    elementwise,
+    kinks,
+    recurrent,
+    layers,
+    contracts,
+    margins,
+    likelihoods,
+    scales,
+    indexing,
+    activations,
+    networks,
+    functions,
+    function_kinks,
+)
 
 
 def specimens() -> list[Specimen]:

@@ -1,6 +1,7 @@
 """gradcheck-kit's verdict on an unseen case, the one place that imports it: the case's layer is
 handed to gk.check the way its style is written (a plain pair, ``gk.from_cache_style``,
-``gk.from_layer_object``), with the case's inputs and nothing of the ground truth (no reference).
+``gk.from_layer_object``, ``gk.from_autograd_function`` on torch tensors), with the case's
+inputs and nothing of the ground truth (no reference).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import warnings
 from typing import Any
 
 import numpy as np
+import torch
 
 import gradcheck_kit as gk
 
@@ -27,7 +29,7 @@ def check(case: Case, mode: str = "auto") -> gk.CheckResult:
             return gk.check(
                 forward,
                 backward,
-                tuple(np.array(a, copy=True) for a in inputs),
+                tuple(_copy(a) for a in inputs),
                 copy.deepcopy(spec.params),
                 mode=mode,
                 name=spec.name,
@@ -50,9 +52,16 @@ def _as_gk_sees_it(case: Case) -> tuple[Any, Any, tuple[Any, ...]]:
         return spec.forward, spec.backward, case.inputs
     if spec.style == "cache":
         return *gk.from_cache_style(spec.forward, spec.backward), case.inputs
+    if spec.style == "function":
+        tensors = tuple(torch.from_numpy(np.array(a, copy=True)) for a in case.inputs)
+        return *gk.from_autograd_function(spec.function), tensors
     layer = copy.deepcopy(case.prototype)  # gk runs its own copy; the case's stays untouched
     pair = gk.from_layer_object(layer)
     if tuple(pair.weight_paths) != tuple(path for path, _ in spec.weights):
         # discovery found other weights than the specimen names: check the named ones
         pair = gk.from_layer_object(layer, weights=dict(spec.weights))
     return pair.forward, pair.backward, (*case.inputs[: case.n_inputs], *pair.weights)
+
+
+def _copy(a: Any) -> Any:
+    return a.clone() if isinstance(a, torch.Tensor) else np.array(a, copy=True)

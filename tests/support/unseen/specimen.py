@@ -99,8 +99,8 @@ def normal(*shape: int, scale: float = 1.0) -> Maker:
 
 
 def integers(*shape: int, low: int, high: int) -> Maker:
-    """Integers in [low, high] as floats: ties, zero margins and exact kinks are common."""
-    return lambda rng, dtype: rng.integers(low, high + 1, size=shape).astype(dtype)
+    """Integers in [low, high) as floats: ties, zero margins and exact kinks in every draw."""
+    return lambda rng, dtype: rng.integers(low, high, size=shape).astype(dtype)
 
 
 def labels(*shape: int, classes: int) -> Maker:

@@ -64,13 +64,14 @@ def _own_scale_retry(
     (so that zeros get one): even t / 64 moves a 1e-6 element of a tensor whose RMS is 1e4 by
     far more than itself (out of log's domain, or across its row's whole normalization). They
     are differenced once more with a step that is the usual fraction of their own magnitude;
-    its pass is taken where it resolves the error (``adopt``; an error that was NaN counts as
-    unbounded)."""
+    its pass is taken where it resolves the error (``adopt``; an error or tolerance that was NaN,
+    a step out of the domain, counts as unbounded)."""
     small = ~verdict.passed & (values != 0) & (steps > REFINEMENTS[-1] * fraction * np.abs(values))
     if not small.any():
         return verdict
     retry = at(1.0, flat_index[small], fraction * np.abs(values[small]))
-    before = np.nan_to_num(verdict.error[small], nan=np.inf)
+    measured = np.isfinite(verdict.error[small]) & np.isfinite(verdict.tolerance[small])
+    before = np.where(measured, verdict.error[small], np.inf)  # a NaN on either side: unmeasured
     return adopt(verdict, small, retry, before)
 
 

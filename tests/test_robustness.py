@@ -475,7 +475,8 @@ import numpy as np
 import gradcheck_kit as gk
 
 X = np.array([1e-12, 1e-10, 4.0])
-gk.register("sqrt_near_0", np.sqrt, lambda dy, x: (dy * 0.5 / np.sqrt(x),), cases=[gk.Case((X,))])
+# 1.2x too large: near 0 its probes' Taylor test steps out of sqrt's domain (NaN orders)
+gk.register("sqrt_near_0", np.sqrt, lambda dy, x: (dy * 0.6 / np.sqrt(x),), cases=[gk.Case((X,))])
 gk.register("raises", lambda x: 1 / 0, lambda dy, x: (dy,), cases=[gk.Case((X,))])
 """
 
@@ -491,7 +492,7 @@ def test_nan_in_taylor_orders_and_unmeasured_errors_are_null_in_the_cli_s_report
     (tmp_path / "sqrt_layers.py").write_text(SQRT_LAYERS)
     x = np.array([1e-12, 1e-10, 4.0])
     with np.errstate(invalid="ignore"):
-        result = gk.check(np.sqrt, lambda dy, x: (dy * 0.5 / np.sqrt(x),), (x,))
+        result = gk.check(np.sqrt, lambda dy, x: (dy * 0.6 / np.sqrt(x),), (x,))  # 1.2x too large
     assert any(np.isnan(o) for r in result.inputs for o in r.taylor_orders or [])  # the numbers hold NaN
     _strict(json.dumps(result.to_dict(), allow_nan=False))  # ... their JSON form null
     done = cli(

@@ -99,10 +99,13 @@ def _pass_jumps(verdict: Judgement, seen: list[tuple[np.ndarray, Judgement]]) ->
 def jumped(residuals: np.ndarray, widths: np.ndarray, floor: np.ndarray) -> np.ndarray:
     """Per probe (columns), whether its one-sided residuals over steps shrinking REFINEMENTS[-1]
     times (rows, first to last) held within JUMP_HOLDS of each other, far above ``floor``."""
+    seen = ~np.isnan(residuals)  # (NumPy's nanmin warns on columns never seen)
+    most = np.max(np.where(seen, residuals, -np.inf), axis=0)
+    least = np.min(np.where(seen, residuals, np.inf), axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        holds = np.nanmax(residuals, axis=0) <= JUMP_HOLDS * np.nanmin(residuals, axis=0)
+        holds = most <= JUMP_HOLDS * least
         shrank = widths[-1] <= widths[0] / (REFINEMENTS[-1] / 4)  # not held up by a grid
-        large = np.nanmin(residuals, axis=0) > JUMP_NOISE * floor
+        large = least > JUMP_NOISE * floor
     return holds & shrank & large
 
 

@@ -86,23 +86,36 @@ def left_out(setup: Setup, i: int, *, exhaustive: bool) -> np.ndarray:
 
 
 def judge_directions(
-    setup: Setup, directions: list[dict[int, Any]], inputs: list[int], *, quick: bool = False
+    setup: Setup,
+    directions: list[dict[int, Any]],
+    inputs: list[int],
+    *,
+    quick: bool = False,
+    first: Judgement | None = None,
 ) -> Judgement:
     """Verdicts along ``directions``; ``quick`` (ranking blocks while localizing) stops after the
-    usual refinements and skips the Taylor second opinion, which only flips pass/fail."""
-    verdict, trail = _descend(partial(judged_at, setup, inputs=inputs), directions, quick)
+    usual refinements and skips the Taylor second opinion, which only flips pass/fail; ``first``:
+    the first look (``judged_at`` scale 1), where the caller has taken it already."""
+    verdict, trail = _descend(partial(judged_at, setup, inputs=inputs), directions, quick, first)
     if not quick:
         _second_opinions(setup, directions, verdict, trail)
     return verdict
 
 
 def judged_at(
-    setup: Setup, scale: float, directions: list[dict[int, Any]], *, inputs: list[int]
+    setup: Setup,
+    scale: float,
+    directions: list[dict[int, Any]],
+    *,
+    inputs: list[int],
+    interpolated: bool = True,
 ) -> Judgement:
     """Verdicts along ``directions`` at the step t / ``scale`` (and half of it): the first look
-    (scale 1) takes three calls on a float64 grid, four elsewhere."""
+    (scale 1) takes three calls on a float64 grid, F(x - t/2) read off a cubic, unless not
+    ``interpolated``; four elsewhere."""
     rtol = max(setup.slack(i)[0] for i in inputs)
-    if scale == 1.0 and all(setup.objective.grid[i] == "float64" for i in inputs):
+    exact_steps = all(setup.objective.grid[i] == "float64" for i in inputs)
+    if scale == 1.0 and exact_steps and interpolated:
         coarse, fine = direction_pair(setup.objective, directions, 1.0, setup.gradients64)
     else:
         coarse = direction_differences(setup.objective, directions, 1.0 / scale, setup.gradients64)
@@ -113,14 +126,12 @@ def judged_at(
 def jumps_along(setup: Setup, directions: list[dict[int, Any]], inputs: list[int]) -> np.ndarray:
     """Per direction, whether F itself jumps along it at the base point (a relu backward at
     relu's kink, in a second-order check): the one-sided change beyond the analytic prediction
-    holds while the step shrinks 64x. Such a direction proves nothing about the gradient."""
-    rtol = max(setup.slack(i)[0] for i in inputs)
-    atol = _direction_atol(setup, directions, inputs)
-    seen = []
-    for scale in (1.0, REFINEMENTS[-1]):
-        coarse = direction_differences(setup.objective, directions, 1.0 / scale, setup.gradients64)
-        fine = direction_differences(setup.objective, directions, 0.5 / scale, setup.gradients64)
-        seen.append(judge(coarse, fine, setup.noise_eps, rtol, atol))
+    holds while the step shrinks 64x. Such a direction proves nothing about the gradient. Every
+    side is evaluated (a cubic through a jump says nothing of it)."""
+    seen = [
+        judged_at(setup, scale, directions, inputs=inputs, interpolated=False)
+        for scale in (1.0, REFINEMENTS[-1])
+    ]
     residuals = np.stack([j.residual for j in seen])
     widths = np.stack([j.width for j in seen])
     return jumped(residuals, widths, np.maximum(seen[0].noise, seen[1].noise))
@@ -136,12 +147,15 @@ class _Trail:
 
 
 def _descend(
-    at: Callable[[float, list[dict[int, Any]]], Judgement], directions: list[dict[int, Any]], quick: bool
+    at: Callable[[float, list[dict[int, Any]]], Judgement],
+    directions: list[dict[int, Any]],
+    quick: bool,
+    first: Judgement | None = None,
 ) -> tuple[Judgement, _Trail]:
-    """The first look, then smaller steps for the probes not yet settled: failing ones (the
-    usual refinements, then on while converging, kinked or moving) and, unless ``quick``, passes
-    that leaned on the spread or a kink."""
-    verdict = at(1.0, directions)
+    """The first look (``first``, where given), then smaller steps for the probes not yet
+    settled: failing ones (the usual refinements, then on while converging, kinked or moving)
+    and, unless ``quick``, passes that leaned on the spread or a kink."""
+    verdict = at(1.0, directions) if first is None else first
     trail = _Trail(
         _discrepancy(verdict), _ratio(verdict), [np.full(len(directions), np.nan), _raw_error(verdict)]
     )

@@ -49,14 +49,15 @@ def amend(setup: Setup, reports: list[InputReport]) -> None:
             return
     step, direction = _shift(twin, candidates)
     inputs = sorted(candidates)
-    if not beyond_both_sides(judged_at(twin, 1.0, [direction], inputs=inputs)):
+    first = judged_at(twin, 1.0, [direction], inputs=inputs)
+    if not beyond_both_sides(first):
         return  # passed at first look, or between the one-sided slopes of a kink along the shift
-    verdict = judge_directions(twin, [direction], inputs, quick=True)
+    verdict = judge_directions(twin, [direction], inputs, quick=True, first=first)
     if not beyond_both_sides(verdict):
         return
     if not probed:
         _, bends = _kinks(twin, candidates)
-    signs = np.concatenate([b for b in bends.values()]) if bends else np.zeros(0)
+    signs = np.concatenate(list(bends.values())) if bends else np.zeros(0)
     if signs.size < 2 or not (np.all(signs > 0) or np.all(signs < 0)):
         return  # kinks of both curvatures: their one-sided slopes bound nothing together
     if jumps_along(twin, [direction], inputs)[0]:

@@ -84,7 +84,8 @@ def judge_ties(setup: Setup, i: int) -> list[TieFailure]:
         return []
     setup = setup.convex() or setup
     coefficients = [_coefficient(setup) for _ in groups]
-    joint = judge_directions(setup, [_direction(setup, i, groups, coefficients)], [i])
+    together = _direction(setup, i, groups, coefficients)
+    joint = judge_directions(setup, [together], [i])
     if joint.passed.all():
         return []
     failures, intervals = [], []
@@ -108,7 +109,7 @@ def judge_ties(setup: Setup, i: int) -> list[TieFailure]:
         not failures
         and not joint.passed[0]
         and _outside(joint.analytic[0], low, high)
-        and not jumps_along(setup, [_direction(setup, i, groups, coefficients)], [i])[0]
+        and not jumps_along(setup, [together], [i])[0]
     ):
         elements = np.concatenate(groups)  # wrong jointly, yet no group alone is
         failures.append(TieFailure(elements, float("nan"), float(joint.numeric[0]), float(joint.analytic[0])))

@@ -71,6 +71,28 @@ def element_scales(setup: Setup, i: int) -> np.ndarray:
     return steps.copy()
 
 
+OWN_SCALE = 64.0  # an element whose step exceeds 64x the usual fraction of its own magnitude
+
+
+def far_below_scale(setup: Setup, i: int, special: np.ndarray) -> np.ndarray:
+    """Flat indices of input i's nonzero elements (``special`` ones aside) so far below the
+    input's scale, which floors every step, that even a step 64x smaller than the first moves
+    them by more than the usual fraction of themselves."""
+    values = setup.host_values[i].reshape(-1)
+    small = (values != 0) & (element_scales(setup, i) > OWN_SCALE * setup.fractions[i] * np.abs(values))
+    small[special] = False
+    return np.flatnonzero(small)
+
+
+def own_scale_direction(setup: Setup, i: int, index: np.ndarray) -> dict[int, Any]:
+    """A direction over input i's elements ``index`` (flat), each stepped by the usual fraction
+    of its own magnitude rather than of the input's scale."""
+    values = setup.host_values[i].reshape(-1)
+    coordinates = np.zeros(values.size)
+    coordinates[index] = signed_magnitudes(setup.rng, index.size) * np.abs(values[index]) * setup.fractions[i]
+    return {i: on_device(setup, i, coordinates)}
+
+
 def on_device(setup: Setup, i: int, flat: np.ndarray) -> Any:
     return setup.backend.from_numpy(flat.reshape(setup.host_values[i].shape))
 

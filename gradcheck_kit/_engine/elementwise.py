@@ -14,7 +14,7 @@ import numpy as np
 from .._oracles.finite_diff import Judgement, element_differences, judge, merge, subset
 from .._oracles.taylor import taylor_test
 from .._result import InputReport
-from .directions import masked_direction
+from .directions import OWN_SCALE, masked_direction
 from .setup import Setup
 from .tolerances import element_steps
 from .verdicts import input_report, ratio
@@ -65,14 +65,19 @@ def _own_scale_retry(
     far more than itself (out of log's domain, or across its row's whole normalization). They
     are differenced once more with a step that is the usual fraction of their own magnitude;
     its pass is taken where it resolves the error (``adopt``; an error or tolerance that was NaN,
-    a step out of the domain, counts as unbounded)."""
-    small = ~verdict.passed & (values != 0) & (steps > REFINEMENTS[-1] * fraction * np.abs(values))
+    a step out of the domain, counts as unbounded), its failure where it fails too."""
+    small = ~verdict.passed & (values != 0) & (steps > OWN_SCALE * fraction * np.abs(values))
     if not small.any():
         return verdict
     retry = at(1.0, flat_index[small], fraction * np.abs(values[small]))
     measured = np.isfinite(verdict.error[small]) & np.isfinite(verdict.tolerance[small])
     before = np.where(measured, verdict.error[small], np.inf)  # a NaN on either side: unmeasured
-    return adopt(verdict, small, retry, before)
+    verdict = adopt(verdict, small, retry, before)
+    # where the retry fails too, its numbers are the ones that mean something (the first step
+    # left the element's own scale): the report and the diagnosis read them
+    failed = small.copy()
+    failed[small] = ~retry.passed
+    return merge(verdict, subset(retry, ~retry.passed), failed)
 
 
 def _pass_jumps(verdict: Judgement, seen: list[tuple[np.ndarray, Judgement]]) -> None:

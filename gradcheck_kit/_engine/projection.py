@@ -13,13 +13,22 @@ from typing import Any
 
 import numpy as np
 
+from .._ground.backends import to_numpy
 from .._oracles.finite_diff import Judgement, direction_differences, direction_pair, judge, merge, subset
 from .._oracles.taylor import taylor_test
 from .._result import InputReport
-from .directions import joint_direction, masked_direction, sorted_values, special_elements
+from .directions import (
+    far_below_scale,
+    joint_direction,
+    masked_direction,
+    on_device,
+    own_scale_direction,
+    sorted_values,
+    special_elements,
+)
 from .elementwise import BORDERLINE, REFINEMENTS, adopt, judge_elements, jumped
 from .setup import Setup
-from .tolerances import input_scale
+from .tolerances import analytic_slack, input_scale
 from .verdicts import attach_maps, fill_worst, input_report, ratio
 
 CONVERGING = 2.0  # a projection refines further while its error shrinks 2x per 8x smaller step
@@ -38,6 +47,7 @@ class JointVerdict:
 
     verdict: Judgement
     specials: dict[int, np.ndarray]
+    directions: list[dict[int, Any]]
 
     @property
     def passed(self) -> bool:
@@ -53,7 +63,7 @@ def joint_verdict(setup: Setup, inputs: list[int], directions: int) -> JointVerd
         specials = {i: left_out(setup, i, exhaustive=True) for i in inputs}
         joint = [joint_direction(setup, inputs, specials) for _ in range(directions)]
         verdict = judge_directions(setup, joint, inputs)
-    return JointVerdict(verdict, specials)
+    return JointVerdict(verdict, specials, joint)
 
 
 def projection_reports(
@@ -68,7 +78,8 @@ def projection_reports(
     if len(inputs) == 1 and np.array_equal(specials[inputs[0]], joint.specials[inputs[0]]):
         # the joint directions were this input's own: their failure stands (fresh directions
         # could pass by a cancellation, a kink at the base point against the error)
-        return [_per_input(setup, inputs[0], specials[inputs[0]], directions, verdict=joint.verdict)]
+        judged = (joint.directions, joint.verdict)
+        return [_per_input(setup, inputs[0], specials[inputs[0]], directions, judged=judged)]
     return [_per_input(setup, i, specials[i], directions) for i in inputs]
 
 
@@ -92,11 +103,15 @@ def judge_directions(
     *,
     quick: bool = False,
     first: Judgement | None = None,
+    support_slack: bool = False,
 ) -> Judgement:
     """Verdicts along ``directions``; ``quick`` (ranking blocks while localizing) stops after the
     usual refinements and skips the Taylor second opinion, which only flips pass/fail; ``first``:
-    the first look (``judged_at`` scale 1), where the caller has taken it already."""
-    verdict, trail = _descend(partial(judged_at, setup, inputs=inputs), directions, quick, first)
+    the first look (``judged_at`` scale 1), where the caller has taken it already;
+    ``support_slack``: the analytic slack from the gradient's peak over the elements a direction
+    moves, not over its whole input (``_direction_atol``)."""
+    at = partial(judged_at, setup, inputs=inputs, support_slack=support_slack)
+    verdict, trail = _descend(at, directions, quick, first)
     if not quick:
         _second_opinions(setup, directions, verdict, trail)
     return verdict
@@ -109,6 +124,7 @@ def judged_at(
     *,
     inputs: list[int],
     interpolated: bool = True,
+    support_slack: bool = False,
 ) -> Judgement:
     """Verdicts along ``directions`` at the step t / ``scale`` (and half of it): the first look
     (scale 1) takes three calls on a float64 grid, F(x - t/2) read off a cubic, unless not
@@ -120,7 +136,8 @@ def judged_at(
     else:
         coarse = direction_differences(setup.objective, directions, 1.0 / scale, setup.gradients64)
         fine = direction_differences(setup.objective, directions, 0.5 / scale, setup.gradients64)
-    return judge(coarse, fine, setup.noise_eps, rtol, _direction_atol(setup, directions, inputs))
+    atol = _direction_atol(setup, directions, inputs, support_slack)
+    return judge(coarse, fine, setup.noise_eps, rtol, atol)
 
 
 def jumps_along(setup: Setup, directions: list[dict[int, Any]], inputs: list[int]) -> np.ndarray:
@@ -257,15 +274,28 @@ def _direction_refinements() -> list[float]:
     return scales
 
 
-def _direction_atol(setup: Setup, dirs: list[dict[int, Any]], inputs: list[int]) -> np.ndarray:
-    """Absolute analytic slack along each direction: sum over inputs of atol_i * |d_i|_1."""
+def _direction_atol(
+    setup: Setup, dirs: list[dict[int, Any]], inputs: list[int], support: bool = False
+) -> np.ndarray:
+    """Absolute analytic slack along each direction: sum over inputs of atol_i * |d_i|_1, atol_i
+    from the peak of |g_i| over the whole input, or (``support``) over the elements d_i moves."""
     xp = setup.backend.xp
     out = np.zeros(len(dirs))
     for k, d in enumerate(dirs):
         for i in d:
-            atol = setup.slack(i)[1]
+            atol = _support_atol(setup, i, d[i]) if support else setup.slack(i)[1]
             out[k] += atol * setup.backend.scalar(xp.sum(xp.abs(d[i])))
     return out
+
+
+def _support_atol(setup: Setup, i: int, d: Any) -> float:
+    """The analytic atol of input i earned by the gradient's peak where ``d`` moves it (the
+    caller's atol where given): rows of a tensor normalized apart earn no slack from each other."""
+    if setup.atol is not None:
+        return setup.atol
+    moved = to_numpy(d).reshape(-1) != 0
+    gradient = setup.host_gradients[i].reshape(-1)[moved]
+    return analytic_slack(setup.analytic_eps[i], gradient)[1]
 
 
 def _projection_pass(setup: Setup, i: int, special: np.ndarray, verdict: Judgement) -> InputReport:
@@ -322,17 +352,21 @@ def _per_input(
     special: np.ndarray,
     directions: int,
     retries: int = KINK_RETRIES,
-    verdict: Judgement | None = None,
+    judged: tuple[list[dict[int, Any]], Judgement] | None = None,
 ) -> InputReport:
-    """Input i judged alone along ``directions`` directions of its own (``verdict``: already
-    judged along them), a failure localized; kinks a localization finds are left out and the
-    input judged again, up to ``retries`` times."""
-    if verdict is None:
+    """Input i judged alone along ``directions`` directions of its own (``judged``: directions
+    already judged, with their verdict), a failure localized; kinks a localization finds are
+    left out and the input judged again, up to ``retries`` times."""
+    if judged is None:
         own = [joint_direction(setup, [i], {i: special}) for _ in range(directions)]
-        verdict = judge_directions(setup, own, [i])
+        judged = (own, judge_directions(setup, own, [i]))
+    verdict = judged[1]
     if verdict.passed.all():
         return _projection_pass(setup, i, special, verdict)
-    report, kinked = localize(setup, i, verdict)
+    split = _judged_by_scale(setup, i, special, judged[0])
+    if isinstance(split, InputReport):
+        return split
+    report, kinked = localize(setup, i, verdict if split is None else split.verdict, part=split)
     if kinked is not None and not kinked.size and retries:
         # the worst block is right and holds no kink: a kink at the base point passes its own
         # half of the direction (its error counts as 0), so the halves are ranked again
@@ -345,14 +379,66 @@ def _per_input(
     return _per_input(setup, i, np.union1d(special, kinked), directions, retries - 1)
 
 
+@dataclass
+class _Part:
+    """The elements of an input whose directions failed when judged apart by scale: those at
+    the input's scale, or (``own_scale``) those far below it, stepped by their own magnitude."""
+
+    mask: np.ndarray  # flat, bool
+    own_scale: bool
+    verdict: Judgement
+
+    def direction(self, setup: Setup, i: int, where: np.ndarray) -> dict[int, Any]:
+        """A direction over the part's elements within ``where`` (flat, bool)."""
+        inside = where & self.mask
+        if self.own_scale:
+            return own_scale_direction(setup, i, np.flatnonzero(inside))
+        return masked_direction(setup, i, inside.astype(np.float64))
+
+
+def _judged_by_scale(
+    setup: Setup, i: int, special: np.ndarray, failed: list[dict[int, Any]]
+) -> InputReport | _Part | None:
+    """A pass where failed directions owe their failure to elements far below the input's
+    scale; else the part that failed (None: no such elements). Steps follow the input's scale
+    (zeros need one), so a 1e-6 row beside a 1e4 one is moved across its whole normalization
+    even at the deepest step. The same directions without those elements must pass (no fresh
+    draw: a fresh one could cancel a wrong slope against a kink), and the small elements pass
+    along directions of their own, each stepped by the usual fraction of its own magnitude;
+    either part earns analytic slack from its own gradients only."""
+    small = far_below_scale(setup, i, special)
+    if not small.size:
+        return None
+    mine = np.zeros(setup.host_values[i].size, dtype=bool)
+    mine[small] = True
+    rest = ~mine
+    rest[special] = False
+    verdict = None
+    if rest.any():
+        keep = on_device(setup, i, rest.astype(np.float64))
+        masked = [{i: d[i] * keep} for d in failed]
+        verdict = judge_directions(setup, masked, [i], support_slack=True)
+        if not verdict.passed.all():
+            return _Part(rest, False, verdict)
+    directions = [own_scale_direction(setup, i, small) for _ in failed]
+    own = judge_directions(setup, directions, [i], support_slack=True)
+    if not own.passed.all():
+        return _Part(mine, True, own)
+    report = _projection_pass(setup, i, special, verdict if verdict is not None else own)
+    note = f"{small.size} elements far below the input's scale judged at their own"
+    report.note = f"{report.note}; {note}" if report.note else note
+    return report
+
+
 def localize(
-    setup: Setup, i: int, projection: Judgement, *, seek_kinks: bool = False
+    setup: Setup, i: int, projection: Judgement, *, seek_kinks: bool = False, part: _Part | None = None
 ) -> tuple[InputReport, np.ndarray | None]:
     """Confirm a failed projection element-wise on the worst block of input i (``seek_kinks``:
-    a nonsmooth half before a worse one); with the report, the kinks (flat indices) of a block
-    that is otherwise right, which may explain the failure (None where the block is wrong)."""
+    a nonsmooth half before a worse one; ``part``: blocks ranked along directions over that
+    part alone); with the report, the kinks (flat indices) of a block that is otherwise right,
+    which may explain the failure (None where the block is wrong)."""
     shape = setup.host_values[i].shape
-    block = _worst_block(setup, i, shape, seek_kinks)
+    block = _worst_block(setup, i, shape, seek_kinks, part)
     inside = np.zeros(shape, dtype=bool)
     inside[tuple(block)] = True
     index = np.flatnonzero(inside)
@@ -372,24 +458,35 @@ def block_shape(block: list[slice]) -> tuple[int, ...]:
     return tuple(s.stop - s.start for s in block)
 
 
-def _worst_block(setup: Setup, i: int, shape: tuple[int, ...], seek_kinks: bool = False) -> list[slice]:
+def _worst_block(
+    setup: Setup, i: int, shape: tuple[int, ...], seek_kinks: bool = False, part: _Part | None = None
+) -> list[slice]:
     """Halve the largest axis, keeping the half whose projection error is larger (``seek_kinks``:
-    a half whose direction is nonsmooth first)."""
+    a half whose direction is nonsmooth first; ``part``: along directions over it alone)."""
     block = [slice(0, n) for n in shape]
     while math.prod(block_shape(block)) > LOCALIZE_ELEMENTS:
         axis = int(np.argmax(block_shape(block)))
         s = block[axis]
         mid = (s.start + s.stop) // 2
         halves = [slice(s.start, mid), slice(mid, s.stop)]
-        scores = [_block_score(setup, i, [*block[:axis], h, *block[axis + 1 :]], seek_kinks) for h in halves]
+        scores = [
+            _block_score(setup, i, [*block[:axis], h, *block[axis + 1 :]], seek_kinks, part) for h in halves
+        ]
         block[axis] = halves[max(range(2), key=lambda k: scores[k])]
     return block
 
 
-def _block_score(setup: Setup, i: int, block: list[slice], seek_kinks: bool) -> tuple[bool, float]:
+def _block_score(
+    setup: Setup, i: int, block: list[slice], seek_kinks: bool, part: _Part | None
+) -> tuple[bool, float]:
     """(nonsmooth, where kinks are sought; error / tolerance) of the block's own direction."""
-    mask = np.zeros(setup.host_values[i].shape)
-    mask[tuple(block)] = 1.0
-    direction = masked_direction(setup, i, mask.reshape(-1))
-    verdict = judge_directions(setup, [direction], [i], quick=True)
+    mask = np.zeros(setup.host_values[i].shape, dtype=bool)
+    mask[tuple(block)] = True
+    if part is not None and not (part.mask & mask.reshape(-1)).any():
+        return False, -np.inf  # none of the failing part in this half
+    if part is None:
+        direction = masked_direction(setup, i, mask.reshape(-1).astype(np.float64))
+    else:
+        direction = part.direction(setup, i, mask.reshape(-1))
+    verdict = judge_directions(setup, [direction], [i], quick=True, support_slack=part is not None)
     return seek_kinks and bool(verdict.nonsmooth[0]), float(_ratio(verdict)[0])

@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from .._engine.descend import judge_directions
 from .._engine.directions import joint_direction, special_elements
-from .._engine.projection import judge_directions
 from .._engine.setup import Setup
 from .._engine.tolerances import element_steps
 from .._engine.verdicts import ratio

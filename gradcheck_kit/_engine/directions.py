@@ -74,12 +74,12 @@ def element_scales(setup: Setup, i: int) -> np.ndarray:
 OWN_SCALE = 64.0  # an element whose step exceeds 64x the usual fraction of its own magnitude
 
 
-def far_below_scale(setup: Setup, i: int, special: np.ndarray) -> np.ndarray:
+def far_below_scale(setup: Setup, i: int, special: np.ndarray, below: float = OWN_SCALE) -> np.ndarray:
     """Flat indices of input i's nonzero elements (``special`` ones aside) so far below the
-    input's scale, which floors every step, that even a step 64x smaller than the first moves
-    them by more than the usual fraction of themselves."""
+    input's scale, which floors every step, that even a step ``below`` times smaller than the
+    first moves them by more than the usual fraction of themselves."""
     values = setup.host_values[i].reshape(-1)
-    small = (values != 0) & (element_scales(setup, i) > OWN_SCALE * setup.fractions[i] * np.abs(values))
+    small = (values != 0) & (element_scales(setup, i) > below * setup.fractions[i] * np.abs(values))
     small[special] = False
     return np.flatnonzero(small)
 
@@ -102,9 +102,17 @@ def masked_direction(setup: Setup, i: int, mask: np.ndarray) -> dict[int, Any]:
     return {i: on_device(setup, i, unit_coordinates(setup, mask) * element_scales(setup, i))}
 
 
-def joint_direction(setup: Setup, inputs: list[int], specials: dict[int, np.ndarray]) -> dict[int, Any]:
+DROWNED = 16.0  # an input whose share of a joint direction is 16x below another's
+
+
+def joint_direction(
+    setup: Setup, inputs: list[int], specials: dict[int, np.ndarray], drowned: set[int] | None = None
+) -> dict[int, Any]:
     """One direction over all inputs, each input's share rescaled so that no input's
-    contribution <g_i, d_i> drowns another's (a tiny bias gradient next to a huge weight one)."""
+    contribution <g_i, d_i> drowns another's (a tiny bias gradient next to a huge weight one).
+    The rescaling stops at 1e-3 (a smaller step would sink into the input's own grid); inputs
+    still drowned by another's share, whose errors the direction cannot see, are added to
+    ``drowned`` where given."""
     raw = {}
     for i in inputs:
         coordinates = signed_magnitudes(setup.rng, setup.host_values[i].size)
@@ -114,8 +122,14 @@ def joint_direction(setup: Setup, inputs: list[int], specials: dict[int, np.ndar
     weight = {i: _norm(setup.host_gradients[i].reshape(-1) * raw[i]) for i in inputs}
     positive = [w for w in weight.values() if w > 0]
     smallest = min(positive) if positive else 1.0
+    share = {}
     for i in inputs:
-        raw[i] *= _balance(weight[i], smallest)
+        balance = _balance(weight[i], smallest)
+        raw[i] *= balance
+        share[i] = weight[i] * balance
+    if drowned is not None:
+        largest = max(share.values(), default=0.0)
+        drowned.update(i for i in inputs if share[i] * DROWNED < largest)
     return {i: on_device(setup, i, raw[i]) for i in inputs}
 
 

@@ -21,9 +21,10 @@ from typing import Any
 import numpy as np
 
 from .._result import InputReport
+from .descend import judge_directions, judged_at, jumps_along
 from .directions import element_scales, on_device
 from .elementwise import judge_elements
-from .projection import judge_directions, judged_at, jumps_along, left_out
+from .projection import left_out
 from .setup import Setup
 from .ties import beyond_both_sides
 

@@ -26,7 +26,7 @@ import numpy as np
 
 from .._ground.backends import Backend, to_numpy
 from .._oracles.finite_diff import Judgement
-from .projection import judge_directions
+from .descend import judge_directions
 from .setup import Setup
 from .tolerances import REPEAT_ULPS, ROUNDING_ULPS, summation_factor
 

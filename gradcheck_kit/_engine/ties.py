@@ -22,8 +22,8 @@ import numpy as np
 
 from .._oracles.finite_diff import Judgement
 from .._result import InputReport
+from .descend import judge_directions, jumps_along
 from .directions import RARE_TIES, chance_ties_only, element_scales, on_device, sorted_values
-from .projection import judge_directions, jumps_along
 from .setup import Setup
 from .verdicts import relative_error
 

@@ -66,3 +66,37 @@ def test_a_failure_among_the_elements_at_scale_is_localized_in_them():
     assert not result.passed
     assert report.worst_index[0] == 10
     assert report.failing > 0
+
+
+def rms_norm(x, g):
+    return x / np.sqrt((x * x).mean(-1, keepdims=True) + 1e-30) * g
+
+
+def rms_norm_backward(dy, x, g, *, dg_factor=1.0):
+    r = np.sqrt((x * x).mean(-1, keepdims=True) + 1e-30)
+    dx = g * dy / r - x * (g * dy * x).sum(-1, keepdims=True) / (x.shape[-1] * r**3)
+    return dx, dg_factor * (dy * x / r).sum(0)
+
+
+def test_a_parameter_drowned_by_a_huge_input_gradient_is_judged_alone():
+    # dx peaks at 1e6 (rows at 1e-6), dg at ~10: even rescaled 1000x, x's share of a joint
+    # direction hides a 1% error in dg
+    x, g = mixed_rows(0, (48, 16)), 1 + 0.1 * np.random.default_rng(1).standard_normal(16)
+    assert gk.check(rms_norm, rms_norm_backward, (x, g)).passed
+    wrong = gk.check(rms_norm, lambda dy, x, g: rms_norm_backward(dy, x, g, dg_factor=1.01), (x, g))
+    assert [report.passed for report in wrong.inputs] == [True, False]
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_one_wrong_element_among_hundreds_of_near_zeros_is_found_not_sampled_past(seed):
+    # rows at 1e-6 beside rows at 1e4: the small ones count as zeros (a step crosses them), more
+    # than the 128 probed one by one; the wrong one must be among those probed
+    x = mixed_rows(seed, (8, 96))
+
+    def backward(dy, x, wrong=1.0):
+        dx = dy * (1 - np.tanh(x) ** 2)
+        dx[1, 3] *= wrong
+        return (dx,)
+
+    assert gk.check(np.tanh, backward, (x,), seed=seed).passed
+    assert not gk.check(np.tanh, lambda dy, x: backward(dy, x, 1.1), (x,), seed=seed).passed

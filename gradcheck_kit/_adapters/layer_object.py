@@ -323,7 +323,10 @@ class Calls:
             d_inputs = method(grad_output, **extra)
         else:  # backward() returns dA/dZ element-wise: the chain rule is the caller's job
             d_inputs = grad_output * method(**extra)
-        d_inputs = d_inputs if isinstance(d_inputs, (tuple, list)) else (d_inputs,)
+        # one array for several inputs (mytorch's loss.backward() -> dLdA for forward(A, Y)):
+        # the first input's; the others (labels, masks) are not differentiated
+        if not isinstance(d_inputs, (tuple, list)):
+            d_inputs = (d_inputs, *[None] * (min(self.n, len(args)) - 1))
         weight_grads = [gradient_of(obj, w) for w in self._given(args)]
         return tuple(_copied(g) for g in (*d_inputs[: self.n], *weight_grads))
 

@@ -122,7 +122,11 @@ def _gradient_problem(g: Any, x: Any, name: str, computes_in: str) -> Finding | 
         return Finding(kind, f"gradient for {name} {text}", input=name, details=details)
 
     if g is None:
-        return bad("count", "is None, but the input is differentiable; return an array")
+        return bad(
+            "count",
+            f"is None, but the input is differentiable; return an array, or leave {name} out of the"
+            " check with wrt= (labels, targets)",
+        )
     if not is_array(g):
         return bad("type", f"is {type(g).__name__}; return an array like the input")
     if backend_name(g) != backend_name(x):

@@ -311,3 +311,30 @@ def test_activations_whose_backward_returns_the_local_derivative_are_chained():
             return 1 - self.A**2
 
     assert gk.check(*gk.from_layer_object(Tanh()), (rng.standard_normal((3, 4)),)).passed
+
+
+class _CrossEntropyLoss:  # mytorch: forward(A, Y) -> loss, backward() -> dLdA alone
+    def forward(self, A, Y):
+        self.A, self.Y = A, Y
+        e = np.exp(A - A.max(1, keepdims=True))
+        self.softmax = e / e.sum(1, keepdims=True)
+        return np.asarray((-Y * np.log(self.softmax)).sum() / A.shape[0])
+
+    def backward(self):
+        return (self.softmax - self.Y) / self.A.shape[0]
+
+
+class _LossTimesFive(_CrossEntropyLoss):
+    def backward(self):
+        return 5 * super().backward()
+
+
+def test_a_layer_whose_backward_returns_one_array_for_two_inputs_differentiates_the_first():
+    rng = np.random.default_rng(0)
+    A, Y = rng.normal(size=(5, 4)), np.eye(4)[rng.integers(0, 4, size=5)]
+    assert gk.check(*gk.from_layer_object(_CrossEntropyLoss()), (A, Y), wrt=["A"]).passed
+    assert gk.check(*gk.from_layer_object(_CrossEntropyLoss()), (A,), {"Y": Y}).passed
+    wrong = gk.check(*gk.from_layer_object(_LossTimesFive()), (A, Y), wrt=["A"])
+    assert not wrong.passed and "constant factor" in wrong.cause
+    unsaid = gk.check(*gk.from_layer_object(_CrossEntropyLoss()), (A, Y))  # Y is float: say wrt=
+    assert not unsaid.passed and "wrt=" in unsaid.cause

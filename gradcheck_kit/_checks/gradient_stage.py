@@ -17,7 +17,7 @@ import numpy as np
 
 from .._diagnosis import patterns, where
 from .._diagnosis.explain import explain
-from .._engine import lowprec, shared_kinks, ties
+from .._engine import lowprec, partner_kinks, shared_kinks, ties
 from .._engine.calls import LayerCalls, Observed
 from .._engine.elementwise import elementwise_report
 from .._engine.evaluation import Evaluation, build_setup, evaluation_point, regrid, rounded_inside
@@ -56,6 +56,7 @@ def judge_gradients(
     for report in reports:
         ties.amend(setup, report)
     shared_kinks.amend(setup, reports)
+    partner_kinks.amend(setup, reports)
     for report in reports:
         report.dtype = dtype_name(calls.plan.inputs[report.index])
         if not report.passed:

@@ -39,13 +39,13 @@ def amend(setup: Setup, reports: list[InputReport]) -> None:
     along the shift."""
     if not reports or not all(r.passed for r in reports):
         return
-    candidates, probed = _candidates(setup, reports)
+    candidates, probed = kink_candidates(setup, reports)
     if not candidates:
         return
     twin = setup.convex() or setup
     bends: dict[int, np.ndarray] = {}
     if probed:  # the kinks a projection crossed: found element by element first
-        candidates, bends = _kinks(twin, candidates)
+        candidates, bends = kinks_among(twin, candidates)
         if sum(k.size for k in candidates.values()) < 2:
             return
     step, direction = _shift(twin, candidates)
@@ -57,24 +57,27 @@ def amend(setup: Setup, reports: list[InputReport]) -> None:
     if not beyond_both_sides(verdict):
         return
     if not probed:
-        _, bends = _kinks(twin, candidates)
+        _, bends = kinks_among(twin, candidates)
     signs = np.concatenate(list(bends.values())) if bends else np.zeros(0)
     if signs.size < 2 or not (np.all(signs > 0) or np.all(signs < 0)):
         return  # kinks of both curvatures: their one-sided slopes bound nothing together
     if jumps_along(twin, [direction], inputs)[0]:
         return  # across a jump: nothing to judge
     # slopes per unit shift of every kink element (the direction moved each by ``step``)
-    _fail(setup, reports, candidates, float(verdict.numeric[0]) / step, float(verdict.analytic[0]) / step)
+    numeric, analytic = float(verdict.numeric[0]) / step, float(verdict.analytic[0]) / step
+    fail_together(setup, reports, candidates, numeric, analytic)
 
 
-def _kinks(
+def kinks_among(
     setup: Setup, candidates: dict[int, np.ndarray]
 ) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
     """Per input, the candidates on a kink (one-sided slopes apart, whether the gradient sits
     between them or on their mean: sign(0) = 0 passes as if smooth) and the way each bends."""
     kinks, bends = {}, {}
     for i, index in candidates.items():
-        verdict = judge_elements(setup, i, index)
+        # memoized: the kinks shared with a parameter (``partner_kinks``) ask for them too
+        key = ("kinks_among", i, index.tobytes())
+        verdict = setup.memo(key, lambda i=i, index=index: judge_elements(setup, i, index))
         plus, minus = verdict.one_sided
         on_kink = verdict.passed & (np.abs(plus - minus) > KINK_GAP * verdict.tolerance)
         if on_kink.any():
@@ -83,7 +86,7 @@ def _kinks(
     return kinks, bends
 
 
-def _candidates(setup: Setup, reports: list[InputReport]) -> tuple[dict[int, np.ndarray], bool]:
+def kink_candidates(setup: Setup, reports: list[InputReport]) -> tuple[dict[int, np.ndarray], bool]:
     """Per input, the flat elements to shift, once some input shows kinks: its zeros and ties
     (a kink's partner may pass as smooth: -sign(0) = 0 is the mean of its one-sided slopes),
     with the kinks element-wise probing accepted; or, where a passing projection crossed a kink
@@ -120,7 +123,7 @@ def _shift(setup: Setup, kinks: dict[int, np.ndarray]) -> tuple[float, dict[int,
     return step, direction
 
 
-def _fail(
+def fail_together(
     setup: Setup, reports: list[InputReport], kinks: dict[int, np.ndarray], numeric: float, analytic: float
 ) -> None:
     count = sum(k.size for k in kinks.values())

@@ -47,7 +47,9 @@ def test_a_correct_layer_norm_over_rows_at_1e_minus_6_and_1e4_passes(seed, shape
 @pytest.mark.parametrize("seed", range(2))
 def test_a_gradient_one_percent_off_in_one_row_fails_whatever_the_rows_scale(seed, rows, label):
     x = mixed_rows(seed)
-    result = gk.check(layer_norm, lambda dy, x: layer_norm_backward(dy, x, rows=rows, factor=1.01), (x,), seed=seed)
+    result = gk.check(
+        layer_norm, lambda dy, x: layer_norm_backward(dy, x, rows=rows, factor=1.01), (x,), seed=seed
+    )
     assert not result.passed, label
 
 
@@ -61,7 +63,9 @@ def test_a_failure_among_the_small_elements_is_reported_with_numbers_at_their_ow
 
 def test_a_failure_among_the_elements_at_scale_is_localized_in_them():
     x = mixed_rows(1)
-    result = gk.check(layer_norm, lambda dy, x: layer_norm_backward(dy, x, rows=10, factor=1.01), (x,), seed=1)
+    result = gk.check(
+        layer_norm, lambda dy, x: layer_norm_backward(dy, x, rows=10, factor=1.01), (x,), seed=1
+    )
     report = result.inputs[0]
     assert not result.passed
     assert report.worst_index[0] == 10

@@ -170,9 +170,13 @@ def _input_names(forward: Any, backward: Any, n: int, params: dict[str, Any]) ->
 
 
 def _differentiable(inputs: list[Any], names: list[str], wrt: Any) -> list[int]:
-    for name, x in zip(names, inputs):
-        if is_floating(x) and not np.all(np.isfinite(to_numpy(x))):
-            raise InvalidArgument(f"input {name} contains NaN or Inf; check at finite inputs")
+    chosen = _chosen(inputs, names, wrt)
+    for k in chosen:
+        _require_finite(inputs[k], names[k])
+    return chosen
+
+
+def _chosen(inputs: list[Any], names: list[str], wrt: Any) -> list[int]:
     if wrt is None:
         return [k for k, x in enumerate(inputs) if is_floating(x)]
     chosen = [wrt] if isinstance(wrt, (int, str)) else list(wrt)
@@ -188,6 +192,20 @@ def _differentiable(inputs: list[Any], names: list[str], wrt: Any) -> list[int]:
             )
         out.append(k)
     return sorted(set(out))
+
+
+def _require_finite(x: Any, name: str) -> None:
+    """A differentiated input must be finite (there is no difference around -inf); an input
+    left out with wrt= (an additive -inf attention mask) is passed as it is."""
+    values = to_numpy(x)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        first = tuple(int(v) for v in np.unravel_index(int(np.flatnonzero(bad)[0]), values.shape))
+        raise InvalidArgument(
+            f"input {name} contains NaN or Inf ({int(bad.sum())} of {values.size} elements, first "
+            f"{values[first]} at {list(first)}); a differentiated input must be finite: leave it "
+            f"out with wrt= (an additive -inf mask), or use a large finite value (-1e9) instead"
+        )
 
 
 def _nonnegative_int(label: str, value: Any) -> int:

@@ -47,6 +47,29 @@ def test_invalid_arguments_raise_invalid_argument_naming_the_value(kwargs, words
     assert words in str(caught.value)
 
 
+def masked_softmax(s, mask):
+    z = s + mask
+    e = np.exp(z - z.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def masked_softmax_backward(dy, s, mask, factor=1.0):
+    p = masked_softmax(s, mask)
+    return factor * p * (dy - (dy * p).sum(-1, keepdims=True)), None
+
+
+def test_an_additive_minus_inf_mask_left_out_with_wrt_is_passed_through_and_checked_around():
+    s = np.random.default_rng(0).standard_normal((4, 6))
+    mask = np.where(np.tril(np.ones((4, 6)), 1) > 0, 0.0, -np.inf)
+    assert gk.check(masked_softmax, masked_softmax_backward, (s, mask), wrt=["s"]).passed
+    wrong = gk.check(
+        masked_softmax, lambda dy, s, m: masked_softmax_backward(dy, s, m, 1.01), (s, mask), wrt=["s"]
+    )
+    assert not wrong.passed
+    with pytest.raises(gk.InvalidArgument, match=r"first -inf at \[0, 2\].*leave it out with wrt="):
+        gk.check(masked_softmax, masked_softmax_backward, (s, mask))
+
+
 def test_mixing_numpy_and_torch_inputs_is_refused():
     torch = pytest.importorskip("torch")
     with pytest.raises(gk.InvalidArgument, match="mix array libraries"):

@@ -209,6 +209,19 @@ def _coarse_grid_warnings(evaluation: Evaluation) -> list[Finding]:
                     input=name,
                 )
             )
+        elif lowprec.is_low(coarse := dtype_name(evaluation.gradients[i])):
+            name = evaluation.names[i]
+            found.append(
+                Finding(
+                    "precision",
+                    f"backward returns {coarse} for {name} even from float64 inputs: its gradient is only "
+                    f"held to {coarse} rounding, which projections cannot resolve finely (an error of tens "
+                    f"of percent can pass); return the input's dtype, or give reference=<a torch function "
+                    f"of the same math>",
+                    severity=WARNING,
+                    input=name,
+                )
+            )
     return found
 
 

@@ -130,7 +130,7 @@ def _factor(ev: Evidence) -> list[Pattern]:
         return [
             Pattern("sign_flipped", f"sign flipped: analytic = -numeric (fit {pct(residual)})", 1 - residual)
         ]
-    ratio = _fraction(c, ev.fit)
+    ratio = _fraction(c, max(ev.fit, 10 * residual) if ev.fit > FIT else max(10 * residual, 1e-9))
     digits = _digits(c)
     words = digits + (f" ≈ {ratio}" if ratio and ratio not in ("1", digits) else "")
     return [
@@ -161,8 +161,9 @@ def _digits(c: float) -> str:
 
 
 def _fraction(c: float, fit: float = FIT) -> str | None:
-    """``1/8``, ``9``, ``-1/2``: a simple fraction within ``fit`` of ``c``, if there is one. A
-    looser fit (a low-precision gradient) admits only small denominators: within 0.5% some
+    """``1/8``, ``9``, ``-1/2``: a simple fraction within ``fit`` of ``c``, if there is one. ``fit``
+    is what the factor's own fit allows (sqrt(7/8) measured to 1e-10 is not 29/31, 7e-5 off).
+    A looser fit (a low-precision gradient) admits only small denominators: within 0.5% some
     fraction with a denominator under 256 is always near."""
     guess = Fraction(c).limit_denominator(256 if fit <= FIT else 16)
     if guess.numerator == 0 or abs(float(guess) - c) > fit * abs(c) or abs(guess.numerator) > 4096:

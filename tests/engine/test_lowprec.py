@@ -194,3 +194,14 @@ def test_numpy_float16_layers_are_judged_against_their_float64_run():
 
     assert gk.check(lambda x, w: x @ w, backward(1.0), (x, w)).passed
     assert gk.check(lambda x, w: x @ w, backward(1.02), (x, w)).finding("precision") is not None
+
+
+def test_a_backward_that_returns_bfloat16_even_from_float64_inputs_is_warned_about():
+    x = torch.linspace(-2, 2, 20, dtype=torch.float64).reshape(4, 5).to(torch.bfloat16)
+    result = gk.check(torch.tanh, lambda dy, x: ((dy * (1 - torch.tanh(x) ** 2)).to(torch.bfloat16),), (x,))
+    assert result.passed, str(result)
+    assert any(
+        "backward returns bfloat16 for x even from float64 inputs" in f.message for f in result.findings
+    )
+    in_dtype = gk.check(torch.tanh, lambda dy, x: ((dy * (1 - torch.tanh(x) ** 2)).to(x.dtype),), (x,))
+    assert not any("even from float64" in f.message for f in in_dtype.findings)

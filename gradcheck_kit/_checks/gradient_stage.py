@@ -209,7 +209,7 @@ def _coarse_grid_warnings(evaluation: Evaluation) -> list[Finding]:
                     input=name,
                 )
             )
-        elif lowprec.is_low(coarse := dtype_name(evaluation.gradients[i])):
+        elif coarse := evaluation.settings.get("float64_backward_dtype", {}).get(evaluation.names[i]):
             name = evaluation.names[i]
             found.append(
                 Finding(

@@ -182,7 +182,7 @@ def _inside_low(
     if any(not same(rounded[i], base64[i]) for i in usable):
         y64 = calls.forward(rounded, "forward (float64)")
     grid = {i: compute for i in usable}
-    return Evaluation(
+    ev = Evaluation(
         calls=calls,
         observed=observed,
         base=rounded,
@@ -193,6 +193,30 @@ def _inside_low(
         noise_eps=eps(compute),
         settings=_settings(calls, grid, computes_in=compute),
     )
+    if any(lowprec.is_low(dtype_name(calls.plan.inputs[i])) for i in usable) and not lowprec.is_low(compute):
+        # a bfloat16 input's kernel that answers float32 from float64 inputs: its gradient from
+        # those inputs is judged (held to float32, not to bfloat16's rounding, which finite
+        # differences on a float32 grid would never resolve), the bfloat16 one against it
+        _high_backward(ev, rounded, compute)
+    return ev
+
+
+def _high_backward(ev: Evaluation, rounded: list[Any], compute: str) -> None:
+    calls, observed, b = ev.calls, ev.observed, ev.calls.backend
+    dy64 = [b.float64(d) if d is not None else None for d in observed.dy]
+    try:
+        grads = calls.backward(dy64, calls.copies(rounded))
+    except LayerCallError as exc:
+        ev.settings["float64_backward_failed"] = exc.message
+        return
+    _, ok = gradient_contract(grads, rounded, calls.plan.names, ev.usable, computes_in=compute)
+    ev.float64_backward = set(ok) == set(ev.usable)
+    for i in ok:
+        low = ev.gradients[i]
+        ev.gradients[i] = grads[i]
+        ev.analytic_eps[i] = max(eps(grads[i]), eps(compute))
+        if lowprec.is_low(dtype_name(calls.plan.inputs[i])):
+            ev.pairs[i] = (low, grads[i])
 
 
 def _dtype_generic(
@@ -222,6 +246,13 @@ def _dtype_generic(
         return ev
     _, ok = gradient_contract(grads64, base64, plan.names, usable)
     ev.float64_backward = set(ok) == set(usable)
+    coarse = {
+        plan.names[i]: dtype_name(grads64[i])
+        for i in usable
+        if grads64[i] is not None and lowprec.is_low(dtype_name(grads64[i]))
+    }
+    if coarse:  # a backward that answers bfloat16 whatever it is fed
+        ev.settings["float64_backward_dtype"] = coarse
     for i in ok:
         ev.gradients[i] = grads64[i]
         ev.analytic_eps[i] = eps(grads64[i])

@@ -8,10 +8,11 @@ import numpy as np
 
 from .._oracles.finite_diff import Judgement
 from .._result import InputReport
-from .descend import judge_directions, sharp_pass
+from .descend import DEEPEST, judge_directions, sharp_pass
 from .directions import masked_direction, own_scale_direction
 from .elementwise import judge_elements
 from .setup import Setup
+from .tolerances import input_scale
 from .verdicts import attach_maps, fill_worst
 
 SPECIAL_ELEMENTS = 128  # exact zeros and ties checked one by one in projection mode
@@ -53,16 +54,27 @@ def check_specials(setup: Setup, i: int, special: np.ndarray, report: InputRepor
 
 
 def _apart_from_tiny(setup: Setup, i: int, special: np.ndarray) -> np.ndarray:
-    """The zeros/ties left once those that are not 0 pass along a direction of their own, each
-    stepped by its own magnitude: "near zero" is relative to the input's scale, and a 1e-6 row
-    beside a 1e4 one is all near zero, its step far larger than itself (all of them, where
-    that direction fails)."""
-    values = setup.host_values[i].reshape(-1)[special]
-    nonzero = special[values != 0]
-    if not nonzero.size:
+    """The zeros/ties left once the tiny ones, not 0 and tied to nothing, pass along a direction
+    of their own, each stepped by its own magnitude: "near zero" is relative to the input's
+    scale, and a 1e-6 row beside a 1e4 one is all near zero, its step far larger than itself
+    (all of them, where that direction fails). Ties stay: a step of each one's own size moves
+    tied values apart, across the kink they may share."""
+    tiny = _tiny(setup, i, special)
+    if not tiny.any():
         return special
-    verdict = judge_directions(setup, [own_scale_direction(setup, i, nonzero)], [i], support_slack=True)
-    return special[values == 0] if sharp_pass(verdict) else special
+    verdict = judge_directions(setup, [own_scale_direction(setup, i, special[tiny])], [i], support_slack=True)
+    return special[~tiny] if sharp_pass(verdict) else special
+
+
+def _tiny(setup: Setup, i: int, special: np.ndarray) -> np.ndarray:
+    """Which of ``special`` are near zero only relative to the input's scale: not 0, tied to
+    nothing."""
+    flat = setup.host_values[i].reshape(-1)
+    values = flat[special]
+    near_zero = setup.fractions[i] * input_scale(flat) / DEEPEST
+    _, inverse, counts = np.unique(flat, return_inverse=True, return_counts=True)
+    untied = counts[inverse][special] == 1
+    return (values != 0) & (np.abs(values) <= near_zero) & untied
 
 
 def _narrowed(setup: Setup, i: int, special: np.ndarray) -> np.ndarray:
@@ -79,11 +91,11 @@ def _narrowed(setup: Setup, i: int, special: np.ndarray) -> np.ndarray:
 
 
 def _settled(setup: Setup, i: int, group: np.ndarray) -> bool:
-    """Zeros/ties that pass along a direction over them, or, none of them 0, along one stepped
-    by each one's own magnitude."""
+    """Zeros/ties that pass along a direction over them, or, all of them tiny (``_tiny``), along
+    one stepped by each one's own magnitude."""
     if _specials_together(setup, i, group).passed.all():
         return True
-    if not setup.host_values[i].reshape(-1)[group].all():
+    if not _tiny(setup, i, group).all():
         return False
     own = own_scale_direction(setup, i, group)
     return sharp_pass(judge_directions(setup, [own], [i], support_slack=True))

@@ -205,3 +205,35 @@ def test_a_backward_that_returns_bfloat16_even_from_float64_inputs_is_warned_abo
     )
     in_dtype = gk.check(torch.tanh, lambda dy, x: ((dy * (1 - torch.tanh(x) ** 2)).to(x.dtype),), (x,))
     assert not any("even from float64" in f.message for f in in_dtype.findings)
+
+
+class _GeluFloat32Out(torch.autograd.Function):
+    """A bfloat16/float16 kernel that computes in float32 and always answers float32 (float32
+    activations out, a common kernel convention); its backward returns the input's dtype."""
+
+    factor = 1.0
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return torch.nn.functional.gelu(x.float(), approximate="tanh")
+
+    @classmethod
+    def backward(cls, ctx, dy):
+        (x,) = ctx.saved_tensors
+        xf = x.float().requires_grad_(True)
+        with torch.enable_grad():
+            (slope,) = torch.autograd.grad(torch.nn.functional.gelu(xf, approximate="tanh").sum(), xf)
+        return (cls.factor * dy.float() * slope).to(x.dtype)
+
+
+class _GeluFloat32OutTimes105(_GeluFloat32Out):
+    factor = 1.05
+
+
+@pytest.mark.parametrize("dtype", LOW)
+def test_a_kernel_answering_float32_from_low_precision_inputs_is_judged_through_its_float32_run(dtype):
+    x = (torch.randn(16, 32, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 1.5).to(dtype)
+    assert gk.check(*gk.from_autograd_function(_GeluFloat32Out), (x,), order=1).passed
+    wrong = gk.check(*gk.from_autograd_function(_GeluFloat32OutTimes105), (x,), order=1)
+    assert not wrong.passed and "1.05" in wrong.cause

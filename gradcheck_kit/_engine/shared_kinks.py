@@ -16,10 +16,12 @@ point, or that element-wise probing accepted.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import numpy as np
 
+from .._oracles.finite_diff import Judgement
 from .._result import InputReport
 from .descend import judge_directions, judged_at, jumps_along
 from .directions import element_scales, on_device
@@ -77,7 +79,7 @@ def kinks_among(
     for i, index in candidates.items():
         # memoized: the kinks shared with a parameter (``partner_kinks``) ask for them too
         key = ("kinks_among", i, index.tobytes())
-        verdict = setup.memo(key, lambda i=i, index=index: judge_elements(setup, i, index))
+        verdict: Judgement = setup.memo(key, partial(judge_elements, setup, i, index))
         plus, minus = verdict.one_sided
         on_kink = verdict.passed & (np.abs(plus - minus) > KINK_GAP * verdict.tolerance)
         if on_kink.any():

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -197,33 +197,39 @@ def _inside_low(
         # a bfloat16 input's kernel that answers float32 from float64 inputs: its gradient from
         # those inputs is judged (held to float32, not to bfloat16's rounding, which finite
         # differences on a float32 grid would never resolve), the bfloat16 one against it
-        _high_backward(ev, rounded, compute)
+        _backward_at(ev, rounded, compute, lambda i: lowprec.is_low(dtype_name(calls.plan.inputs[i])))
     return ev
 
 
-def _high_backward(ev: Evaluation, rounded: list[Any], compute: str) -> None:
-    calls, observed, b = ev.calls, ev.observed, ev.calls.backend
-    dy64 = [b.float64(d) if d is not None else None for d in observed.dy]
+def _backward_at(
+    ev: Evaluation, base: list[Any], computes_in: str, paired: Callable[[int], bool]
+) -> list[Any] | None:
+    """backward at ``base`` (float64 inputs) with float64 grad_outputs: its usable gradients
+    become the ones finite differences judge (held to ``computes_in`` at least), and the
+    observed gradient of each input ``paired`` selects is compared with them. The gradients,
+    or None where backward failed (said in the settings)."""
+    calls, b = ev.calls, ev.calls.backend
+    dy64 = [b.float64(d) if d is not None else None for d in ev.observed.dy]
     try:
-        grads = calls.backward(dy64, calls.copies(rounded))
+        grads = calls.backward(dy64, calls.copies(base))
     except LayerCallError as exc:
         ev.settings["float64_backward_failed"] = exc.message
-        return
-    _, ok = gradient_contract(grads, rounded, calls.plan.names, ev.usable, computes_in=compute)
+        return None
+    _, ok = gradient_contract(grads, base, calls.plan.names, ev.usable, computes_in=computes_in)
     ev.float64_backward = set(ok) == set(ev.usable)
     for i in ok:
-        low = ev.gradients[i]
+        if paired(i):
+            ev.pairs[i] = (ev.observed.gradients[i], grads[i])
         ev.gradients[i] = grads[i]
-        ev.analytic_eps[i] = max(eps(grads[i]), eps(compute))
-        if lowprec.is_low(dtype_name(calls.plan.inputs[i])):
-            ev.pairs[i] = (low, grads[i])
+        ev.analytic_eps[i] = max(eps(grads[i]), eps(computes_in))
+    return grads
 
 
 def _dtype_generic(
     calls: LayerCalls, observed: Observed, base64: list[Any], y64: tuple[Any, ...]
 ) -> Evaluation:
     """float64 in, float64 out: judge the float64 backward, compare the low-precision one to it."""
-    plan, b, usable, grads = calls.plan, calls.backend, observed.usable, observed.gradients
+    plan, usable, grads = calls.plan, observed.usable, observed.gradients
     grid = {i: "float64" for i in usable}
     forward_eps = _forward_discrepancy(observed.outputs, y64)
     ev = Evaluation(
@@ -238,14 +244,9 @@ def _dtype_generic(
         forward_eps=forward_eps,
         settings=_settings(calls, grid, forward_eps=forward_eps),
     )
-    dy64 = [b.float64(d) if d is not None else None for d in observed.dy]
-    try:
-        grads64 = calls.backward(dy64, calls.copies(base64))
-    except LayerCallError as exc:
-        ev.settings["float64_backward_failed"] = exc.message
+    grads64 = _backward_at(ev, base64, "float64", lambda i: dtype_name(plan.inputs[i]) != "float64")
+    if grads64 is None:
         return ev
-    _, ok = gradient_contract(grads64, base64, plan.names, usable)
-    ev.float64_backward = set(ok) == set(usable)
     coarse = {
         plan.names[i]: dtype_name(grads64[i])
         for i in usable
@@ -253,11 +254,6 @@ def _dtype_generic(
     }
     if coarse:  # a backward that answers bfloat16 whatever it is fed
         ev.settings["float64_backward_dtype"] = coarse
-    for i in ok:
-        ev.gradients[i] = grads64[i]
-        ev.analytic_eps[i] = eps(grads64[i])
-        if dtype_name(plan.inputs[i]) != "float64":
-            ev.pairs[i] = (grads[i], grads64[i])
     return ev
 
 

@@ -63,12 +63,12 @@ def _judge_partner(
     pairs = _pairs(setup, big, p, kinked, mapped)
     if not pairs:
         return None
-    directions = [direction for _, _, direction in pairs]
+    directions = [direction for *_, direction in pairs]
     # every side evaluated: a cubic through a kink at the point would hide it (a direction
     # moving the kinks with the wrong sign would pass for smooth)
     first = judged_at(setup, 1.0, directions, inputs=[big, p], interpolated=False)
     for k in np.flatnonzero(~first.passed & ~first.nonsmooth):
-        group, element, direction = pairs[k]
+        group, element, step, direction = pairs[k]
         one = np.zeros(len(pairs), dtype=bool)
         one[k] = True
         verdict = judge_directions(setup, [direction], [big, p], quick=True, first=subset(first, one))
@@ -76,7 +76,6 @@ def _judge_partner(
             continue
         if jumps_along(setup, [direction], [big, p])[0]:
             continue
-        step = _step(setup, big, group, p, element)
         moved = {big: group, p: np.array([element])}
         return moved, float(verdict.numeric[0]) / step, float(verdict.analytic[0]) / step
     return None
@@ -99,10 +98,12 @@ def _broadcast_index(shape: tuple[int, ...], partner: tuple[int, ...], flat: np.
 
 def _pairs(
     setup: Setup, big: int, p: int, kinked: np.ndarray, mapped: np.ndarray
-) -> list[tuple[np.ndarray, int, dict[int, Any]]]:
-    """(kink group, partner element, direction) to try: per partner element (the PARTNERS
-    meeting most kinks), its kinks of equal value (the GROUPS largest), with either sign."""
+) -> list[tuple[np.ndarray, int, float, dict[int, Any]]]:
+    """(kink group, partner element, step, direction) to try: per partner element (the PARTNERS
+    meeting most kinks), its kinks of equal value (the GROUPS largest), with either sign; the
+    group and the element move by one step, the smallest of their own."""
     values = setup.host_values[big].reshape(-1)
+    scales, partner_scales = element_scales(setup, big), element_scales(setup, p)
     elements, counts = np.unique(mapped, return_counts=True)
     pairs = []
     for element in elements[np.argsort(-counts, kind="stable")][:PARTNERS]:
@@ -110,22 +111,19 @@ def _pairs(
         levels, sizes = np.unique(values[met], return_counts=True)
         for level in levels[np.argsort(-sizes, kind="stable")][:GROUPS]:
             group = met[values[met] == level]
+            step = min(float(scales[group].min()), float(partner_scales[element]))
             for sign in (1.0, -1.0):
-                pairs.append((group, int(element), _direction(setup, big, group, p, int(element), sign)))
+                direction = _direction(setup, big, group, p, int(element), sign * step, step)
+                pairs.append((group, int(element), step, direction))
     return pairs
 
 
-def _step(setup: Setup, big: int, group: np.ndarray, p: int, element: int) -> float:
-    return min(float(element_scales(setup, big)[group].min()), float(element_scales(setup, p)[element]))
-
-
 def _direction(
-    setup: Setup, big: int, group: np.ndarray, p: int, element: int, sign: float
+    setup: Setup, big: int, group: np.ndarray, p: int, element: int, partner_step: float, step: float
 ) -> dict[int, Any]:
-    """The group moved by one step, the partner element by the same step times ``sign``."""
-    step = _step(setup, big, group, p, element)
+    """The group moved by ``step``, the partner element by ``partner_step``."""
     moved = np.zeros(setup.host_values[big].size)
     moved[group] = step
     partner = np.zeros(setup.host_values[p].size)
-    partner[element] = sign * step
+    partner[element] = partner_step
     return {big: on_device(setup, big, moved), p: on_device(setup, p, partner)}

@@ -26,8 +26,7 @@ from .directions import (
 )
 from .elementwise import judge_elements
 from .setup import Setup
-from .specials import check_specials
-from .tolerances import input_scale
+from .specials import check_specials, near_zero
 from .verdicts import fill_worst, input_report
 
 LOCALIZE_ELEMENTS = 64  # element-wise budget when localizing a failure in a large input
@@ -90,9 +89,8 @@ def left_out(setup: Setup, i: int, *, exhaustive: bool) -> np.ndarray:
     values = setup.host_values[i]
 
     def find() -> np.ndarray:
-        near_zero = setup.fractions[i] * input_scale(values) / DEEPEST
         ordered = partial(sorted_values, setup, i)  # sorted once, for the tie search too
-        return special_elements(values, exhaustive=exhaustive, near_zero=near_zero, ordered=ordered)
+        return special_elements(values, exhaustive=exhaustive, near_zero=near_zero(setup, i), ordered=ordered)
 
     return setup.memo(("specials", i, exhaustive), find)
 

@@ -9,7 +9,7 @@ import numpy as np
 from .._oracles.finite_diff import Judgement
 from .._result import InputReport
 from .descend import DEEPEST, judge_directions, sharp_pass
-from .directions import masked_direction, own_scale_direction
+from .directions import masked_direction, own_scale_direction, sorted_values
 from .elementwise import judge_elements
 from .setup import Setup
 from .tolerances import input_scale
@@ -59,22 +59,36 @@ def _apart_from_tiny(setup: Setup, i: int, special: np.ndarray) -> np.ndarray:
     scale, and a 1e-6 row beside a 1e4 one is all near zero, its step far larger than itself
     (all of them, where that direction fails). Ties stay: a step of each one's own size moves
     tied values apart, across the kink they may share."""
-    tiny = _tiny(setup, i, special)
+    tiny = _tiny(setup, i)[special]
     if not tiny.any():
         return special
-    verdict = judge_directions(setup, [own_scale_direction(setup, i, special[tiny])], [i], support_slack=True)
-    return special[~tiny] if sharp_pass(verdict) else special
+    return special[~tiny] if _own_scale_pass(setup, i, special[tiny]) else special
 
 
-def _tiny(setup: Setup, i: int, special: np.ndarray) -> np.ndarray:
-    """Which of ``special`` are near zero only relative to the input's scale: not 0, tied to
-    nothing."""
-    flat = setup.host_values[i].reshape(-1)
-    values = flat[special]
-    near_zero = setup.fractions[i] * input_scale(flat) / DEEPEST
-    _, inverse, counts = np.unique(flat, return_inverse=True, return_counts=True)
-    untied = counts[inverse][special] == 1
-    return (values != 0) & (np.abs(values) <= near_zero) & untied
+def near_zero(setup: Setup, i: int) -> float:
+    """Input i's values at most this far from 0 are crossed by even the smallest step a
+    projection takes (t / DEEPEST)."""
+    return setup.fractions[i] * input_scale(setup.host_values[i]) / DEEPEST
+
+
+def _tiny(setup: Setup, i: int) -> np.ndarray:
+    """Which of input i's elements (flat) are near zero only relative to the input's scale: not
+    0, tied to nothing (computed once per check)."""
+
+    def find() -> np.ndarray:
+        flat = setup.host_values[i].reshape(-1)
+        ordered = sorted_values(setup, i)
+        repeated = ordered[1:][ordered[1:] == ordered[:-1]]
+        untied = ~np.isin(flat, repeated)
+        return (flat != 0) & (np.abs(flat) <= near_zero(setup, i)) & untied
+
+    return setup.memo(("tiny", i), find)
+
+
+def _own_scale_pass(setup: Setup, i: int, index: np.ndarray) -> bool:
+    """Elements ``index`` pass, sharply, along a direction stepped by each one's own magnitude."""
+    direction = own_scale_direction(setup, i, index)
+    return sharp_pass(judge_directions(setup, [direction], [i], support_slack=True))
 
 
 def _narrowed(setup: Setup, i: int, special: np.ndarray) -> np.ndarray:
@@ -95,10 +109,7 @@ def _settled(setup: Setup, i: int, group: np.ndarray) -> bool:
     one stepped by each one's own magnitude."""
     if _specials_together(setup, i, group).passed.all():
         return True
-    if not _tiny(setup, i, group).all():
-        return False
-    own = own_scale_direction(setup, i, group)
-    return sharp_pass(judge_directions(setup, [own], [i], support_slack=True))
+    return bool(_tiny(setup, i)[group].all()) and _own_scale_pass(setup, i, group)
 
 
 def _specials_together(setup: Setup, i: int, special: np.ndarray) -> Judgement:
